@@ -1,0 +1,71 @@
+/// An index file: immutable, names packs and maps object ids to their place in them. Its name is the SHA-256
+/// of its bytes before the trailing hash. Layout in docs/FORMAT.md.
+struct IndexFileContents: Sendable {
+    var packs: [ObjectID]
+    /// Entries with `pack` as an ordinal into `packs`.
+    var entries: [(id: ObjectID, location: ChunkLocation)]
+
+    static let magic: [UInt8] = Array("STRATAIX".utf8)
+    static let version: UInt32 = 1
+
+    /// Encodes with entries sorted by id; returns the bytes and the file's id.
+    func encoded() -> (bytes: [UInt8], id: ObjectID) {
+        var w = ByteWriter(capacity: 32 + packs.count * 32 + entries.count * 48)
+        w.raw(Self.magic)
+        w.u32(Self.version)
+        w.u32(0)
+        w.varint(UInt64(packs.count))
+        for p in packs { w.id(p) }
+        w.varint(UInt64(entries.count))
+        for (id, loc) in entries.sorted(by: { $0.id < $1.id }) {
+            w.id(id)
+            w.varint(UInt64(loc.pack))
+            w.u8(loc.kind.rawValue)
+            w.varint(loc.frameOffset)
+            w.varint(UInt64(loc.frameCompressedLength))
+            w.varint(UInt64(loc.frameRawLength))
+            w.varint(UInt64(loc.offset))
+            w.varint(UInt64(loc.length))
+        }
+        let id = ObjectID.sha256(w.bytes)
+        w.id(id)
+        return (w.bytes, id)
+    }
+
+    static func decode(_ raw: UnsafeRawBufferPointer, what: String) throws -> (IndexFileContents, ObjectID) {
+        guard raw.count >= 16 + 32 else { throw StrataError.corrupt("\(what) is damaged: truncated (\(raw.count) bytes)") }
+        let body = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 32)])
+        let stored = ObjectID(bytes: raw.baseAddress! + raw.count - 32)
+        guard ObjectID.sha256(body) == stored else { throw StrataError.corrupt("\(what) is damaged: checksum mismatch") }
+        var r = ByteReader(body, what: what)
+        try r.expect(magic)
+        guard try r.u32() == version else { throw r.fail("unknown index version") }
+        _ = try r.u32()
+        let packCount = try r.count(minimumSize: 32)
+        var packs: [ObjectID] = []
+        packs.reserveCapacity(packCount)
+        for _ in 0..<packCount { packs.append(try r.id()) }
+        let entryCount = try r.count(minimumSize: 39)
+        var entries: [(id: ObjectID, location: ChunkLocation)] = []
+        entries.reserveCapacity(entryCount)
+        for _ in 0..<entryCount {
+            let id = try r.id()
+            let pack = try r.varint()
+            guard pack < UInt64(packs.count) else { throw r.fail("entry names pack \(pack) of \(packs.count)") }
+            guard let kind = ObjectKind(rawValue: try r.u8()) else { throw r.fail("unknown object kind") }
+            let frameOffset = try r.varint()
+            let compressed = try r.varint()
+            let frameRaw = try r.varint()
+            let offset = try r.varint()
+            let length = try r.varint()
+            guard compressed <= UInt64(UInt32.max), frameRaw <= 64 << 20, length > 0, offset + length <= frameRaw else {
+                throw r.fail("entry is inconsistent")
+            }
+            entries.append((id, ChunkLocation(pack: UInt32(pack), kind: kind, frameOffset: frameOffset,
+                                              frameCompressedLength: UInt32(compressed), frameRawLength: UInt32(frameRaw),
+                                              offset: UInt32(offset), length: UInt32(length))))
+        }
+        guard r.atEnd else { throw r.fail("trailing bytes") }
+        return (IndexFileContents(packs: packs, entries: entries), stored)
+    }
+}

@@ -1,0 +1,44 @@
+import Crypto
+
+/// How chunk ids are computed (`sha256-pages`): SHA-256 of each 4 KiB page (the last page may be shorter),
+/// then SHA-256 over those 32-byte page digests in order. Hashing each page once yields both the chunker's cut
+/// decision and the id. Only this type knows the formula; everything else treats ids as opaque.
+enum ChunkHasher {
+    static let pageSize = 4096
+
+    /// Writes the SHA-256 of one page to `out` (32 bytes).
+    @inline(__always)
+    static func hashPage(_ page: UnsafeRawBufferPointer, into out: UnsafeMutableRawPointer) {
+        let digest = SHA256.hash(bufferPointer: page)
+        digest.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: 32) }
+    }
+
+    /// The chunk id from its consecutive page digests.
+    @inline(__always)
+    static func chunkID(pageDigests: UnsafeRawBufferPointer) -> ObjectID {
+        ObjectID.sha256(pageDigests)
+    }
+
+    /// Recomputes a chunk's id from its bytes (restore and fsck verify with it).
+    static func chunkID(of bytes: UnsafeRawBufferPointer, scratch: ByteBuffer) -> ObjectID {
+        let pages = (bytes.count + pageSize - 1) / pageSize
+        scratch.reserve(pages * 32)
+        var offset = 0
+        var i = 0
+        while offset < bytes.count {
+            let n = min(pageSize, bytes.count - offset)
+            hashPage(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]), into: scratch.base + i * 32)
+            offset += n
+            i += 1
+        }
+        return chunkID(pageDigests: UnsafeRawBufferPointer(start: scratch.base, count: pages * 32))
+    }
+}
+
+extension SHA256 {
+    static func hash(bufferPointer: UnsafeRawBufferPointer) -> SHA256.Digest {
+        var h = SHA256()
+        h.update(bufferPointer: bufferPointer)
+        return h.finalize()
+    }
+}

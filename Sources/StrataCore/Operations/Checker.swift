@@ -1,0 +1,309 @@
+import Dispatch
+import Foundation
+
+/// One problem `fsck` found.
+public struct FsckProblem: Sendable, Equatable {
+    /// The damaged snapshot, when the problem is in one (nil for repository-wide problems).
+    public var snapshot: ObjectID?
+    /// The byte range of the image that can no longer be restored, when known.
+    public var range: ClosedRange<UInt64>?
+    public var message: String
+}
+
+/// What `fsck` checked and found.
+public struct FsckReport: Sendable {
+    public var problems: [FsckProblem] = []
+    /// Things that are not damage (left-over packs, temporary files) but worth saying.
+    public var notes: [String] = []
+    public var snapshotsChecked = 0
+    public var packsChecked = 0
+    public var objectsIndexed = 0
+    public var framesRead = 0
+    public var objectsVerified = 0
+    public var bytesVerified: Int64 = 0
+    public var readData = false
+    public var seconds = 0.0
+
+    public var isHealthy: Bool { problems.isEmpty }
+    /// Snapshots with at least one problem.
+    public var damagedSnapshots: [ObjectID] {
+        var seen = Set<ObjectID>()
+        return problems.compactMap { $0.snapshot }.filter { seen.insert($0).inserted }
+    }
+}
+
+/// Checks a repository: config, index files, packs' tables of contents against the index, every manifest and its
+/// whole chunk map; with `readData`, also decompresses every frame and re-hashes every object.
+/// Each problem names the snapshot and the byte range it can no longer restore.
+public final class Checker {
+    let repo: Repository
+
+    public init(repo: Repository) { self.repo = repo }
+
+    public func run(readData: Bool, progress: ProgressReporter? = nil) throws -> FsckReport {
+        let clock = ContinuousClock.now
+        var report = FsckReport()
+        report.readData = readData
+        let lock = try? repo.lock(.shared)
+        defer { withExtendedLifetime(lock) {} }
+
+        let index = try ChunkIndex.load(repo, strict: false)
+        for f in index.damagedFiles {
+            report.problems.append(FsckProblem(snapshot: nil, range: nil, message: f.problem))
+        }
+        report.objectsIndexed = index.count
+
+        // Objects that cannot be read back, with the reason.
+        var bad: [ObjectID: String] = [:]
+
+        // Packs: each indexed pack must exist, its table of contents must verify and agree with the index.
+        var byPack = [[(ObjectID, ChunkLocation)]](repeating: [], count: index.packs.count)
+        for (id, loc) in index.locations { byPack[Int(loc.pack)].append((id, loc)) }
+        var tocs = [PackTOC?](repeating: nil, count: index.packs.count)
+        for (ordinal, packID) in index.packs.enumerated() {
+            report.packsChecked += 1
+            do {
+                let pack = try PackFile(id: packID, path: repo.packFilePath(packID))
+                let toc = try pack.readTOC()
+                tocs[ordinal] = toc
+                var inTOC: [ObjectID: PackEntry] = [:]
+                for e in toc.entries { inTOC[e.id] = e }
+                for (id, loc) in byPack[ordinal] {
+                    guard let e = inTOC[id], e.kind == loc.kind, e.offset == loc.offset, e.length == loc.length,
+                          Int(e.frame) < toc.frames.count, toc.frames[Int(e.frame)].offset == loc.frameOffset,
+                          toc.frames[Int(e.frame)].compressedLength == loc.frameCompressedLength,
+                          toc.frames[Int(e.frame)].rawLength == loc.frameRawLength else {
+                        bad[id] = "the index disagrees with the table of contents of pack \(packID.shortHex)"
+                        continue
+                    }
+                }
+            } catch let e as StrataError where e.code == .damaged || e.code == .io {
+                report.problems.append(FsckProblem(snapshot: nil, range: nil, message: e.description))
+                for (id, _) in byPack[ordinal] { bad[id] = e.message }
+            }
+        }
+        // Packs on disk that no index names: left by an interrupted snapshot or gc; gc removes them.
+        let indexed = Set(index.packs)
+        var unindexed = 0
+        for dir in (try? FileSystem.list(repo.packsPath)) ?? [] {
+            for name in (try? FileSystem.list(FileSystem.join(repo.packsPath, dir))) ?? [] {
+                if let id = ObjectID(hex: name), !indexed.contains(id) { unindexed += 1 }
+            }
+        }
+        if unindexed > 0 { report.notes.append("\(unindexed) pack(s) are not in the index (left by an interrupted command); 'strata gc' removes them") }
+
+        if readData {
+            let (verified, frames, bytes, damage) = verifyData(index: index, tocs: tocs, byPack: byPack, progress: progress)
+            report.objectsVerified = verified
+            report.framesRead = frames
+            report.bytesVerified = bytes
+            for (id, why) in damage where bad[id] == nil { bad[id] = why }
+        }
+
+        // Snapshots: every manifest decodes and every part of its map is readable.
+        let (snapshots, damagedManifests) = try SnapshotStore(repo: repo).all()
+        for d in damagedManifests {
+            report.problems.append(FsckProblem(snapshot: d.id, range: nil, message: d.problem))
+        }
+        let walker = MapChecker(reader: ObjectReader(repo: repo, index: index), index: index, bad: bad)
+        for s in snapshots {
+            report.snapshotsChecked += 1
+            let what = "snapshot \(s.id.shortHex) (\(s.manifest.volume))"
+            let damage = walker.check(root: s.manifest.rootID!, length: s.manifest.size)
+            for d in damage {
+                report.problems.append(FsckProblem(snapshot: s.id, range: d.start...(d.end - 1),
+                                                   message: "\(what): bytes \(d.start)-\(d.end - 1) cannot be restored: \(d.reason)"))
+            }
+        }
+        let known = Set(snapshots.map(\.id)).union(damagedManifests.map(\.id))
+        for ref in (try? RefStore(repo: repo).all()) ?? [] {
+            if let target = ref.target {
+                if !known.contains(target) {
+                    report.problems.append(FsckProblem(snapshot: nil, range: nil, message: "ref '\(ref.name)' points to snapshot \(target.shortHex), which does not exist"))
+                }
+            } else {
+                report.problems.append(FsckProblem(snapshot: nil, range: nil, message: "ref '\(ref.name)' is damaged"))
+            }
+        }
+        let leftovers = ((try? FileSystem.list(repo.tmpPath)) ?? []).count
+        if leftovers > 0 { report.notes.append("\(leftovers) temporary file(s) in tmp/ (left by an interrupted command); 'strata gc' removes them") }
+        let d = ContinuousClock.now - clock
+        report.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        return report
+    }
+
+    /// Decompresses every frame of every indexed pack on all cores and re-hashes every object in it.
+    private func verifyData(index: ChunkIndex, tocs: [PackTOC?], byPack: [[(ObjectID, ChunkLocation)]],
+                            progress: ProgressReporter?) -> (Int, Int, Int64, [ObjectID: String]) {
+        struct Job { var pack: Int; var frame: Int }
+        var jobs: [Job] = []
+        var total: Int64 = 0
+        for (p, toc) in tocs.enumerated() {
+            guard let toc else { continue }
+            for (f, frame) in toc.frames.enumerated() {
+                jobs.append(Job(pack: p, frame: f))
+                total += Int64(frame.rawLength)
+            }
+        }
+        // Entries per (pack, frame), from the TOC: everything the pack holds is verified, not only what is indexed.
+        var entriesByFrame: [[[PackEntry]]] = tocs.map { toc in
+            guard let toc else { return [] }
+            var out = [[PackEntry]](repeating: [], count: toc.frames.count)
+            for e in toc.entries { out[Int(e.frame)].append(e) }
+            return out
+        }
+        _ = byPack
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let lock = NSLock()
+        var next = 0
+        var verified = 0
+        var bytes: Int64 = 0
+        var damage: [ObjectID: String] = [:]
+        var lastReport = ContinuousClock.now
+        let frozenEntries = entriesByFrame
+        entriesByFrame = []
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let compressed = ByteBuffer(capacity: 1 << 20)
+            let raw = ByteBuffer(capacity: 2 << 20)
+            let scratch = ByteBuffer(capacity: 64 << 10)
+            let decompressor = ZstdDecompressor()
+            var packFiles: [Int: PackFile] = [:]
+            var myVerified = 0
+            var myBytes: Int64 = 0
+            var myDamage: [ObjectID: String] = [:]
+            while true {
+                lock.lock()
+                let j = next
+                next += 1
+                if let progress, ContinuousClock.now - lastReport > .milliseconds(100) {
+                    lastReport = ContinuousClock.now
+                    progress.progress(done: bytes, total: total, newBytes: 0)
+                }
+                lock.unlock()
+                guard j < jobs.count else { break }
+                let job = jobs[j]
+                let packID = index.packs[job.pack]
+                let frame = tocs[job.pack]!.frames[job.frame]
+                let entries = frozenEntries[job.pack][job.frame]
+                do {
+                    let pack: PackFile
+                    if let p = packFiles[job.pack] { pack = p } else {
+                        pack = try PackFile(id: packID, path: repo.packFilePath(packID))
+                        packFiles = [job.pack: pack]
+                    }
+                    try pack.readFrame(offset: frame.offset, length: Int(frame.compressedLength), into: compressed)
+                    raw.reserve(Int(frame.rawLength))
+                    raw.count = Int(frame.rawLength)
+                    try decompressor.decompress(compressed.bytes, into: UnsafeMutableRawBufferPointer(start: raw.base, count: raw.count),
+                                                what: "frame at \(frame.offset) of pack \(packID.shortHex)")
+                    for e in entries {
+                        let b = raw.slice(Int(e.offset), Int(e.length))
+                        let ok = e.kind == .chunk ? ChunkHasher.chunkID(of: b, scratch: scratch) == e.id : ObjectID.sha256(b) == e.id
+                        if ok {
+                            myVerified += 1
+                        } else {
+                            myDamage[e.id] = "object \(e.id.shortHex) in pack \(packID.shortHex) does not match its hash"
+                        }
+                    }
+                    myBytes += Int64(frame.rawLength)
+                } catch {
+                    let why = (error as? StrataError)?.description ?? "\(error)"
+                    for e in entries { myDamage[e.id] = why }
+                }
+                lock.lock()
+                verified += myVerified
+                bytes += myBytes
+                damage.merge(myDamage) { a, _ in a }
+                myVerified = 0
+                myBytes = 0
+                myDamage.removeAll()
+                lock.unlock()
+            }
+        }
+        return (verified, jobs.count, bytes, damage)
+    }
+}
+
+/// Walks chunk maps and collects the byte ranges that cannot be restored. Results per node are remembered, so a
+/// subtree shared by many snapshots is checked once.
+final class MapChecker {
+    struct Damage { var start: UInt64; var end: UInt64; var reason: String }
+
+    private let reader: ObjectReader
+    private let index: ChunkIndex
+    private let bad: [ObjectID: String]
+    private var memo: [ObjectID: [Damage]] = [:]
+
+    init(reader: ObjectReader, index: ChunkIndex, bad: [ObjectID: String]) {
+        self.reader = reader
+        self.index = index
+        self.bad = bad
+    }
+
+    func check(root: ObjectID, length: UInt64) -> [Damage] {
+        merge(node(root, length: length))
+    }
+
+    /// Damage relative to the start of the node.
+    private func node(_ id: ObjectID, length: UInt64) -> [Damage] {
+        if let m = memo[id] { return m }
+        var out: [Damage] = []
+        if let why = bad[id] {
+            out = [Damage(start: 0, end: length, reason: "map node \(id.shortHex): \(why)")]
+        } else {
+            do {
+                switch try reader.node(id) {
+                case .leaf(let entries):
+                    var offset: UInt64 = 0
+                    for e in entries {
+                        if e.kind == .chunk {
+                            if let why = bad[e.id] {
+                                out.append(Damage(start: offset, end: offset + e.length, reason: why))
+                            } else if let loc = index.location(of: e.id) {
+                                if loc.kind != .chunk || UInt64(loc.length) != e.length {
+                                    out.append(Damage(start: offset, end: offset + e.length, reason: "chunk \(e.id.shortHex) has the wrong kind or length in the index"))
+                                }
+                            } else {
+                                out.append(Damage(start: offset, end: offset + e.length, reason: "chunk \(e.id.shortHex) is missing"))
+                            }
+                        }
+                        offset += e.length
+                    }
+                    if offset != length {
+                        out.append(Damage(start: 0, end: max(length, 1), reason: "map node \(id.shortHex) covers \(offset) bytes, expected \(length)"))
+                    }
+                case .interior(_, let children):
+                    var offset: UInt64 = 0
+                    for c in children {
+                        for d in node(c.id, length: c.length) {
+                            out.append(Damage(start: offset + d.start, end: offset + d.end, reason: d.reason))
+                        }
+                        offset += c.length
+                    }
+                    if offset != length {
+                        out.append(Damage(start: 0, end: max(length, 1), reason: "map node \(id.shortHex) covers \(offset) bytes, expected \(length)"))
+                    }
+                }
+            } catch {
+                let why = (error as? StrataError)?.message ?? "\(error)"
+                out = [Damage(start: 0, end: max(length, 1), reason: why)]
+            }
+        }
+        memo[id] = out
+        return out
+    }
+
+    /// Merges touching ranges that share a reason, so a lost pack is one line per snapshot stretch, not per chunk.
+    private func merge(_ damage: [Damage]) -> [Damage] {
+        var out: [Damage] = []
+        for d in damage.sorted(by: { $0.start < $1.start }) {
+            if var last = out.last, last.end >= d.start, last.reason == d.reason {
+                last.end = max(last.end, d.end)
+                out[out.count - 1] = last
+            } else {
+                out.append(d)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+
+/// What `gc` did (or, with a dry run, would do).
+public struct GarbageCollectionResult: Sendable {
+    public var dryRun: Bool
+    public var snapshots = 0
+    public var liveObjects = 0
+    public var deadObjects = 0
+    public var packsDeleted = 0
+    public var packsRewritten = 0
+    public var packsWritten = 0
+    public var unindexedPacksDeleted = 0
+    public var indexFilesMerged = 0
+    public var tmpFilesRemoved = 0
+    /// Bytes of repository files (packs and index) before and after.
+    public var bytesBefore: Int64 = 0
+    public var bytesAfter: Int64 = 0
+    public var seconds = 0.0
+
+    /// Bytes freed (estimated for a dry run).
+    public var bytesFreed: Int64 { max(0, bytesBefore - bytesAfter) }
+}
+
+/// Frees what no snapshot references (the EBS deletion model: deleting a snapshot frees only data no other snapshot
+/// needs). Under the exclusive lock: mark every object reachable from every manifest; delete packs with no live
+/// object; rewrite packs that are mostly dead (live objects copied to new packs first); write one merged index;
+/// only then delete the old index files and the old packs. Killed at any step, the repository stays whole:
+/// the worst case is garbage that the next gc removes.
+public final class GarbageCollector {
+    let repo: Repository
+    /// A pack whose dead share of bytes is above this is rewritten.
+    let rewriteThreshold: Double
+
+    public init(repo: Repository, rewriteThreshold: Double = 0.10) {
+        self.repo = repo
+        self.rewriteThreshold = rewriteThreshold
+    }
+
+    public func run(dryRun: Bool = false, wait: Bool = true, onWait: () -> Void = {}) throws -> GarbageCollectionResult {
+        let clock = ContinuousClock.now
+        var result = GarbageCollectionResult(dryRun: dryRun)
+        let lock = try repo.lock(.exclusive, wait: wait, onWait: onWait)
+        defer { withExtendedLifetime(lock) {} }
+
+        let index = try ChunkIndex.load(repo, strict: true)
+        let (snapshots, damaged) = try SnapshotStore(repo: repo).all()
+        if let bad = damaged.first {
+            throw StrataError.corrupt("gc stopped: snapshot \(bad.id.shortHex) is damaged (\(bad.problem)), so what it needs is unknown; run 'strata fsck'")
+        }
+        result.snapshots = snapshots.count
+        let reader = ObjectReader(repo: repo, index: index)
+        let live = try LiveSet.mark(roots: snapshots.map { ($0.id, $0.manifest.rootID!) }, reader: reader)
+
+        // Per pack: live and total bytes, from the index.
+        struct PackUse { var live: Int64 = 0; var total: Int64 = 0; var entries: [(ObjectID, ChunkLocation)] = [] }
+        var use = [PackUse](repeating: PackUse(), count: index.packs.count)
+        for (id, loc) in index.locations {
+            let p = Int(loc.pack)
+            use[p].total += Int64(loc.length)
+            if live.contains(id) {
+                use[p].live += Int64(loc.length)
+                use[p].entries.append((id, loc))
+                result.liveObjects += 1
+            } else {
+                result.deadObjects += 1
+            }
+        }
+        var missingLive = 0
+        for id in live.ids where !index.contains(id) { missingLive += 1 }
+        if missingLive > 0 {
+            throw StrataError.corrupt("gc stopped: \(missingLive) objects that snapshots need are missing from the index; run 'strata fsck'")
+        }
+
+        // Pack files on disk.
+        var onDisk: [ObjectID: (path: String, size: Int64)] = [:]
+        for dir in try wrap({ try FileSystem.list(repo.packsPath) }(), "cannot list \(repo.packsPath)") {
+            let dirPath = FileSystem.join(repo.packsPath, dir)
+            for name in try wrap({ try FileSystem.list(dirPath) }(), "cannot list \(dirPath)") {
+                let path = FileSystem.join(dirPath, name)
+                guard let id = ObjectID(hex: name), let st = try? FileSystem.linkStatus(path), st.isRegularFile else { continue }
+                onDisk[id] = (path, st.size)
+            }
+        }
+        var indexBytes: Int64 = 0
+        for name in index.files {
+            indexBytes += (try? FileSystem.status(FileSystem.join(repo.indexPath, name)))??.size ?? 0
+        }
+        result.bytesBefore = onDisk.values.reduce(0) { $0 + $1.size } + indexBytes
+
+        var deletePacks: [ObjectID] = []
+        var rewritePacks: [Int] = []
+        var keptEntries: [(id: ObjectID, location: ChunkLocation)] = []
+        var keptBytes: Int64 = 0
+        for (ordinal, packID) in index.packs.enumerated() {
+            let u = use[ordinal]
+            let size = onDisk[packID]?.size ?? 0
+            if u.live == 0 {
+                deletePacks.append(packID)
+            } else if u.total > 0 && Double(u.total - u.live) / Double(u.total) > rewriteThreshold {
+                rewritePacks.append(ordinal)
+            } else {
+                keptEntries.append(contentsOf: u.entries.map { ($0.0, $0.1) })
+                keptBytes += size
+            }
+        }
+        let indexed = Set(index.packs)
+        let unindexed = onDisk.keys.filter { !indexed.contains($0) }
+        result.packsDeleted = deletePacks.count
+        result.packsRewritten = rewritePacks.count
+        result.unindexedPacksDeleted = unindexed.count
+
+        if dryRun {
+            var estimate = keptBytes
+            for ordinal in rewritePacks {
+                let size = onDisk[index.packs[ordinal]]?.size ?? 0
+                estimate += Int64(Double(size) * Double(use[ordinal].live) / Double(max(use[ordinal].total, 1)))
+            }
+            result.bytesAfter = estimate + indexBytes
+            result.seconds = seconds(since: clock)
+            return result
+        }
+
+        // Copy live objects out of mostly-dead packs, verifying each on the way.
+        let fresh = ChunkIndex()
+        let packer = ObjectPacker(repo: repo, index: fresh)
+        var rewrittenContents = IndexFileContents(packs: [], entries: [])
+        if !rewritePacks.isEmpty {
+            let cache = FrameCache(repo: repo, index: index, capacity: 2)
+            let scratch = ByteBuffer(capacity: 64 << 10)
+            do {
+                for ordinal in rewritePacks {
+                    let entries = use[ordinal].entries.sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
+                    for (id, loc) in entries {
+                        let bytes = try cache.object(id, at: loc)
+                        let ok = loc.kind == .chunk ? ChunkHasher.chunkID(of: bytes, scratch: scratch) == id : ObjectID.sha256(bytes) == id
+                        guard ok else {
+                            throw StrataError.corrupt("gc stopped: object \(id.shortHex) in pack \(index.packs[ordinal].shortHex) does not match its hash; run 'strata fsck'")
+                        }
+                        try packer.add(id: id, kind: loc.kind, bytes: bytes)
+                    }
+                }
+                rewrittenContents = try packer.finish()
+            } catch {
+                packer.abandon()
+                throw error
+            }
+            result.packsWritten = packer.totals.packs
+        }
+
+        let needsNewIndex = !deletePacks.isEmpty || !rewritePacks.isEmpty || index.files.count > 1 || result.deadObjects > 0
+        var newIndexName: String?
+        if needsNewIndex {
+            // One index for everything live: kept entries (pack ordinals of `index`) and rewritten ones (of `fresh`).
+            var merged = index.contents(of: keptEntries)
+            let offset = UInt32(merged.packs.count)
+            merged.packs.append(contentsOf: rewrittenContents.packs)
+            for (id, loc) in rewrittenContents.entries {
+                var l = loc
+                l.pack += offset
+                merged.entries.append((id, l))
+            }
+            newIndexName = try ChunkIndex.write(merged, to: repo)
+            result.indexFilesMerged = index.files.count
+            // The merged index is durable: the old ones, then the packs nothing names any more, can go.
+            try wrap({
+                for name in index.files where name != newIndexName {
+                    try FileSystem.remove(FileSystem.join(repo.indexPath, name))
+                }
+                try FileSystem.syncDirectory(repo.indexPath)
+            }(), "cannot remove old index files")
+        }
+        var touched: Set<String> = []
+        try wrap({
+            let doomed = deletePacks + rewritePacks.map { index.packs[$0] } + unindexed
+            for id in doomed {
+                guard let entry = onDisk[id] else { continue }
+                try FileSystem.remove(entry.path)
+                touched.insert(FileSystem.directoryName(entry.path))
+            }
+            for dir in touched.sorted() {
+                try FileSystem.syncDirectory(dir)
+                if (try FileSystem.list(dir)).isEmpty { try FileSystem.removeDirectory(dir) }
+            }
+            if !touched.isEmpty { try FileSystem.syncDirectory(repo.packsPath) }
+        }(), "cannot remove packs")
+        // Under the exclusive lock nothing is being written: whatever tmp/ holds is left over from a crash.
+        for name in (try? FileSystem.list(repo.tmpPath)) ?? [] {
+            try? FileSystem.remove(FileSystem.join(repo.tmpPath, name))
+            result.tmpFilesRemoved += 1
+        }
+        result.bytesAfter = try repositoryDataBytes()
+        result.seconds = seconds(since: clock)
+        return result
+    }
+
+    /// Bytes of pack and index files now.
+    func repositoryDataBytes() throws -> Int64 {
+        var total: Int64 = 0
+        for dir in try wrap({ try FileSystem.list(repo.packsPath) }(), "cannot list packs") {
+            let dirPath = FileSystem.join(repo.packsPath, dir)
+            for name in (try? FileSystem.list(dirPath)) ?? [] {
+                total += (try? FileSystem.linkStatus(FileSystem.join(dirPath, name)))??.size ?? 0
+            }
+        }
+        for name in (try? FileSystem.list(repo.indexPath)) ?? [] {
+            total += (try? FileSystem.linkStatus(FileSystem.join(repo.indexPath, name)))??.size ?? 0
+        }
+        return total
+    }
+
+    private func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a snapshot reads: a regular file (holes skipped), a block device, or a stream (standard input).
+final class ImageSource {
+    enum Kind: String { case file, blockDevice, stream }
+
+    let path: String
+    let kind: Kind
+    let file: FileHandleFD
+    /// Size in bytes; nil for a stream until it ends.
+    let size: Int64?
+    let initialStatus: FileStatus?
+
+    init(path: String) throws {
+        self.path = path
+        if path == "-" {
+            file = FileHandleFD(fd: 0, path: "standard input")
+            kind = .stream
+            size = nil
+            initialStatus = nil
+            return
+        }
+        guard let st = try wrap({ try FileSystem.status(path) }(), "cannot read \(path)") else {
+            throw StrataError(.notFound, "source \(path) does not exist")
+        }
+        if st.isDirectory {
+            throw StrataError(.invalidArgument, "source \(path) is a directory; give an image file, a block device or '-'")
+        }
+        let opened: FileHandleFD
+        do {
+            opened = try FileHandleFD.openForReading(path)
+        } catch let e as SystemCallError {
+            throw StrataError.io("cannot open source \(path)", e)
+        }
+        file = opened
+        if st.isBlockDevice {
+            kind = .blockDevice
+            size = try wrap(try opened.blockDeviceSize(), "cannot read the size of \(path)")
+        } else if st.isRegularFile {
+            kind = .file
+            size = st.size
+        } else {
+            kind = .stream
+            size = nil
+        }
+        initialStatus = st
+    }
+
+    /// Page-aligned ranges that may hold data, in order; everything else is a hole (reads as zeros).
+    /// Only regular files report holes; the ranges are checked by content anyway.
+    func dataRanges() throws -> [(start: Int64, end: Int64)] {
+        guard kind == .file, let size else { return [(0, size ?? Int64.max)] }
+        let page = Int64(ChunkerParameters.pageSize)
+        var ranges: [(Int64, Int64)] = []
+        var offset: Int64 = 0
+        while offset < size {
+            guard let dataStart = try wrap({ try file.nextData(from: offset) }(), "cannot read \(path)"), dataStart < size else { break }
+            let holeStart = try wrap({ try file.nextHole(from: dataStart, size: size) }(), "cannot read \(path)")
+            let start = dataStart / page * page
+            var end = (holeStart + page - 1) / page * page
+            if end > size { end = size }
+            if let last = ranges.last, last.1 >= start {
+                ranges[ranges.count - 1].1 = max(last.1, end)
+            } else {
+                ranges.append((start, end))
+            }
+            offset = max(end, holeStart)
+            if holeStart >= size { break }
+        }
+        return ranges
+    }
+
+    /// Reads up to `count` bytes at `offset` (streams ignore the offset and read sequentially).
+    func read(into buffer: UnsafeMutableRawPointer, count: Int, offset: Int64) throws -> Int {
+        try wrap({
+            kind == .stream ? try file.read(into: buffer, count: count) : try file.pread(into: buffer, count: count, offset: offset)
+        }(), "cannot read source \(path)")
+    }
+
+    /// True when the file's size or modification time moved since it was opened.
+    func changedSinceOpen() -> Bool {
+        guard kind == .file, let before = initialStatus, let after = try? FileSystem.status(path) else { return false }
+        return after.size != before.size || after.modificationTime.tv_sec != before.modificationTime.tv_sec
+            || after.modificationTime.tv_nsec != before.modificationTime.tv_nsec
+    }
+}

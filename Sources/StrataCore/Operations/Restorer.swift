@@ -1,0 +1,232 @@
+import Dispatch
+import Foundation
+
+/// What a restore wrote.
+public struct RestoreResult: Sendable {
+    public let snapshot: Snapshot
+    public let target: String
+    public let bytesWritten: UInt64
+    public let seconds: Double
+}
+
+/// Restores a snapshot to a new file (holes stay holes, exact size), an existing block device (in place, zeros
+/// written), or standard output (`-`). Every chunk is re-hashed before it is written; a mismatch stops the restore
+/// with an error naming the snapshot and offset, and a file target is never left half-written under its final name.
+public final class Restorer {
+    let repo: Repository
+    let batchBytes: Int
+
+    public init(repo: Repository, batchBytes: Int = 64 << 20) {
+        self.repo = repo
+        self.batchBytes = batchBytes
+    }
+
+    public func run(_ snapshot: Snapshot, to target: String, force: Bool = false,
+                    progress: ProgressReporter? = nil) throws -> RestoreResult {
+        let clock = ContinuousClock.now
+        let lock = try? repo.lock(.shared)  // a read-only repository can still be restored from
+        defer { withExtendedLifetime(lock) {} }
+        let index = try ChunkIndex.load(repo, strict: false)
+        let size = snapshot.manifest.size
+        guard let root = snapshot.manifest.rootID else { throw StrataError.corrupt("snapshot \(snapshot.id.shortHex) has no map root") }
+
+        if target == "-" {
+            let out = FileHandleFD(fd: 1, path: "standard output")
+            try restoreSequential(snapshot, root: root, index: index, to: out, progress: progress)
+            return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: seconds(since: clock))
+        }
+
+        let existing = try wrap({ try FileSystem.status(target) }(), "cannot inspect \(target)")
+        if let existing, existing.isBlockDevice {
+            let device = try wrap({ try FileHandleFD.open(target, flags: O_WRONLY | O_CLOEXEC, mode: 0) }(), "cannot open \(target)")
+            let deviceSize = try wrap({ try device.blockDeviceSize() }(), "cannot read the size of \(target)")
+            guard deviceSize >= Int64(size) else {
+                throw StrataError(.invalidArgument, "block device \(target) is too small: \(deviceSize) bytes, the snapshot needs \(size)")
+            }
+            try restoreParallel(snapshot, root: root, index: index, to: device, writeZeros: true, progress: progress)
+            try wrap({ try device.fsync(); try device.close() }(), "cannot flush \(target)")
+            return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: seconds(since: clock))
+        }
+        if let existing {
+            if existing.isDirectory {
+                throw StrataError(.invalidArgument, "restore target \(target) is a directory; give a file path")
+            }
+            if !force {
+                throw StrataError(.invalidArgument, "restore target \(target) exists; use --force to replace it")
+            }
+        }
+        let directory = FileSystem.directoryName(target)
+        guard let dirStatus = try? FileSystem.status(directory), dirStatus.isDirectory else {
+            throw StrataError(.notFound, "cannot restore to \(target): directory \(directory) does not exist")
+        }
+        let draft = FileSystem.join(directory, "." + FileSystem.baseName(target) + ".strata-" + RandomName.make())
+        let file = try wrap({ try FileHandleFD.open(draft, flags: O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode: 0o600) }(),
+                            "cannot create \(draft)")
+        do {
+            try wrap({ try file.truncate(to: Int64(size)) }(), "cannot size \(draft)")
+            try restoreParallel(snapshot, root: root, index: index, to: file, writeZeros: false, progress: progress)
+            try wrap({
+                try file.fsync()
+                try file.close()
+                _ = chmod(draft, 0o644 & ~currentUmask())
+                try FileSystem.rename(draft, target)
+                try FileSystem.syncDirectory(directory)
+            }(), "cannot finish writing \(target)")
+        } catch {
+            try? file.close()
+            try? FileSystem.remove(draft)
+            throw error
+        }
+        return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: seconds(since: clock))
+    }
+
+    private func seconds(since start: ContinuousClock.Instant) -> Double {
+        let d = ContinuousClock.now - start
+        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    private struct Piece {
+        var imageOffset: UInt64
+        var id: ObjectID
+        var location: ChunkLocation
+    }
+
+    /// Restores in batches: the map is walked on this thread; each batch's frames are read, decompressed, verified
+    /// and written with pwrite on all cores.
+    private func restoreParallel(_ snapshot: Snapshot, root: ObjectID, index: ChunkIndex, to out: FileHandleFD,
+                                 writeZeros: Bool, progress: ProgressReporter?) throws {
+        let reader = ObjectReader(repo: repo, index: index)
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let caches = (0..<workers).map { _ in FrameCache(repo: repo, index: index, capacity: 2) }
+        let scratches = (0..<workers).map { _ in ByteBuffer(capacity: 64 << 10) }
+        let zeros = ByteBuffer(capacity: 1 << 20)
+        memset(zeros.base, 0, 1 << 20)
+        var batch: [FrameKey: [Piece]] = [:]
+        var order: [FrameKey] = []
+        var batchData = 0
+        var done: UInt64 = 0
+        let what = "snapshot \(snapshot.id.shortHex)"
+
+        func flush() throws {
+            let frames = order
+            let errors = ErrorBox()
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let cache = caches[w]
+                let scratch = scratches[w]
+                var i = w
+                while i < frames.count && !errors.hasError {
+                    for piece in batch[frames[i]]! {
+                        do {
+                            let bytes = try cache.object(piece.id, at: piece.location)
+                            guard ChunkHasher.chunkID(of: bytes, scratch: scratch) == piece.id else {
+                                throw StrataError.corrupt("\(what): chunk \(piece.id.shortHex) at offset \(piece.imageOffset) does not match its hash")
+                            }
+                            try wrap({ try out.pwrite(bytes.baseAddress!, count: bytes.count, offset: Int64(piece.imageOffset)) }(),
+                                     "cannot write \(out.path)")
+                        } catch let e as StrataError where e.code == .damaged && !e.message.hasPrefix(what) {
+                            errors.set(StrataError.corrupt("\(what): bytes \(piece.imageOffset)-\(piece.imageOffset + UInt64(piece.location.length)) cannot be restored: \(e.message)"))
+                            return
+                        } catch {
+                            errors.set(error)
+                            return
+                        }
+                    }
+                    i += workers
+                }
+            }
+            if let e = errors.error { throw e }
+            batch.removeAll(keepingCapacity: true)
+            order.removeAll(keepingCapacity: true)
+            batchData = 0
+            progress?.progress(done: Int64(done), total: Int64(snapshot.manifest.size), newBytes: 0)
+        }
+
+        try reader.forEachEntry(root: root) { offset, entry in
+            done = offset + entry.length
+            switch entry.kind {
+            case .zero:
+                if writeZeros {
+                    var o = offset
+                    while o < offset + entry.length {
+                        let n = Int(min(UInt64(1 << 20), offset + entry.length - o))
+                        try wrap({ try out.pwrite(zeros.base, count: n, offset: Int64(o)) }(), "cannot write \(out.path)")
+                        o += UInt64(n)
+                    }
+                }
+            case .chunk:
+                guard let location = index.location(of: entry.id), location.kind == .chunk,
+                      UInt64(location.length) == entry.length else {
+                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length) cannot be restored: chunk \(entry.id.shortHex) is missing from the index")
+                }
+                let key = location.frameKey
+                if batch[key] == nil { order.append(key); batch[key] = [] }
+                batch[key]!.append(Piece(imageOffset: offset, id: entry.id, location: location))
+                batchData += Int(entry.length)
+                if batchData >= batchBytes { try flush() }
+            }
+        }
+        try flush()
+    }
+
+    /// Restores in image order to a stream.
+    private func restoreSequential(_ snapshot: Snapshot, root: ObjectID, index: ChunkIndex, to out: FileHandleFD,
+                                   progress: ProgressReporter?) throws {
+        let reader = ObjectReader(repo: repo, index: index)
+        let cache = FrameCache(repo: repo, index: index, capacity: 2)
+        let scratch = ByteBuffer(capacity: 64 << 10)
+        let zeros = ByteBuffer(capacity: 1 << 20)
+        memset(zeros.base, 0, 1 << 20)
+        let what = "snapshot \(snapshot.id.shortHex)"
+        try reader.forEachEntry(root: root) { offset, entry in
+            switch entry.kind {
+            case .zero:
+                var left = entry.length
+                while left > 0 {
+                    let n = Int(min(UInt64(1 << 20), left))
+                    try wrap({ try out.write(zeros.base, count: n) }(), "cannot write to standard output")
+                    left -= UInt64(n)
+                }
+            case .chunk:
+                guard let location = index.location(of: entry.id), location.kind == .chunk else {
+                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length) cannot be restored: chunk \(entry.id.shortHex) is missing from the index")
+                }
+                let bytes: UnsafeRawBufferPointer
+                do {
+                    bytes = try cache.object(entry.id, at: location)
+                } catch let e as StrataError where e.code == .damaged {
+                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length) cannot be restored: \(e.message)")
+                }
+                guard bytes.count == Int(entry.length), ChunkHasher.chunkID(of: bytes, scratch: scratch) == entry.id else {
+                    throw StrataError.corrupt("\(what): chunk \(entry.id.shortHex) at offset \(offset) does not match its hash")
+                }
+                try wrap({ try out.write(bytes.baseAddress!, count: bytes.count) }(), "cannot write to standard output")
+            }
+            progress?.progress(done: Int64(offset + entry.length), total: Int64(snapshot.manifest.size), newBytes: 0)
+        }
+    }
+}
+
+/// The first error raised by any of several workers.
+final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: Error?
+
+    func set(_ e: Error) {
+        lock.lock()
+        if first == nil { first = e }
+        lock.unlock()
+    }
+
+    var error: Error? { lock.lock(); defer { lock.unlock() }; return first }
+    var hasError: Bool { error != nil }
+}
+
+func currentUmask() -> mode_t {
+    let m = umask(0o022)
+    umask(m)
+    return m
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,61 @@
+/// Reads and decompresses frames, keeping the most recent few (map nodes cluster in a few frames; a sequential
+/// restore reads each data frame once). Not thread-safe: one per worker.
+final class FrameCache {
+    private let repo: Repository
+    private let index: ChunkIndex
+    private let capacity: Int
+    private var frames: [(key: FrameKey, data: ByteBuffer)] = []
+    private var openPacks: [UInt32: PackFile] = [:]
+    private let compressed = ByteBuffer(capacity: 1 << 20)
+    private let decompressor = ZstdDecompressor()
+
+    init(repo: Repository, index: ChunkIndex, capacity: Int = 4) {
+        self.repo = repo
+        self.index = index
+        self.capacity = capacity
+    }
+
+    private func pack(_ ordinal: UInt32) throws -> PackFile {
+        if let p = openPacks[ordinal] { return p }
+        if openPacks.count >= 64 { openPacks.removeAll() }
+        let id = index.packs[Int(ordinal)]
+        let p = try PackFile(id: id, path: repo.packFilePath(id))
+        openPacks[ordinal] = p
+        return p
+    }
+
+    /// The decompressed frame that holds `location`.
+    func frame(for location: ChunkLocation) throws -> ByteBuffer {
+        let key = location.frameKey
+        if let i = frames.firstIndex(where: { $0.key == key }) {
+            let hit = frames.remove(at: i)
+            frames.append(hit)
+            return hit.data
+        }
+        let buffer: ByteBuffer
+        if frames.count >= capacity {
+            buffer = frames.removeFirst().data
+        } else {
+            buffer = ByteBuffer(capacity: Int(location.frameRawLength))
+        }
+        let p = try pack(location.pack)
+        try p.readFrame(offset: location.frameOffset, length: Int(location.frameCompressedLength), into: compressed)
+        buffer.reserve(Int(location.frameRawLength))
+        buffer.count = Int(location.frameRawLength)
+        try decompressor.decompress(compressed.bytes,
+                                    into: UnsafeMutableRawBufferPointer(start: buffer.base, count: buffer.count),
+                                    what: "frame at \(location.frameOffset) of pack \(p.id.shortHex)")
+        frames.append((key, buffer))
+        return buffer
+    }
+
+    /// The bytes of one object (valid until the next call), unverified.
+    func object(_ id: ObjectID, at location: ChunkLocation) throws -> UnsafeRawBufferPointer {
+        let f = try frame(for: location)
+        guard Int(location.offset) + Int(location.length) <= f.count else {
+            throw StrataError.corrupt("object \(id.shortHex) lies outside its frame")
+        }
+        return f.slice(Int(location.offset), Int(location.length))
+    }
+}
+

@@ -1,0 +1,237 @@
+import Dispatch
+import Foundation
+
+/// Packs new objects: gathers them, in order, into ~1 MiB frames per kind, compresses frames on all cores,
+/// and appends them in order to pack files. Objects already in the index, or already added, are skipped.
+///
+/// `add` is called from one thread; compression runs on a bounded number of worker threads.
+final class ObjectPacker: @unchecked Sendable {
+    /// What the packer wrote.
+    struct Totals: Sendable {
+        var newObjects = 0
+        var newChunks = 0
+        var newRawBytes: Int64 = 0
+        var storedBytes: Int64 = 0
+        var packs = 0
+    }
+
+    private final class Frame: @unchecked Sendable {
+        var kind: ObjectKind
+        let raw: ByteBuffer
+        var entries: [(id: ObjectID, offset: UInt32, length: UInt32)] = []
+        let compressed: ByteBuffer
+        var sequence = 0
+
+        init(kind: ObjectKind, capacity: Int) {
+            self.kind = kind
+            raw = ByteBuffer(capacity: capacity)
+            compressed = ByteBuffer(capacity: ZstdCompressor.bound(capacity))
+        }
+    }
+
+    private let repo: Repository
+    private let index: ChunkIndex
+    private let frameSize: Int
+    private let packSize: Int
+    private let level: Int
+
+    private var current: [ObjectKind: Frame] = [:]
+    private var added: Set<ObjectID> = []
+
+    private let lock = NSLock()
+    private let slots: DispatchSemaphore
+    private let group = DispatchGroup()
+    private let queue = DispatchQueue(label: "strata.compress", attributes: .concurrent)
+    private var freeFrames: [Frame] = []
+    private var compressors: [ZstdCompressor] = []
+    private var completed: [Int: Frame] = [:]
+    private var nextSequence = 0
+    private var nextToWrite = 0
+    private var pack: PackWriter?
+    private var failure: Error?
+    private var touchedDirectories: Set<String> = []
+    /// Objects written to finished packs: (id, pack id, location without pack ordinal).
+    private var written: [(id: ObjectID, pack: ObjectID, location: ChunkLocation)] = []
+    private(set) var totals = Totals()
+
+    init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int = 4) {
+        self.repo = repo
+        self.index = index
+        frameSize = repo.config.compression.frameSize
+        packSize = repo.config.packSize
+        level = repo.config.compression.level
+        slots = DispatchSemaphore(value: maxFramesInFlight)
+    }
+
+    /// True when the object is stored already or was added in this session.
+    @inline(__always) func isKnown(_ id: ObjectID) -> Bool {
+        index.contains(id) || added.contains(id)
+    }
+
+    /// Adds an object unless it is known. Returns true when it was new.
+    @discardableResult
+    func add(id: ObjectID, kind: ObjectKind, bytes: UnsafeRawBufferPointer) throws -> Bool {
+        if isKnown(id) { return false }
+        try checkFailure()
+        added.insert(id)
+        let frame = try currentFrame(kind)
+        frame.entries.append((id, UInt32(frame.raw.count), UInt32(bytes.count)))
+        frame.raw.append(bytes.baseAddress!, count: bytes.count)
+        totals.newObjects += 1
+        if kind == .chunk { totals.newChunks += 1 }
+        totals.newRawBytes += Int64(bytes.count)
+        if frame.raw.count >= frameSize {
+            current[kind] = nil
+            submit(frame)
+        }
+        return true
+    }
+
+    private func currentFrame(_ kind: ObjectKind) throws -> Frame {
+        if let f = current[kind] { return f }
+        slots.wait()
+        lock.lock()
+        let frame = freeFrames.popLast() ?? Frame(kind: kind, capacity: frameSize + (1 << 20))
+        lock.unlock()
+        let f = frame
+        f.kind = kind
+        f.raw.count = 0
+        f.entries.removeAll(keepingCapacity: true)
+        current[kind] = f
+        return f
+    }
+
+    private func submit(_ frame: Frame) {
+        frame.sequence = nextSequence
+        nextSequence += 1
+        group.enter()
+        queue.async { [self] in
+            defer { group.leave() }
+            compress(frame)
+        }
+    }
+
+    private func compress(_ frame: Frame) {
+        lock.lock()
+        let compressor = compressors.popLast() ?? ZstdCompressor(level: level)
+        lock.unlock()
+        var error: Error?
+        do {
+            frame.compressed.reserve(ZstdCompressor.bound(frame.raw.count))
+            let n = try compressor.compress(frame.raw.bytes,
+                                            into: UnsafeMutableRawBufferPointer(start: frame.compressed.base, count: frame.compressed.capacity))
+            frame.compressed.count = n
+        } catch let e {
+            error = e
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        compressors.append(compressor)
+        if let error, failure == nil { failure = error }
+        completed[frame.sequence] = frame
+        drainLocked()
+    }
+
+    /// Writes completed frames in order. Called with `lock` held.
+    private func drainLocked() {
+        while let frame = completed.removeValue(forKey: nextToWrite) {
+            nextToWrite += 1
+            if failure == nil {
+                do {
+                    try write(frame)
+                } catch let e {
+                    failure = e
+                }
+            }
+            freeFrames.append(frame)
+            slots.signal()
+        }
+    }
+
+    private func write(_ frame: Frame) throws {
+        if pack == nil { pack = try PackWriter(repo: repo) }
+        let p = pack!
+        try p.append(compressed: frame.compressed.bytes, rawLength: frame.raw.count, kind: frame.kind, entries: frame.entries)
+        if p.size >= Int64(packSize) { try finishPack() }
+    }
+
+    private func finishPack() throws {
+        guard let p = pack else { return }
+        pack = nil
+        do {
+            let (id, size, toc) = try p.finish()
+            touchedDirectories.insert(FileSystem.directoryName(repo.packFilePath(id)))
+            totals.storedBytes += size
+            totals.packs += 1
+            for e in toc.entries {
+                let f = toc.frames[Int(e.frame)]
+                written.append((e.id, id, ChunkLocation(pack: 0, kind: e.kind, frameOffset: f.offset,
+                                                        frameCompressedLength: f.compressedLength, frameRawLength: f.rawLength,
+                                                        offset: e.offset, length: e.length)))
+            }
+        } catch {
+            p.abandon()
+            throw error
+        }
+    }
+
+    private func checkFailure() throws {
+        lock.lock()
+        let f = failure
+        lock.unlock()
+        if let f { throw f }
+    }
+
+    /// Flushes every frame, finishes the last pack, makes the pack directories durable, and adds what was written
+    /// to the in-memory index. Returns the index file contents for the new objects (empty when nothing was new).
+    func finish() throws -> IndexFileContents {
+        for kind in [ObjectKind.chunk, .mapNode] {
+            if let f = current[kind] {
+                current[kind] = nil
+                if f.entries.isEmpty {
+                    lock.lock(); freeFrames.append(f); lock.unlock()
+                    slots.signal()
+                } else {
+                    submit(f)
+                }
+            }
+        }
+        group.wait()
+        lock.lock()
+        defer { lock.unlock() }
+        if let failure {
+            pack?.abandon()
+            pack = nil
+            throw failure
+        }
+        try finishPack()
+        try wrap({
+            for dir in touchedDirectories.sorted() { try FileSystem.syncDirectory(dir) }
+            if !touchedDirectories.isEmpty { try FileSystem.syncDirectory(repo.packsPath) }
+        }(), "cannot sync \(repo.packsPath)")
+        touchedDirectories.removeAll()
+        var entries: [(id: ObjectID, location: ChunkLocation)] = []
+        entries.reserveCapacity(written.count)
+        for w in written {
+            index.add(id: w.id, packID: w.pack, location: w.location)
+            var l = w.location
+            l.pack = index.ordinal(ofPack: w.pack)
+            entries.append((w.id, l))
+        }
+        written.removeAll()
+        return index.contents(of: entries)
+    }
+
+    /// Waits for workers and removes the unfinished pack draft (after an error elsewhere).
+    func abandon() {
+        for kind in [ObjectKind.chunk, .mapNode] where current[kind] != nil {
+            current[kind] = nil
+            slots.signal()
+        }
+        group.wait()
+        lock.lock()
+        pack?.abandon()
+        pack = nil
+        lock.unlock()
+    }
+}

@@ -1,0 +1,71 @@
+/// Reads a pack file: its table of contents and its frames.
+final class PackFile {
+    let id: ObjectID
+    let path: String
+    let file: FileHandleFD
+    let size: Int64
+
+    init(id: ObjectID, path: String) throws {
+        self.id = id
+        self.path = path
+        do {
+            file = try FileHandleFD.openForReading(path)
+            size = try file.stat().size
+        } catch let e as SystemCallError where e.errno == ENOENT {
+            throw StrataError(.damaged, "pack \(id.shortHex) is missing (\(path))")
+        } catch let e as SystemCallError {
+            throw StrataError.io("cannot open pack \(path)", e)
+        }
+    }
+
+    /// Reads and verifies the table of contents: the trailer must be intact and the TOC must hash to the pack's id.
+    func readTOC() throws -> PackTOC {
+        let what = "pack \(id.shortHex)"
+        guard size >= Int64(PackTOC.headerSize + PackTOC.trailerSize) else {
+            throw StrataError.corrupt("\(what) is truncated (\(size) bytes)")
+        }
+        var header = [UInt8](repeating: 0, count: PackTOC.headerSize)
+        var trailer = [UInt8](repeating: 0, count: PackTOC.trailerSize)
+        try wrap({
+            _ = try header.withUnsafeMutableBytes { try file.pread(into: $0.baseAddress!, count: PackTOC.headerSize, offset: 0) }
+            _ = try trailer.withUnsafeMutableBytes {
+                try file.pread(into: $0.baseAddress!, count: PackTOC.trailerSize, offset: size - Int64(PackTOC.trailerSize))
+            }
+        }(), "cannot read \(path)")
+        guard Array(header.prefix(8)) == PackTOC.headerMagic else { throw StrataError.corrupt("\(what) has a damaged header") }
+        let (tocLength, tocID): (UInt64, ObjectID) = try trailer.withUnsafeBytes { raw in
+            var r = ByteReader(raw, what: what + " trailer")
+            let length = try r.u64()
+            let tocID = try r.id()
+            try r.expect(PackTOC.trailerMagic)
+            return (length, tocID)
+        }
+        let maxTOC = UInt64(size) - UInt64(PackTOC.headerSize + PackTOC.trailerSize)
+        guard tocLength <= maxTOC else { throw StrataError.corrupt("\(what) is truncated or has a damaged trailer") }
+        guard tocID == id else { throw StrataError.corrupt("\(what) has a trailer for another pack (\(tocID.shortHex))") }
+        let tocOffset = UInt64(size) - UInt64(PackTOC.trailerSize) - tocLength
+        var toc = [UInt8](repeating: 0, count: Int(tocLength))
+        try wrap({
+            _ = try toc.withUnsafeMutableBytes { try file.pread(into: $0.baseAddress!, count: Int(tocLength), offset: Int64(tocOffset)) }
+        }(), "cannot read \(path)")
+        guard ObjectID.sha256(toc) == id else {
+            throw StrataError.corrupt("\(what): table of contents does not match its hash")
+        }
+        return try toc.withUnsafeBytes { try PackTOC.decode($0, tocOffset: tocOffset, what: what) }
+    }
+
+    /// Reads the compressed bytes of a frame into `buffer` (grown as needed).
+    func readFrame(offset: UInt64, length: Int, into buffer: ByteBuffer) throws {
+        buffer.reserve(length)
+        guard Int64(offset) + Int64(length) <= size else {
+            throw StrataError.corrupt("pack \(id.shortHex) is truncated: frame at \(offset) is cut off")
+        }
+        let n = try wrap({ try file.pread(into: buffer.base, count: length, offset: Int64(offset)) }(), "cannot read \(path)")
+        guard n == length else { throw StrataError.corrupt("pack \(id.shortHex) is truncated: frame at \(offset) is cut off") }
+        buffer.count = length
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,65 @@
+/// Writes one pack file: header, frames as they come, then the table of contents and trailer.
+/// The pack is drafted in `tmp/` and renamed into `packs/` only when complete and fsynced.
+final class PackWriter {
+    private let repo: Repository
+    private let draftPath: String
+    private let file: FileHandleFD
+    private(set) var size: Int64
+    private(set) var toc = PackTOC()
+
+    init(repo: Repository) throws {
+        self.repo = repo
+        let draft = FileSystem.join(repo.tmpPath, "pack-" + RandomName.make())
+        draftPath = draft
+        let opened = try wrap(try FileHandleFD.createExclusive(draft), "cannot create a pack in \(repo.tmpPath)")
+        file = opened
+        let header = PackTOC.header
+        do {
+            try header.withUnsafeBytes { try opened.pwrite($0.baseAddress!, count: $0.count, offset: 0) }
+        } catch let e as SystemCallError {
+            try? FileSystem.remove(draft)
+            throw StrataError.io("cannot write pack \(draft)", e)
+        }
+        size = Int64(header.count)
+    }
+
+    var isEmpty: Bool { toc.frames.isEmpty }
+
+    /// Appends a compressed frame holding `entries` (offsets within the decompressed frame).
+    func append(compressed: UnsafeRawBufferPointer, rawLength: Int, kind: ObjectKind,
+                entries: [(id: ObjectID, offset: UInt32, length: UInt32)]) throws {
+        let frameNumber = UInt32(toc.frames.count)
+        try wrap({ try file.pwrite(compressed.baseAddress!, count: compressed.count, offset: size) }(),
+                 "cannot write pack \(draftPath)")
+        toc.frames.append(PackFrame(offset: UInt64(size), compressedLength: UInt32(compressed.count),
+                                    rawLength: UInt32(rawLength), kind: kind))
+        for e in entries {
+            toc.entries.append(PackEntry(id: e.id, kind: kind, frame: frameNumber, offset: e.offset, length: e.length))
+        }
+        size += Int64(compressed.count)
+    }
+
+    /// Writes the TOC and trailer, fsyncs and renames the pack into place. The caller fsyncs `packs/xx/` afterwards.
+    /// - Returns: the pack's id and its final size.
+    func finish() throws -> (id: ObjectID, size: Int64, toc: PackTOC) {
+        let tocBytes = toc.encoded()
+        let id = ObjectID.sha256(tocBytes)
+        let tail = tocBytes + PackTOC.trailer(tocLength: tocBytes.count, tocID: id)
+        let finalPath = repo.packFilePath(id)
+        try wrap({
+            try tail.withUnsafeBytes { try file.pwrite($0.baseAddress!, count: $0.count, offset: size) }
+            try file.fsync()
+            try file.close()
+            try FileSystem.makeDirectory(FileSystem.directoryName(finalPath))
+            try FileSystem.rename(draftPath, finalPath)
+        }(), "cannot write pack \(finalPath)")
+        size += Int64(tail.count)
+        return (id, size, toc)
+    }
+
+    /// Removes the draft (after a failure).
+    func abandon() {
+        try? file.close()
+        try? FileSystem.remove(draftPath)
+    }
+}

@@ -1,0 +1,64 @@
+/// The `snapshots/` directory: one immutable manifest per file, named by the SHA-256 of its bytes.
+struct SnapshotStore {
+    let repo: Repository
+
+    /// Ids of every stored manifest (names that are not 64 hex digits are ignored).
+    func ids() throws -> [ObjectID] {
+        try wrap({ try FileSystem.list(repo.snapshotsPath) }(), "cannot list \(repo.snapshotsPath)")
+            .compactMap { ObjectID(hex: $0) }
+    }
+
+    /// Loads and verifies one manifest.
+    func load(_ id: ObjectID) throws -> Manifest {
+        let path = FileSystem.join(repo.snapshotsPath, id.hex)
+        let bytes: [UInt8]
+        do {
+            bytes = try FileSystem.readFile(path, limit: Manifest.maxEncodedSize)
+        } catch let e as SystemCallError where e.errno == ENOENT {
+            throw StrataError(.notFound, "snapshot \(id.shortHex) does not exist")
+        } catch let e as SystemCallError {
+            throw StrataError.io("cannot read snapshot \(id.shortHex)", e)
+        }
+        guard ObjectID.sha256(bytes) == id else {
+            throw StrataError.corrupt("snapshot \(id.shortHex) is damaged: its manifest does not match its id")
+        }
+        return try Manifest.decode(bytes, what: "snapshot \(id.shortHex)")
+    }
+
+    /// Every snapshot that loads, newest first, plus those that do not with the reason.
+    func all() throws -> (snapshots: [Snapshot], damaged: [(id: ObjectID, problem: String)]) {
+        var good: [Snapshot] = []
+        var bad: [(ObjectID, String)] = []
+        for id in try ids() {
+            do {
+                good.append(Snapshot(id: id, manifest: try load(id)))
+            } catch let e as StrataError where e.code == .damaged || e.code == .unsupportedFormat {
+                bad.append((id, e.message))
+            }
+        }
+        good.sort { ($0.manifest.createdAt, $0.id) > ($1.manifest.createdAt, $1.id) }
+        return (good, bad)
+    }
+
+    /// Writes a manifest durably and returns its id.
+    func save(_ manifest: Manifest) throws -> ObjectID {
+        let bytes = try manifest.encoded()
+        let id = ObjectID.sha256(bytes)
+        let path = FileSystem.join(repo.snapshotsPath, id.hex)
+        try wrap({ try AtomicFile.write(bytes, to: path, tmpDirectory: repo.tmpPath) }(), "cannot write snapshot \(path)")
+        return id
+    }
+
+    /// Removes a manifest durably.
+    func remove(_ id: ObjectID) throws {
+        let path = FileSystem.join(repo.snapshotsPath, id.hex)
+        try wrap({
+            try FileSystem.remove(path)
+            try FileSystem.syncDirectory(repo.snapshotsPath)
+        }(), "cannot remove snapshot \(id.shortHex)")
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

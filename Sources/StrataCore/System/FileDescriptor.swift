@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An open file. Every system call Strata makes on file contents goes through this type, so a failure
+/// always names the call, the path and the errno.
+public final class FileHandleFD: @unchecked Sendable {
+    public let fd: Int32
+    public let path: String
+    private var closed = false
+
+    init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    deinit {
+        if !closed { _ = Glibc.close(fd) }
+    }
+
+    /// Opens `path` for reading.
+    public static func openForReading(_ path: String) throws -> FileHandleFD {
+        try open(path, flags: O_RDONLY | O_CLOEXEC, mode: 0)
+    }
+
+    /// Creates a new private file (0600) that must not exist yet; symlinks are not followed.
+    static func createExclusive(_ path: String) throws -> FileHandleFD {
+        try open(path, flags: O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode: 0o600)
+    }
+
+    static func open(_ path: String, flags: Int32, mode: mode_t) throws -> FileHandleFD {
+        while true {
+            let fd = Glibc.open(path, flags, mode)
+            if fd >= 0 { return FileHandleFD(fd: fd, path: path) }
+            if errno == EINTR { continue }
+            throw SystemCallError(call: "open", path: path, errno: errno)
+        }
+    }
+
+    public func close() throws {
+        guard !closed else { return }
+        closed = true
+        if Glibc.close(fd) != 0 && errno != EINTR {
+            throw SystemCallError(call: "close", path: path, errno: errno)
+        }
+    }
+
+    /// Reads up to `count` bytes at `offset`; returns fewer only at end of file.
+    public func pread(into buffer: UnsafeMutableRawPointer, count: Int, offset: Int64) throws -> Int {
+        var done = 0
+        while done < count {
+            let n = Glibc.pread(fd, buffer + done, count - done, off_t(offset) + off_t(done))
+            if n > 0 { done += n; continue }
+            if n == 0 { break }
+            if errno == EINTR { continue }
+            throw SystemCallError(call: "pread", path: path, errno: errno)
+        }
+        return done
+    }
+
+    /// Reads sequentially (pipes and terminals), up to `count` bytes; fewer only at end of input.
+    public func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int {
+        var done = 0
+        while done < count {
+            let n = Glibc.read(fd, buffer + done, count - done)
+            if n > 0 { done += n; continue }
+            if n == 0 { break }
+            if errno == EINTR { continue }
+            throw SystemCallError(call: "read", path: path, errno: errno)
+        }
+        return done
+    }
+
+    /// Writes all of `count` bytes at `offset`.
+    public func pwrite(_ buffer: UnsafeRawPointer, count: Int, offset: Int64) throws {
+        var done = 0
+        while done < count {
+            let n = Glibc.pwrite(fd, buffer + done, count - done, off_t(offset) + off_t(done))
+            if n >= 0 { done += n; continue }
+            if errno == EINTR { continue }
+            throw SystemCallError(call: "pwrite", path: path, errno: errno)
+        }
+    }
+
+    /// Writes all of `count` bytes at the current position (pipes and standard output).
+    public func write(_ buffer: UnsafeRawPointer, count: Int) throws {
+        var done = 0
+        while done < count {
+            let n = Glibc.write(fd, buffer + done, count - done)
+            if n >= 0 { done += n; continue }
+            if errno == EINTR { continue }
+            throw SystemCallError(call: "write", path: path, errno: errno)
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0.baseAddress!, count: $0.count) }
+    }
+
+    public func fsync() throws {
+        while Glibc.fsync(fd) != 0 {
+            if errno == EINTR { continue }
+            throw SystemCallError(call: "fsync", path: path, errno: errno)
+        }
+    }
+
+    public func truncate(to size: Int64) throws {
+        while Glibc.ftruncate(fd, off_t(size)) != 0 {
+            if errno == EINTR { continue }
+            throw SystemCallError(call: "ftruncate", path: path, errno: errno)
+        }
+    }
+
+    public func stat() throws -> FileStatus {
+        var st = Glibc.stat()
+        if Glibc.fstat(fd, &st) != 0 { throw SystemCallError(call: "fstat", path: path, errno: errno) }
+        return FileStatus(st)
+    }
+
+    /// The size of a block device in bytes.
+    public func blockDeviceSize() throws -> Int64 {
+        // BLKGETSIZE64 = _IOR(0x12, 114, size_t)
+        var size: UInt64 = 0
+        let request: UInt = 0x8008_1272
+        if ioctl(fd, request, &size) != 0 {
+            throw SystemCallError(call: "ioctl(BLKGETSIZE64)", path: path, errno: errno)
+        }
+        return Int64(size)
+    }
+
+    /// The next offset at or after `offset` that holds data, or nil when only a hole follows.
+    /// Returns `offset` itself when the file system cannot tell holes apart.
+    public func nextData(from offset: Int64) throws -> Int64? {
+        let r = lseek(fd, off_t(offset), 3 /* SEEK_DATA */)
+        if r >= 0 { return Int64(r) }
+        if errno == ENXIO { return nil }
+        if errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP { return offset }
+        throw SystemCallError(call: "lseek(SEEK_DATA)", path: path, errno: errno)
+    }
+
+    /// The next hole at or after `offset` (end of file counts as a hole).
+    public func nextHole(from offset: Int64, size: Int64) throws -> Int64 {
+        let r = lseek(fd, off_t(offset), 4 /* SEEK_HOLE */)
+        if r >= 0 { return Int64(r) }
+        if errno == ENXIO { return size }
+        if errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP { return size }
+        throw SystemCallError(call: "lseek(SEEK_HOLE)", path: path, errno: errno)
+    }
+}
+
+/// The facts of `stat(2)` that Strata uses.
+public struct FileStatus: Sendable {
+    public let size: Int64
+    public let mode: mode_t
+    public let modificationTime: timespec
+
+    init(_ st: stat) {
+        size = Int64(st.st_size)
+        mode = st.st_mode
+        modificationTime = st.st_mtim
+    }
+
+    public var isDirectory: Bool { (mode & S_IFMT) == S_IFDIR }
+    public var isRegularFile: Bool { (mode & S_IFMT) == S_IFREG }
+    public var isBlockDevice: Bool { (mode & S_IFMT) == S_IFBLK }
+}

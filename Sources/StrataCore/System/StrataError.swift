@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failed system call: which call, on which path, with which `errno`.
+public struct SystemCallError: Error, Sendable, CustomStringConvertible {
+    /// The name of the call, for example `fsync`.
+    public let call: String
+    /// The path the call acted on, when there is one.
+    public let path: String?
+    /// The `errno` value the call left behind.
+    public let errno: Int32
+
+    public init(call: String, path: String?, errno: Int32) {
+        self.call = call
+        self.path = path
+        self.errno = errno
+    }
+
+    /// The C library's text for the error number.
+    public var reason: String { String(cString: strerror(errno)) }
+
+    public var description: String {
+        "'\(call)' failed: (\(errno)) \(reason)"
+    }
+}
+
+/// Every error Strata's library reports. The `message` is the one line a user reads; `code` decides the exit status.
+public struct StrataError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is. The command line maps each code to one exit status.
+    public enum Code: String, Sendable {
+        /// The user asked for something that cannot be done as asked (bad flag value, bad name, target exists).
+        case invalidArgument
+        /// The path is not a Strata repository.
+        case notARepository
+        /// A snapshot, ref or file named by the user does not exist.
+        case notFound
+        /// A snapshot prefix matches several snapshots.
+        case ambiguous
+        /// Stored data is missing or does not verify.
+        case damaged
+        /// The repository was written by a format this build does not read.
+        case unsupportedFormat
+        /// The repository lock is held by another process.
+        case lockBusy
+        /// An operating system call failed (disk full, permission denied, I/O error).
+        case io
+        /// A state that cannot happen unless Strata has a bug.
+        case internalError
+        /// A protected or otherwise guarded object was not changed.
+        case refused
+    }
+
+    public let code: Code
+    public let message: String
+    public let cause: SystemCallError?
+
+    public init(_ code: Code, _ message: String, cause: SystemCallError? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
+
+    public var description: String {
+        if let cause { return "\(message): \(cause.reason)" }
+        return message
+    }
+
+    static func io(_ what: String, _ cause: SystemCallError) -> StrataError {
+        StrataError(.io, what, cause: cause)
+    }
+
+    static func corrupt(_ what: String) -> StrataError {
+        StrataError(.damaged, what)
+    }
+
+    static func bug(_ what: String) -> StrataError {
+        assertionFailure(what)
+        return StrataError(.internalError, "internal error (a bug in strata, please report it): \(what)")
+    }
+}

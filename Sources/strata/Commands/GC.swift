@@ -1,0 +1,69 @@
+import ArgumentParser
+import StrataCore
+
+struct GC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Free the data that no remaining snapshot references.",
+        discussion: """
+            Deletes packs with no live chunk and rewrites packs that are mostly dead. Takes the repository lock
+            exclusively: it waits for running snapshots (or fails at once with --no-wait).
+
+            Examples:
+              strata gc --dry-run
+              strata gc
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var output: OutputOptions
+
+    @Flag(help: "Say what would be freed, change nothing.")
+    var dryRun = false
+
+    @Flag(help: "Fail at once if another command holds the repository.")
+    var noWait = false
+
+    mutating func run() throws {
+        let repo = try repository.open()
+        let quiet = output.quiet
+        let r = try GarbageCollector(repo: repo).run(dryRun: dryRun, wait: !noWait) {
+            if !quiet { Terminal.writeErr("waiting for other strata commands to finish…\n") }
+        }
+        if output.json {
+            try JSONOutput.print(GCJSON(r))
+            return
+        }
+        let verb = dryRun ? "would free" : "freed"
+        output.note("gc: \(verb) \(Format.bytes(r.bytesFreed)) (\(r.bytesFreed) bytes): \(r.packsDeleted) packs deleted, \(r.packsRewritten) rewritten, \(r.unindexedPacksDeleted) left-over packs removed; \(r.liveObjects) live objects in \(r.snapshots) snapshots; \(Format.bytes(r.bytesAfter)) stored, in \(Format.duration(r.seconds))")
+    }
+}
+
+struct GCJSON: Encodable {
+    var dryRun: Bool
+    var snapshots: Int
+    var liveObjects: Int
+    var deadObjects: Int
+    var packsDeleted: Int
+    var packsRewritten: Int
+    var packsWritten: Int
+    var unindexedPacksDeleted: Int
+    var bytesBefore: Int64
+    var bytesAfter: Int64
+    var bytesFreed: Int64
+    var seconds: Double
+
+    init(_ r: GarbageCollectionResult) {
+        dryRun = r.dryRun
+        snapshots = r.snapshots
+        liveObjects = r.liveObjects
+        deadObjects = r.deadObjects
+        packsDeleted = r.packsDeleted
+        packsRewritten = r.packsRewritten
+        packsWritten = r.packsWritten
+        unindexedPacksDeleted = r.unindexedPacksDeleted
+        bytesBefore = r.bytesBefore
+        bytesAfter = r.bytesAfter
+        bytesFreed = r.bytesFreed
+        seconds = r.seconds
+    }
+}

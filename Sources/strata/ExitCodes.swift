@@ -1,0 +1,30 @@
+import ArgumentParser
+import StrataCore
+
+/// The exit statuses of `strata`, documented in docs/CLI.md. One place maps errors to them.
+enum ExitStatus: Int32 {
+    case success = 0
+    /// An operation failed: I/O error, refused action, internal error.
+    case failure = 1
+    /// The command line was wrong: unknown flag, bad value, missing argument.
+    case usage = 2
+    /// A snapshot, ref, file or repository was not found, or a snapshot prefix is ambiguous.
+    case notFound = 3
+    /// Stored data is damaged (fsck found problems, or a restore met a chunk that does not verify).
+    case damaged = 4
+    /// The repository lock is held by another process.
+    case lockBusy = 5
+    /// The repository was written by a format this strata does not read.
+    case unsupportedFormat = 6
+
+    static func of(_ error: StrataError) -> ExitStatus {
+        switch error.code {
+        case .invalidArgument: return .usage
+        case .notARepository, .notFound, .ambiguous: return .notFound
+        case .damaged: return .damaged
+        case .lockBusy: return .lockBusy
+        case .unsupportedFormat: return .unsupportedFormat
+        case .io, .internalError, .refused: return .failure
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import StrataCore
+
+/// `-r/--repo PATH`, defaulting to `$STRATA_REPO`.
+struct RepositoryOptions: ParsableArguments {
+    @Option(name: [.short, .customLong("repo")], help: ArgumentHelp("The repository (default: $STRATA_REPO).", valueName: "path"),
+            completion: .directory)
+    var repo: String?
+
+    func path() throws -> String {
+        if let repo, !repo.isEmpty { return repo }
+        if let env = ProcessInfo.processInfo.environment["STRATA_REPO"], !env.isEmpty { return env }
+        throw StrataError(.invalidArgument, "no repository given: use -r PATH or set STRATA_REPO")
+    }
+
+    func open() throws -> Repository {
+        try Repository.open(at: try path())
+    }
+}
+
+/// `--json`, `--quiet` and `--progress` shared by verbs that report.
+struct OutputOptions: ParsableArguments {
+    @Flag(help: "Print the result as JSON on stdout.")
+    var json = false
+
+    @Flag(name: [.short, .long], help: "Print nothing but results and errors.")
+    var quiet = false
+
+    @Option(help: ArgumentHelp("Show a progress line on stderr: auto (when stderr is a terminal), always or never.", valueName: "when"))
+    var progress: ProgressMode = .auto
+
+    /// The progress reporter to pass to an operation, or nil.
+    func reporter(verb: String) -> ProgressLine? {
+        if quiet { return nil }
+        switch progress {
+        case .never: return nil
+        case .always: return ProgressLine(verb: verb)
+        case .auto: return Terminal.stderrIsTTY ? ProgressLine(verb: verb) : nil
+        }
+    }
+
+    /// Writes a human summary line on stderr unless quiet.
+    func note(_ line: String) {
+        if !quiet { Terminal.writeErr(line + "\n") }
+    }
+}
+
+enum ProgressMode: String, ExpressibleByArgument, CaseIterable {
+    case auto, always, never
+}

@@ -1,0 +1,69 @@
+import Foundation
+import StrataCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writing to stdout and stderr through their file descriptors (Glibc's `stderr` global is not concurrency-safe).
+enum Terminal {
+    static var stderrIsTTY: Bool { isatty(2) == 1 }
+
+    static func writeOut(_ s: String) { write(fd: 1, s) }
+    static func writeErr(_ s: String) { write(fd: 2, s) }
+
+    private static func write(fd: Int32, _ s: String) {
+        var bytes = Array(s.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 { if errno == EINTR { continue }; return }
+            done += n
+        }
+        bytes.removeAll()
+    }
+}
+
+/// A live progress line on stderr: bytes done of total, a bar, throughput, ETA and new data so far.
+/// Redrawn at most 10 times a second, in place, and erased by `finish()`.
+final class ProgressLine: ProgressReporter, @unchecked Sendable {
+    private let verb: String
+    private let start = Date()
+    private var lastDraw = Date.distantPast
+    private var drawn = false
+    private let lock = NSLock()
+
+    init(verb: String) { self.verb = verb }
+
+    func progress(done: Int64, total: Int64?, newBytes: Int64) {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = Date()
+        guard now.timeIntervalSince(lastDraw) >= 0.1 else { return }
+        lastDraw = now
+        let elapsed = max(now.timeIntervalSince(start), 0.001)
+        let rate = Double(done) / elapsed
+        var line = "\(verb) \(Format.bytes(done))"
+        if let total, total > 0 {
+            let fraction = min(1, Double(done) / Double(total))
+            let width = 24
+            let filled = Int(fraction * Double(width))
+            line += " of \(Format.bytes(total)) [" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "]"
+            line += String(format: " %3.0f%%", fraction * 100)
+            if rate > 0 && done < total {
+                line += " ETA " + Format.duration(Double(total - done) / rate)
+            }
+        }
+        line += " \(Format.bytes(Int64(rate)))/s"
+        if newBytes > 0 { line += ", \(Format.bytes(newBytes)) new" }
+        Terminal.writeErr("\r\u{1B}[2K" + line)
+        drawn = true
+    }
+
+    /// Erases the line.
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        if drawn { Terminal.writeErr("\r\u{1B}[2K") }
+        drawn = false
+    }
+}
