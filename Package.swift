@@ -38,7 +38,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataEndToEndTests",
-            dependencies: ["StrataCore"]
+            dependencies: ["StrataCore", "strata"]
         ),
     ],
     swiftLanguageModes: [.v5]

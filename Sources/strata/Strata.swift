@@ -25,18 +25,27 @@ struct Strata: ParsableCommand {
 
 @main
 enum Main {
+    /// Accepts `-r PATH`/`--repo PATH` before the verb too (`strata -r repo log`) by moving it after the verb.
+    static func arguments(_ args: [String]) -> [String] {
+        guard let first = args.first else { return args }
+        if (first == "-r" || first == "--repo"), args.count >= 3 {
+            return [args[2], first, args[1]] + args.dropFirst(3)
+        }
+        if first.hasPrefix("--repo="), args.count >= 2 {
+            return [args[1], first] + args.dropFirst(2)
+        }
+        return args
+    }
+
     static func main() {
         let command: ParsableCommand
         do {
-            command = try Strata.parseAsRoot()
+            command = try Strata.parseAsRoot(Main.arguments(Array(CommandLine.arguments.dropFirst())))
         } catch {
-            let status = Strata.exitCode(for: error)
-            let message = Strata.fullMessage(for: error)
-            if status == .success {
-                if !message.isEmpty { Terminal.writeOut(message + "\n") }
-                exit(0)
+            if Strata.exitCode(for: error) == .success {
+                Strata.exit(withError: error)  // --help and --version: printed on stdout, exit 0
             }
-            Terminal.writeErr(message + "\n")
+            Terminal.writeErr(Strata.fullMessage(for: error) + "\n")
             exit(ExitStatus.usage.rawValue)
         }
         do {
@@ -49,9 +58,9 @@ enum Main {
         } catch let e as ExitCode {
             exit(e.rawValue)
         } catch {
-            let status = Strata.exitCode(for: error)
+            if Strata.exitCode(for: error) == .success { Strata.exit(withError: error) }
             Terminal.writeErr(Strata.fullMessage(for: error) + "\n")
-            exit(status == .success ? 0 : ExitStatus.usage.rawValue)
+            exit(ExitStatus.usage.rawValue)
         }
     }
 }

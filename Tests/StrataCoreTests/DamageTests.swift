@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+@testable import StrataCore
+
+@Suite("Damage")
+struct DamageTests {
+    static func packs(_ repo: Repository) throws -> [String] {
+        var out: [String] = []
+        for d in try FileSystem.list(repo.packsPath) {
+            for n in try FileSystem.list(repo.packsPath + "/" + d) { out.append(repo.packsPath + "/" + d + "/" + n) }
+        }
+        return out
+    }
+
+    static func setup(_ dir: TemporaryDirectory) throws -> (Repository, Snapshot, [UInt8]) {
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 9)
+        let image = rng.textLike(3 << 20)
+        return (repo, try snap(repo, try dir.write("img", image)), image)
+    }
+
+    @Test("a flipped byte in a frame: fsck --read-data names the snapshot and range; restore fails and leaves no file")
+    func flippedByte() throws {
+        let dir = TemporaryDirectory()
+        let (repo, s, _) = try Self.setup(dir)
+        let pack = try Self.packs(repo)[0]
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: pack)))
+        bytes[5000] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: pack))
+        #expect(try Checker(repo: repo).run(readData: false).isHealthy, "structure is intact")
+        let report = try Checker(repo: repo).run(readData: true)
+        #expect(!report.isHealthy)
+        #expect(report.damagedSnapshots == [s.id])
+        #expect(report.problems.contains { $0.range != nil && $0.message.contains(s.id.shortHex) })
+        let out = dir.file("out.img")
+        #expect { try Restorer(repo: repo).run(s, to: out) } throws: { ($0 as? StrataError)?.code == .damaged }
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("out.img") }.isEmpty)
+    }
+
+    @Test("a deleted or truncated pack is named by fsck without reading data")
+    func missingPack() throws {
+        for mode in ["delete", "truncate"] {
+            let dir = TemporaryDirectory()
+            let (repo, s, _) = try Self.setup(dir)
+            let pack = try Self.packs(repo)[0]
+            if mode == "delete" { try FileSystem.remove(pack) } else { truncate(pack, 1000) }
+            let report = try Checker(repo: repo).run(readData: false)
+            #expect(report.damagedSnapshots == [s.id], "\(mode)")
+            #expect { try Restorer(repo: repo).run(s, to: dir.file("o")) } throws: { ($0 as? StrataError)?.code == .damaged }
+            #expect { try GarbageCollector(repo: repo).run() } throws: { ($0 as? StrataError)?.code == .damaged }
+        }
+    }
+
+    @Test("a damaged manifest and a dangling ref are reported")
+    func manifestAndRef() throws {
+        let dir = TemporaryDirectory()
+        let (repo, s, _) = try Self.setup(dir)
+        let path = repo.snapshotsPath + "/" + s.id.hex
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[10] ^= 1
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try RefStore(repo: repo).set("gone", to: ObjectID(bytes: [UInt8](repeating: 0xab, count: 32))!)
+        let report = try Checker(repo: repo).run(readData: false)
+        #expect(report.damagedSnapshots == [s.id])
+        #expect(report.problems.contains { $0.message.contains("ref 'gone'") })
+        #expect { try SnapshotResolver(repo: repo).resolve(s.id.hex) } throws: { ($0 as? StrataError)?.code == .damaged }
+        #expect { try GarbageCollector(repo: repo).run() } throws: { ($0 as? StrataError)?.code == .damaged }
+    }
+}

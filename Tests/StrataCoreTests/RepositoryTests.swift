@@ -1,0 +1,197 @@
+import Foundation
+import Testing
+@testable import StrataCore
+
+@Suite("Repository")
+struct RepositoryTests {
+    @Test("init refuses a non-empty directory and open refuses a non-repository")
+    func initAndOpen() throws {
+        let dir = TemporaryDirectory()
+        _ = try dir.write("junk", [1])
+        #expect { try Repository.create(at: dir.path) } throws: { ($0 as? StrataError)?.code == .invalidArgument }
+        #expect { try Repository.open(at: dir.path) } throws: { ($0 as? StrataError)?.code == .notARepository }
+        #expect { try Repository.open(at: dir.file("nope")) } throws: { ($0 as? StrataError)?.code == .notARepository }
+        let repo = try Repository.create(at: dir.file("r"), chunker: .fixed(size: 512 << 10), compression: CompressionParameters(level: 5))
+        let reopened = try Repository.open(at: repo.path)
+        #expect(reopened.config == repo.config)
+        #expect { try Repository.create(at: repo.path) } throws: { ($0 as? StrataError)?.message.contains("already a repository") == true }
+    }
+
+    @Test("repository files are private whatever the umask")
+    func privateFiles() throws {
+        let old = umask(0)
+        defer { umask(old) }
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 3)
+        _ = try snap(repo, try dir.write("img", rng.bytes(300_000)))
+        let e = FileManager.default.enumerator(atPath: repo.path)!
+        while let name = e.nextObject() as? String {
+            let st = try #require(try FileSystem.linkStatus(repo.path + "/" + name))
+            let perms = st.mode & 0o777
+            #expect(perms & 0o077 == 0, "\(name) has mode \(String(perms, radix: 8))")
+        }
+    }
+
+    @Test("a second snapshot stores only what changed; both restore byte for byte")
+    func incremental() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 4)
+        var image = rng.textLike(2 << 20) + [UInt8](repeating: 0, count: 1 << 20) + rng.bytes(1 << 20)
+        let first = try snap(repo, try dir.write("img", image))
+        for i in 0..<4096 { image[100 * 4096 + i] = 7 }
+        let second = try snap(repo, try dir.write("img", image))
+        #expect(first.manifest.dataBytes == UInt64(3 << 20))
+        #expect(second.manifest.newBytes <= 3 * 65536)
+        #expect(second.manifest.newChunks <= 3)
+        let unchanged = try snap(repo, dir.file("img"))
+        #expect(unchanged.manifest.newChunks == 0)
+        #expect(unchanged.manifest.root == second.manifest.root)
+        #expect(try restoreBytes(repo, second, in: dir) == image)
+        image.withUnsafeMutableBytes { for i in 0..<4096 { $0[100 * 4096 + i] = 0 } }
+        // The first snapshot is unaffected by the second.
+        var original = image
+        original.replaceSubrange((100 * 4096)..<(101 * 4096), with: try restoreBytes(repo, first, in: dir)[(100 * 4096)..<(101 * 4096)])
+        #expect(try restoreBytes(repo, first, in: dir) == original)
+    }
+
+    @Test("sparse files: holes are skipped and restored as holes with the exact size")
+    func sparse() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        let path = dir.file("sparse.img")
+        let fd = open(path, O_CREAT | O_RDWR, 0o600)
+        var rng = SeededRandom(seed: 5)
+        let data = rng.bytes(200_000)
+        _ = data.withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, 512 << 20) }
+        ftruncate(fd, (1 << 30) + 123)
+        close(fd)
+        let s = try snap(repo, path)
+        #expect(s.manifest.size == UInt64((1 << 30) + 123))
+        #expect(s.manifest.dataBytes <= 204_800)
+        let out = dir.file("out.img")
+        _ = try Restorer(repo: repo).run(s, to: out)
+        var st = stat()
+        #expect(lstat(out, &st) == 0)
+        #expect(st.st_size == (1 << 30) + 123)
+        #expect(st.st_blocks * 512 < 4 << 20, "restored file uses \(st.st_blocks * 512) bytes")
+        let fh = try FileHandle(forReadingFrom: URL(fileURLWithPath: out))
+        try fh.seek(toOffset: 512 << 20)
+        #expect(Array(fh.readData(ofLength: data.count)) == data)
+    }
+
+    @Test("snapshot names: full id, prefix, ref, latest, ambiguity")
+    func resolve() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var snaps: [Snapshot] = []
+        var rng = SeededRandom(seed: 6)
+        for i in 0..<40 {
+            snaps.append(try snap(repo, try dir.write("img\(i)", rng.bytes(5000)), volume: i % 2 == 0 ? "even" : "odd"))
+        }
+        let r = SnapshotResolver(repo: repo)
+        let target = snaps[3]
+        #expect(try r.resolve(target.id.hex).id == target.id)
+        #expect(try r.resolve(target.id.shortHex).id == target.id)
+        #expect(try r.resolve(target.id.hex.uppercased()).id == target.id)
+        #expect(try r.resolve("latest", volume: "odd").manifest.volume == "odd")
+        try RefStore(repo: repo).set("release/v1", to: target.id)
+        #expect(try r.resolve("release/v1").id == target.id)
+        // Among 40 ids, some 1-digit prefix repeats: any 4-digit prefix of two ids sharing one is checked too.
+        let byFirst = Dictionary(grouping: snaps, by: { String($0.id.hex.prefix(1)) })
+        let pair = byFirst.values.first { $0.count > 1 }!
+        #expect { try r.resolve(String(pair[0].id.hex.prefix(1))) } throws: { ($0 as? StrataError)?.code == .invalidArgument }
+        #expect { try r.resolve("0000000000") } throws: { ($0 as? StrataError)?.code == .notFound }
+        #expect { try r.resolve("no-such-ref") } throws: { ($0 as? StrataError)?.code == .notFound }
+        // A real ambiguity: store variants of a manifest until two ids share their first 4 hex digits (birthday
+        // bound: a few hundred tries).
+        let store = SnapshotStore(repo: repo)
+        var seen: [String: Manifest] = [:]
+        var variant = target.manifest
+        var collision: String?
+        for n in 0..<100_000 where collision == nil {
+            variant.description = "variant \(n)"
+            let prefix = String(ObjectID.sha256(try variant.encoded()).hex.prefix(4))
+            if let other = seen[prefix] {
+                _ = try store.save(other)
+                _ = try store.save(variant)
+                collision = prefix
+            } else {
+                seen[prefix] = variant
+            }
+        }
+        let prefix = try #require(collision)
+        #expect { try r.resolve(prefix) } throws: { error in
+            guard let e = error as? StrataError, e.code == .ambiguous else { return false }
+            return e.message.hasPrefix("snapshot '\(prefix)' is ambiguous: matches \(prefix)")
+        }
+    }
+
+    @Test("ref names that escape refs/tags or break git's rules are refused")
+    func refNames() throws {
+        for bad in ["", "../x", "a/../b", "/abs", "x/", "a..b", "a b", "a\u{1}b", ".hidden", "a/.b", "x.lock", "latest", "a//b", "a:b", String(repeating: "x", count: 300)] {
+            #expect(throws: StrataError.self, "\(bad)") { try RefStore.validate(bad) }
+        }
+        for good in ["v1", "release/2024-01", "nightly_01", "a.b"] {
+            try RefStore.validate(good)
+        }
+    }
+
+    @Test("gc frees what only removed snapshots used; every remaining snapshot restores")
+    func gc() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 7)
+        let base = rng.textLike(3 << 20)
+        let a = try snap(repo, try dir.write("a", base))
+        var changed = base
+        changed.replaceSubrange(0..<(1 << 20), with: rng.bytes(1 << 20))
+        let b = try snap(repo, try dir.write("b", changed))
+        let c = try snap(repo, try dir.write("c", rng.textLike(1 << 20)))
+        let gc = GarbageCollector(repo: repo)
+        let dry = try gc.run(dryRun: true)
+        #expect(dry.bytesFreed == 0)
+        try SnapshotCatalog(repo: repo).remove([a.id])
+        let before = try gc.repositoryDataBytes()
+        let r = try gc.run()
+        #expect(r.bytesFreed > 0)
+        #expect(try gc.repositoryDataBytes() == before - r.bytesFreed)
+        #expect(try restoreBytes(repo, b, in: dir) == changed)
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+        // Keep only the newest: it stays whole.
+        try SnapshotCatalog(repo: repo).remove([b.id])
+        _ = try gc.run()
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+        #expect(try restoreBytes(repo, c, in: dir).count == 1 << 20)
+        // Remove everything: nothing is left but the (empty) index.
+        try SnapshotCatalog(repo: repo).remove([c.id])
+        _ = try gc.run()
+        #expect(try gc.repositoryDataBytes() < 200)
+        let again = try gc.run()
+        #expect(again.bytesFreed == 0)
+    }
+
+    @Test("gc removes packs a crashed snapshot left behind and tmp files")
+    func gcLeftovers() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 8)
+        let keep = try snap(repo, try dir.write("a", rng.bytes(1 << 20)))
+        // A snapshot that wrote its packs but never its index or manifest.
+        let index = try ChunkIndex.load(repo, strict: true)
+        let packer = ObjectPacker(repo: repo, index: index)
+        let junk = rng.bytes(200_000)
+        try junk.withUnsafeBytes { _ = try packer.add(id: ObjectID.sha256($0), kind: .chunk, bytes: $0) }
+        _ = try packer.finish()
+        _ = try dir.write("r/tmp/draft-123", [1, 2, 3])
+        let report = try Checker(repo: repo).run(readData: false)
+        #expect(report.isHealthy)
+        #expect(report.notes.count == 2)
+        let r = try GarbageCollector(repo: repo).run()
+        #expect(r.unindexedPacksDeleted == 1)
+        #expect(r.tmpFilesRemoved == 1)
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+        #expect(try restoreBytes(repo, keep, in: dir).count == 1 << 20)
+    }
+}

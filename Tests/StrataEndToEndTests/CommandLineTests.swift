@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+
+/// What a user sees: results on stdout, one clear line on stderr for each mistake, documented exit codes,
+/// and a repository left untouched.
+@Suite("command line")
+struct CommandLineTests {
+    static func image(_ s: Scratch, _ name: String = "img", bytes: Int = 3 << 20, seed: UInt64 = 1) throws -> String {
+        var rng = SplitMix(seed: seed)
+        var data = [UInt8](repeating: 0, count: bytes)
+        for i in stride(from: 0, to: bytes - (1 << 20), by: 8) {
+            let v = rng.next() % 4 == 0 ? rng.next() : UInt64(i / 4096)
+            withUnsafeBytes(of: v) { for j in 0..<8 { data[i + j] = $0[j] } }
+        }
+        let path = s.file(name)
+        FileManager.default.createFile(atPath: path, contents: Data(data))
+        return path
+    }
+
+    static func repoListing(_ path: String) -> [String] {
+        (FileManager.default.subpaths(atPath: path) ?? []).sorted()
+    }
+
+    @Test("mistakes get one line on stderr, a documented exit code, and change nothing")
+    func errors() throws {
+        let s = Scratch()
+        let img = try Self.image(s)
+        let cli = CLI(repo: s.file("repo"))
+        #expect(try cli.run(["init", s.file("repo")]).status == 0)
+        let snapID = try cli.run(["snap", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        FileManager.default.createFile(atPath: s.file("exists.img"), contents: Data([1, 2, 3]))
+        try FileManager.default.createDirectory(atPath: s.file("adir"), withIntermediateDirectories: true)
+        let before = Self.repoListing(s.file("repo"))
+
+        let cases: [(args: [String], status: Int32, message: String)] = [
+            (["log", "-r", s.file("adir")], 3, "is not a Strata repository"),
+            (["log", "-r", s.file("missing")], 3, "is not a Strata repository"),
+            (["init", s.file("repo")], 2, "already a repository"),
+            (["restore", "beef00", s.file("x.img")], 3, "snapshot 'beef00' not found"),
+            (["restore", "abc", s.file("x.img")], 2, "too short"),
+            (["restore", "no-such-ref", s.file("x.img")], 3, "not found"),
+            (["restore", snapID, s.file("exists.img")], 2, "exists; use --force"),
+            (["restore", snapID, s.file("adir")], 2, "is a directory"),
+            (["snap", s.file("adir")], 2, "is a directory"),
+            (["snap", s.file("nope.img")], 3, "does not exist"),
+            (["snap", img, "-t", "=x"], 2, "tag key"),
+            (["snap", "-"], 2, "needs --volume"),
+            (["init", "--chunker", "cdc:5000", s.file("r2")], 2, "chunk"),
+            (["rm", snapID, "ffff0000"], 3, "not found"),
+            (["frobnicate"], 2, ""),
+        ]
+        for c in cases {
+            let r = try cli.run(c.args)
+            #expect(r.status == c.status, "\(c.args): status \(r.status), stderr \(r.stderr)")
+            #expect(r.stdout.isEmpty, "\(c.args) printed on stdout: \(r.stdout)")
+            if !c.message.isEmpty {
+                #expect(r.stderr.hasPrefix("strata: "), "\(c.args): \(r.stderr)")
+                #expect(r.stderr.contains(c.message), "\(c.args): \(r.stderr)")
+                #expect(r.stderr.split(separator: "\n").count == 1, "\(c.args): one line, got \(r.stderr)")
+            }
+        }
+        #expect(Self.repoListing(s.file("repo")) == before)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.file("exists.img"))) == Data([1, 2, 3]))
+        #expect(!FileManager.default.fileExists(atPath: s.file("r2")))
+        // rm of an unknown name among known ones removed nothing.
+        #expect(try cli.run(["log", "--json"]).stdout.contains(snapID))
+    }
+
+    @Test("standard input in, standard output out, --force replaces a file")
+    func streams() throws {
+        let s = Scratch()
+        let img = try Self.image(s, bytes: (2 << 20) + 777, seed: 2)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        let r = try cli.run(["snap", "-", "--volume", "piped"], stdin: img)
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try cli.run(["restore", "latest", "-"])
+        #expect(out.status == 0)
+        #expect(out.stdoutBytes == (try Data(contentsOf: URL(fileURLWithPath: img))))
+        FileManager.default.createFile(atPath: s.file("target"), contents: Data([9]))
+        #expect(try cli.run(["restore", "latest", s.file("target"), "--force"]).status == 0)
+        #expect(try sameFiles(img, s.file("target")))
+        // The global form -r PATH before the verb works too.
+        let log = try CLI().run(["-r", s.file("repo"), "log"])
+        #expect(log.status == 0 && log.stdout.contains("piped"))
+    }
+
+    @Test("latest, --volume and ref-free prefixes pick the right snapshot")
+    func naming() throws {
+        let s = Scratch()
+        let a = try Self.image(s, "a.img", seed: 3), b = try Self.image(s, "b.img", seed: 4)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        let idA = try cli.run(["snap", a]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try cli.run(["snap", b])
+        let outA = s.file("outA")
+        #expect(try cli.run(["restore", "latest", "--volume", "a.img", outA]).status == 0)
+        #expect(try sameFiles(a, outA))
+        let log = try cli.run(["log", "--volume", "a.img", "--json"])
+        let entries = try JSONSerialization.jsonObject(with: Data(log.stdout.utf8)) as! [[String: Any]]
+        #expect(entries.count == 1 && entries[0]["id"] as? String == idA)
+    }
+
+    @Test("help lists every verb; --version names the repository format")
+    func help() throws {
+        let h = try CLI().run(["--help"])
+        #expect(h.status == 0)
+        for verb in ["init", "snap", "log", "restore", "rm", "gc", "fsck"] { #expect(h.stdout.contains(verb)) }
+        let v = try CLI().run(["--version"])
+        #expect(v.stdout.contains("repository format 1"))
+    }
+
+    @Test("fsck exits 4 and names the snapshot when a pack is lost")
+    func fsckDamage() throws {
+        let s = Scratch()
+        let img = try Self.image(s, seed: 5)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        let id = try cli.run(["snap", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let packs = FileManager.default.subpaths(atPath: s.file("repo/packs"))!.filter { $0.count > 60 }
+        try FileManager.default.removeItem(atPath: s.file("repo/packs/" + packs[0]))
+        let r = try cli.run(["fsck"])
+        #expect(r.status == 4)
+        #expect(r.stderr.contains(String(id.prefix(12))))
+        let restore = try cli.run(["restore", "latest", s.file("out")])
+        #expect(restore.status == 4)
+        #expect(!FileManager.default.fileExists(atPath: s.file("out")))
+    }
+}
