@@ -38,9 +38,21 @@ enum Main {
     }
 
     static func main() {
+        let args = Array(CommandLine.arguments.dropFirst())
+        if args.isEmpty {
+            Terminal.writeErr(Strata.helpMessage() + "\n")
+            exit(ExitStatus.usage.rawValue)
+        }
+        let verbs = Strata.configuration.subcommands.map { $0._commandName } + ["help"]
+        if let first = args.first, !first.hasPrefix("-"), !verbs.contains(first), args.count == 1 || !["-r", "--repo"].contains(first) {
+            let guess = verbs.min { editDistance($0, first) < editDistance($1, first) }!
+            let hint = editDistance(guess, first) <= 2 ? "; did you mean '\(guess)'?" : "; see 'strata --help'"
+            Terminal.writeErr("strata: unknown command '\(first)'\(hint)\n")
+            exit(ExitStatus.usage.rawValue)
+        }
         let command: ParsableCommand
         do {
-            command = try Strata.parseAsRoot(Main.arguments(Array(CommandLine.arguments.dropFirst())))
+            command = try Strata.parseAsRoot(Main.arguments(args))
         } catch {
             if Strata.exitCode(for: error) == .success {
                 Strata.exit(withError: error)  // --help and --version: printed on stdout, exit 0
@@ -63,4 +75,20 @@ enum Main {
             exit(ExitStatus.usage.rawValue)
         }
     }
+}
+
+/// Levenshtein distance, for suggesting a verb when one is misspelled.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let x = Array(a), y = Array(b)
+    var row = Array(0...y.count)
+    for i in 1...max(x.count, 1) where !x.isEmpty {
+        var previous = row[0]
+        row[0] = i
+        for j in stride(from: 1, through: y.count, by: 1) {
+            let current = row[j]
+            row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (x[i - 1] == y[j - 1] ? 0 : 1))
+            previous = current
+        }
+    }
+    return x.isEmpty ? y.count : row[y.count]
 }

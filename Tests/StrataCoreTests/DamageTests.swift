@@ -67,4 +67,20 @@ struct DamageTests {
         #expect { try SnapshotResolver(repo: repo).resolve(s.id.hex) } throws: { ($0 as? StrataError)?.code == .damaged }
         #expect { try GarbageCollector(repo: repo).run() } throws: { ($0 as? StrataError)?.code == .damaged }
     }
+
+    @Test("an index that disagrees with a pack's table of contents is named by fsck")
+    func indexDisagrees() throws {
+        let dir = TemporaryDirectory()
+        let (repo, s, _) = try Self.setup(dir)
+        let index = try ChunkIndex.load(repo, strict: true)
+        // Replace the index with one whose first chunk points at the wrong offset in its frame.
+        var entries = index.locations.map { (id: $0.key, location: $0.value) }.sorted { $0.id < $1.id }
+        let victim = entries.firstIndex { $0.location.kind == .chunk && $0.location.offset > 0 }!
+        entries[victim].location.offset -= 1
+        for name in index.files { try FileSystem.remove(repo.indexPath + "/" + name) }
+        try ChunkIndex.write(index.contents(of: entries), to: repo)
+        let report = try Checker(repo: repo).run(readData: false)
+        #expect(report.damagedSnapshots == [s.id])
+        #expect(report.problems.contains { $0.message.contains("disagrees with the table of contents") })
+    }
 }

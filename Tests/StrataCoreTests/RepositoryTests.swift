@@ -156,6 +156,7 @@ struct RepositoryTests {
         let before = try gc.repositoryDataBytes()
         let r = try gc.run()
         #expect(r.bytesFreed > 0)
+        #expect(r.packsRewritten + r.packsDeleted >= 1)
         #expect(try gc.repositoryDataBytes() == before - r.bytesFreed)
         #expect(try restoreBytes(repo, b, in: dir) == changed)
         #expect(try Checker(repo: repo).run(readData: true).isHealthy)

@@ -16,7 +16,8 @@ public struct ChunkerParameters: Codable, Sendable, Equatable, CustomStringConve
 
     /// Content-defined chunking with the given average: min = average/4 (at least one page), max = 4 × average.
     public static func cdc(average: Int) -> ChunkerParameters {
-        ChunkerParameters(kind: .cdc, minSize: max(pageSize, average / 4), averageSize: average, maxSize: average * 4)
+        ChunkerParameters(kind: .cdc, minSize: max(pageSize, average / 4 / pageSize * pageSize), averageSize: average,
+                          maxSize: average * 4)
     }
 
     public static func fixed(size: Int) -> ChunkerParameters {
@@ -29,9 +30,19 @@ public struct ChunkerParameters: Codable, Sendable, Equatable, CustomStringConve
         guard parts.count == 2, let size = ByteSize.parse(parts[1]) else {
             throw StrataError(.invalidArgument, "chunker '\(text)' is not valid: use cdc:SIZE or fixed:SIZE, e.g. cdc:16K or fixed:512K")
         }
+        guard size > 0, size % pageSize == 0 else {
+            throw StrataError(.invalidArgument, "chunker '\(text)' is not valid: the size must be a positive multiple of 4 KiB (4K, 8K, 16K…)")
+        }
+        guard size <= 16 << 20 else {
+            throw StrataError(.invalidArgument, "chunker '\(text)' is not valid: the size must be at most 16M")
+        }
         let p: ChunkerParameters
         switch parts[0] {
-        case "cdc": p = .cdc(average: size)
+        case "cdc":
+            guard size <= 4 << 20 else {
+                throw StrataError(.invalidArgument, "chunker '\(text)' is not valid: a cdc average must be at most 4M")
+            }
+            p = .cdc(average: size)
         case "fixed": p = .fixed(size: size)
         default:
             throw StrataError(.invalidArgument, "chunker '\(text)' is not valid: the kind must be cdc or fixed")

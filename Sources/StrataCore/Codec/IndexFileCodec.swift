@@ -58,7 +58,7 @@ struct IndexFileContents: Sendable {
             let frameRaw = try r.varint()
             let offset = try r.varint()
             let length = try r.varint()
-            guard compressed <= UInt64(UInt32.max), frameRaw <= 64 << 20, length > 0, offset + length <= frameRaw else {
+            guard compressed <= UInt64(UInt32.max), frameRaw <= 64 << 20, length > 0, length <= frameRaw, offset <= frameRaw - length else {
                 throw r.fail("entry is inconsistent")
             }
             entries.append((id, ChunkLocation(pack: UInt32(pack), kind: kind, frameOffset: frameOffset,

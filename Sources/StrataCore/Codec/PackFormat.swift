@@ -88,7 +88,7 @@ struct PackTOC: Equatable, Sendable {
             let compressed = try r.varint()
             let rawLength = try r.varint()
             guard offset == expectedOffset, compressed > 0, compressed <= UInt64(UInt32.max),
-                  rawLength > 0, rawLength <= 64 << 20, offset + compressed <= tocOffset else {
+                  rawLength > 0, rawLength <= 64 << 20, compressed <= tocOffset, offset <= tocOffset - compressed else {
                 throw r.fail("frame table is inconsistent")
             }
             expectedOffset = offset + compressed
@@ -105,7 +105,7 @@ struct PackTOC: Equatable, Sendable {
             let length = try r.varint()
             guard frame < UInt64(toc.frames.count) else { throw r.fail("entry names frame \(frame) of \(toc.frames.count)") }
             let f = toc.frames[Int(frame)]
-            guard f.kind == kind, offset + length <= UInt64(f.rawLength), length > 0 else {
+            guard f.kind == kind, length > 0, length <= UInt64(f.rawLength), offset <= UInt64(f.rawLength) - length else {
                 throw r.fail("entry lies outside its frame")
             }
             toc.entries.append(PackEntry(id: id, kind: kind, frame: UInt32(frame), offset: UInt32(offset), length: UInt32(length)))

@@ -267,7 +267,7 @@ final class MapChecker {
                                 out.append(Damage(start: offset, end: offset + e.length, reason: "chunk \(e.id.shortHex) is missing"))
                             }
                         }
-                        offset += e.length
+                        offset = offset &+ e.length
                     }
                     if offset != length {
                         out.append(Damage(start: 0, end: max(length, 1), reason: "map node \(id.shortHex) covers \(offset) bytes, expected \(length)"))
@@ -278,7 +278,7 @@ final class MapChecker {
                         for d in node(c.id, length: c.length) {
                             out.append(Damage(start: offset + d.start, end: offset + d.end, reason: d.reason))
                         }
-                        offset += c.length
+                        offset = offset &+ c.length
                     }
                     if offset != length {
                         out.append(Damage(start: 0, end: max(length, 1), reason: "map node \(id.shortHex) covers \(offset) bytes, expected \(length)"))

@@ -52,14 +52,17 @@ public final class GarbageCollector {
         let live = try LiveSet.mark(roots: snapshots.map { ($0.id, $0.manifest.rootID!) }, reader: reader)
 
         // Per pack: live and total bytes, from the index.
-        struct PackUse { var live: Int64 = 0; var total: Int64 = 0; var entries: [(ObjectID, ChunkLocation)] = [] }
+        // A kept pack keeps all its index entries, dead ones included: they stay valid (the pack is still there),
+        // a later snapshot may reuse them, and the pack's dead share stays visible to the next gc.
+        struct PackUse { var live: Int64 = 0; var total: Int64 = 0; var liveEntries: [(ObjectID, ChunkLocation)] = []; var allEntries: [(ObjectID, ChunkLocation)] = [] }
         var use = [PackUse](repeating: PackUse(), count: index.packs.count)
         for (id, loc) in index.locations {
             let p = Int(loc.pack)
             use[p].total += Int64(loc.length)
+            use[p].allEntries.append((id, loc))
             if live.contains(id) {
                 use[p].live += Int64(loc.length)
-                use[p].entries.append((id, loc))
+                use[p].liveEntries.append((id, loc))
                 result.liveObjects += 1
             } else {
                 result.deadObjects += 1
@@ -99,7 +102,7 @@ public final class GarbageCollector {
             } else if u.total > 0 && Double(u.total - u.live) / Double(u.total) > rewriteThreshold {
                 rewritePacks.append(ordinal)
             } else {
-                keptEntries.append(contentsOf: u.entries.map { ($0.0, $0.1) })
+                keptEntries.append(contentsOf: u.allEntries.map { ($0.0, $0.1) })
                 keptBytes += size
             }
         }
@@ -129,7 +132,7 @@ public final class GarbageCollector {
             let scratch = ByteBuffer(capacity: 64 << 10)
             do {
                 for ordinal in rewritePacks {
-                    let entries = use[ordinal].entries.sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
+                    let entries = use[ordinal].liveEntries.sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
                     for (id, loc) in entries {
                         let bytes = try cache.object(id, at: loc)
                         let ok = loc.kind == .chunk ? ChunkHasher.chunkID(of: bytes, scratch: scratch) == id : ObjectID.sha256(bytes) == id
@@ -147,7 +150,7 @@ public final class GarbageCollector {
             result.packsWritten = packer.totals.packs
         }
 
-        let needsNewIndex = !deletePacks.isEmpty || !rewritePacks.isEmpty || index.files.count > 1 || result.deadObjects > 0
+        let needsNewIndex = !deletePacks.isEmpty || !rewritePacks.isEmpty || index.files.count > 1
         var newIndexName: String?
         if needsNewIndex {
             // One index for everything live: kept entries (pack ordinals of `index`) and rewritten ones (of `fresh`).

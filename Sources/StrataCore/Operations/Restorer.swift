@@ -38,6 +38,9 @@ public final class Restorer {
 
         let existing = try wrap({ try FileSystem.status(target) }(), "cannot inspect \(target)")
         if let existing, existing.isBlockDevice {
+            guard force else {
+                throw StrataError(.invalidArgument, "restore target \(target) is a block device; use --force to overwrite it")
+            }
             let device = try wrap({ try FileHandleFD.open(target, flags: O_WRONLY | O_CLOEXEC, mode: 0) }(), "cannot open \(target)")
             let deviceSize = try wrap({ try device.blockDeviceSize() }(), "cannot read the size of \(target)")
             guard deviceSize >= Int64(size) else {
@@ -141,7 +144,7 @@ public final class Restorer {
             progress?.progress(done: Int64(done), total: Int64(snapshot.manifest.size), newBytes: 0)
         }
 
-        try reader.forEachEntry(root: root) { offset, entry in
+        let covered = try reader.forEachEntry(root: root) { offset, entry in
             done = offset + entry.length
             switch entry.kind {
             case .zero:
@@ -166,6 +169,9 @@ public final class Restorer {
             }
         }
         try flush()
+        guard covered == snapshot.manifest.size else {
+            throw StrataError.corrupt("\(what): its chunk map covers \(covered) bytes, the manifest says \(snapshot.manifest.size)")
+        }
     }
 
     /// Restores in image order to a stream.
@@ -177,7 +183,7 @@ public final class Restorer {
         let zeros = ByteBuffer(capacity: 1 << 20)
         memset(zeros.base, 0, 1 << 20)
         let what = "snapshot \(snapshot.id.shortHex)"
-        try reader.forEachEntry(root: root) { offset, entry in
+        let covered = try reader.forEachEntry(root: root) { offset, entry in
             switch entry.kind {
             case .zero:
                 var left = entry.length
@@ -202,6 +208,9 @@ public final class Restorer {
                 try wrap({ try out.write(bytes.baseAddress!, count: bytes.count) }(), "cannot write to standard output")
             }
             progress?.progress(done: Int64(offset + entry.length), total: Int64(snapshot.manifest.size), newBytes: 0)
+        }
+        guard covered == snapshot.manifest.size else {
+            throw StrataError.corrupt("\(what): its chunk map covers \(covered) bytes, the manifest says \(snapshot.manifest.size)")
         }
     }
 }

@@ -1,11 +1,14 @@
 /// Turns what a user typed into a snapshot: a full id, a unique prefix of at least 4 hex digits, a ref name,
-/// or `latest` (the newest snapshot, or the newest of a volume).
+/// or `latest` (the newest snapshot, or the newest of a volume). A ref name is tried before a prefix.
 public struct SnapshotResolver {
     let repo: Repository
 
     public init(repo: Repository) { self.repo = repo }
 
-    /// - Throws: `notFound` when nothing matches, `ambiguous` when a prefix matches several snapshots.
+    /// Resolves and loads a snapshot. With `volume`, the snapshot must be of that volume (`latest` picks the
+    /// newest of it).
+    /// - Throws: `notFound` when nothing matches, `ambiguous` when a prefix matches several snapshots,
+    ///   `invalidArgument` when the snapshot is of another volume, `damaged` when its manifest is.
     public func resolve(_ spec: String, volume: String? = nil) throws -> Snapshot {
         let store = SnapshotStore(repo: repo)
         if spec == "latest" {
@@ -16,19 +19,33 @@ public struct SnapshotResolver {
             }
             return newest
         }
+        let id = try resolveID(spec)
+        let manifest = try store.load(id)
+        if let volume, manifest.volume != volume {
+            throw StrataError(.invalidArgument, "snapshot \(id.shortHex) is of volume '\(manifest.volume)', not '\(volume)'")
+        }
+        return Snapshot(id: id, manifest: manifest)
+    }
+
+    /// Resolves a name to a snapshot id without reading the manifest (so that a damaged one can still be named,
+    /// for example to remove it). `latest` is not accepted here.
+    public func resolveID(_ spec: String) throws -> ObjectID {
+        let store = SnapshotStore(repo: repo)
         let lower = spec.lowercased()
         if let id = ObjectID(hex: lower) {
-            return Snapshot(id: id, manifest: try store.load(id))
+            guard FileSystem.exists(FileSystem.join(repo.snapshotsPath, id.hex)) else {
+                throw StrataError(.notFound, "snapshot \(id.shortHex) does not exist")
+            }
+            return id
         }
         if let target = try RefStore(repo: repo).target(of: spec) {
-            do {
-                return Snapshot(id: target, manifest: try store.load(target))
-            } catch let e as StrataError where e.code == .notFound {
+            guard FileSystem.exists(FileSystem.join(repo.snapshotsPath, target.hex)) else {
                 throw StrataError(.notFound, "ref '\(spec)' points to snapshot \(target.shortHex), which does not exist")
             }
+            return target
         }
         guard Hex.isHex(Substring(lower)) else {
-            throw StrataError(.notFound, "snapshot '\(spec)' not found: no ref has that name")
+            throw StrataError(.notFound, "snapshot '\(spec)' not found: it is not an id and no ref has that name")
         }
         guard lower.count >= 4 else {
             throw StrataError(.invalidArgument, "snapshot '\(spec)' is too short: give at least 4 hex digits")
@@ -39,6 +56,6 @@ public struct SnapshotResolver {
             let shown = matches.prefix(5).map { $0.shortHex + "…" }.joined(separator: ", ")
             throw StrataError(.ambiguous, "snapshot '\(spec)' is ambiguous: matches \(shown)")
         }
-        return Snapshot(id: matches[0], manifest: try store.load(matches[0]))
+        return matches[0]
     }
 }

@@ -160,7 +160,10 @@ final class ImagePass {
                 chunkStart = 0
                 let want = Int(min(Int64(segmentSize), range.end - imageOffset))
                 let n = try source.read(into: buffer.base + carry, count: want, offset: imageOffset)
-                if n == 0 { break }
+                if n == 0 && source.kind == .stream { break }
+                if n == 0 {
+                    throw StrataError(.io, "source \(source.path) ended early at byte \(imageOffset) (it shrank while being read)")
+                }
                 try process(carry: carry, count: n, imageOffset: imageOffset)
                 imageOffset += Int64(n)
                 if n < want && source.kind == .stream { break }

@@ -24,9 +24,12 @@ final class ObjectReader {
     }
 
     /// Visits the entries of a chunk map in image order with their offsets.
-    func forEachEntry(root: ObjectID, _ visit: (UInt64, MapEntry) throws -> Void) throws {
+    /// - Returns: the number of bytes the map covers.
+    @discardableResult
+    func forEachEntry(root: ObjectID, _ visit: (UInt64, MapEntry) throws -> Void) throws -> UInt64 {
         var offset: UInt64 = 0
         try walk(root, offset: &offset, visit)
+        return offset
     }
 
     private func walk(_ id: ObjectID, offset: inout UInt64, _ visit: (UInt64, MapEntry) throws -> Void) throws {
@@ -34,7 +37,9 @@ final class ObjectReader {
         case .leaf(let entries):
             for e in entries {
                 try visit(offset, e)
-                offset += e.length
+                let (sum, overflow) = offset.addingReportingOverflow(e.length)
+                guard !overflow, sum <= UInt64(Int64.max) else { throw StrataError.corrupt("map node \(id.shortHex) covers more than 2^63 bytes") }
+                offset = sum
             }
         case .interior(_, let children):
             for c in children {

@@ -33,6 +33,10 @@ final class PackFile {
             }
         }(), "cannot read \(path)")
         guard Array(header.prefix(8)) == PackTOC.headerMagic else { throw StrataError.corrupt("\(what) has a damaged header") }
+        let version = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+        guard version == PackTOC.version else {
+            throw StrataError(.unsupportedFormat, "\(what) has pack version \(version), which this strata does not read")
+        }
         let (tocLength, tocID): (UInt64, ObjectID) = try trailer.withUnsafeBytes { raw in
             var r = ByteReader(raw, what: what + " trailer")
             let length = try r.u64()

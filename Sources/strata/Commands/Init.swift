@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import StrataCore
 
 struct Init: ParsableCommand {
@@ -25,7 +26,9 @@ struct Init: ParsableCommand {
     var quiet = false
 
     mutating func run() throws {
-        let target = try path ?? RepositoryOptions().path()
+        guard let target = path ?? ProcessInfo.processInfo.environment["STRATA_REPO"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            throw StrataError(.invalidArgument, "no repository path given: strata init PATH (or set STRATA_REPO)")
+        }
         let chunkerParameters = try ChunkerParameters.parse(chunker)
         let repo = try Repository.create(at: target, chunker: chunkerParameters,
                                          compression: CompressionParameters(level: compressionLevel))

@@ -23,7 +23,10 @@ struct Log: ParsableCommand {
 
     mutating func run() throws {
         let repo = try repository.open()
-        let snapshots = try SnapshotCatalog(repo: repo).list(volume: volume)
+        let (snapshots, damaged) = try SnapshotCatalog(repo: repo).list(volume: volume)
+        for d in damaged {
+            Terminal.writeErr("strata: warning: \(d.problem) (not listed; 'strata fsck' reports it, 'strata rm \(d.id.shortHex)' removes it)\n")
+        }
         if json {
             try JSONOutput.print(snapshots.map { SnapshotJSON($0) })
             return

@@ -26,10 +26,13 @@ struct Restore: ParsableCommand {
     @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
     var volume: String?
 
-    @Flag(help: "Replace an existing target file.")
+    @Flag(help: "Replace an existing target file, or overwrite an existing block device.")
     var force = false
 
     mutating func run() throws {
+        if target == "-" && output.json {
+            throw StrataError(.invalidArgument, "--json cannot be used when restoring to standard output ('-')")
+        }
         let repo = try repository.open()
         let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume)
         let bar = target == "-" ? nil : output.reporter(verb: "restore")

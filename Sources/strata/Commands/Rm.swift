@@ -18,21 +18,26 @@ struct Rm: ParsableCommand {
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
-    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    @Option(help: ArgumentHelp("Only snapshots of this volume ('latest' is the newest of it).", valueName: "name"))
     var volume: String?
+
+    @Flag(help: "Also remove snapshots that refs name, and those refs.")
+    var force = false
 
     mutating func run() throws {
         let repo = try repository.open()
         let resolver = SnapshotResolver(repo: repo)
-        // Resolve every name first: a typo in the third removes nothing.
-        var ids: [Snapshot] = []
+        // Resolve every name first: a typo in the third removes nothing. A damaged manifest can still be removed
+        // by its id or prefix.
+        var ids: [ObjectID] = []
         for s in snapshots {
-            let snap = try resolver.resolve(s, volume: volume)
-            if !ids.contains(where: { $0.id == snap.id }) { ids.append(snap) }
+            let id = s == "latest" || volume != nil ? try resolver.resolve(s, volume: volume).id : try resolver.resolveID(s)
+            if !ids.contains(id) { ids.append(id) }
         }
-        let removed = try SnapshotCatalog(repo: repo).remove(ids.map(\.id))
+        let (removed, refs) = try SnapshotCatalog(repo: repo).remove(ids, force: force)
         if !quiet {
             for s in removed { Terminal.writeErr("removed snapshot \(s.shortHex)\n") }
+            for r in refs { Terminal.writeErr("removed ref '\(r)'\n") }
             Terminal.writeErr("run 'strata gc' to free the data no remaining snapshot references\n")
         }
     }

@@ -18,6 +18,7 @@ enum Format {
     static func bytes(_ n: UInt64) -> String { bytes(Int64(clamping: n)) }
 
     static func duration(_ seconds: Double) -> String {
+        if seconds < 10 { return String(format: "%.2f s", seconds) }
         if seconds < 60 { return String(format: "%.1f s", seconds) }
         let s = Int(seconds)
         if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }

@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+
+/// Block devices as source and as in-place restore target, on a loop device (needs root and /dev/loop-control).
+enum LoopDevices {
+    static var available: Bool {
+        getuid() == 0 && FileManager.default.fileExists(atPath: "/dev/loop-control") && (try? CLI.exec("losetup", ["-f"]).status) == 0
+    }
+}
+
+@Suite("block devices", .enabled(if: LoopDevices.available, "needs root and loop devices"))
+struct BlockDeviceTests {
+
+    @Test("snapshot a block device and restore it in place after it was overwritten")
+    func loopDevice() throws {
+        let s = Scratch()
+        let backing = s.file("backing.img")
+        var rng = SplitMix(seed: 42)
+        var data = [UInt8](repeating: 0, count: 32 << 20)
+        for i in stride(from: 0, to: 12 << 20, by: 8) {
+            let v = rng.next() % 3 == 0 ? rng.next() : UInt64(i >> 12)
+            withUnsafeBytes(of: v) { for j in 0..<8 { data[i + j] = $0[j] } }
+        }
+        FileManager.default.createFile(atPath: backing, contents: Data(data))
+        let attach = try CLI.exec("losetup", ["-f", "--show", backing])
+        try #require(attach.status == 0, "losetup: \(attach.stderr)")
+        let device = attach.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        defer { _ = try? CLI.exec("losetup", ["-d", device]) }
+
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        let snap = try cli.run(["snap", device, "--volume", "blk"])
+        #expect(snap.status == 0, "\(snap.stderr)")
+        let copy = s.file("copy.img")
+        #expect(try cli.run(["restore", "latest", copy]).status == 0)
+        #expect(try sameFiles(copy, backing))
+        // Scribble over the device, then restore in place: zero runs are written as zeros too.
+        let scribble = try CLI.exec("dd", ["if=/dev/urandom", "of=\(device)", "bs=1M", "count=20", "conv=fsync", "status=none"])
+        #expect(scribble.status == 0)
+        let refused = try cli.run(["restore", "latest", "--volume", "blk", device])
+        #expect(refused.status == 2 && refused.stderr.contains("--force"), "a block device is overwritten only with --force")
+        let back = try cli.run(["restore", "latest", "--volume", "blk", device, "--force"])
+        #expect(back.status == 0, "\(back.stderr)")
+        #expect(try sameFiles(device, copy))
+    }
+}
