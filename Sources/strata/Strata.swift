@@ -18,8 +18,12 @@ struct Strata: ParsableCommand {
               strata restore latest vm-restored.img
             """,
         version: "strata \(StrataVersion.string) (repository format \(StrataVersion.repositoryFormat))",
-        subcommands: [Init.self, Snap.self, Log.self, Restore.self, Rm.self, GC.self, Fsck.self],
-        groupedSubcommands: []
+        groupedSubcommands: [
+            CommandGroup(name: "Take and restore snapshots:", subcommands: [Init.self, Snap.self, Restore.self]),
+            CommandGroup(name: "Find and understand snapshots:", subcommands: [Log.self, Show.self, Diff.self, Stats.self]),
+            CommandGroup(name: "Label and keep snapshots:", subcommands: [Tag.self, Ref.self, Protect.self, Unprotect.self]),
+            CommandGroup(name: "Remove and check:", subcommands: [Rm.self, GC.self, Fsck.self]),
+        ]
     )
 }
 
@@ -43,7 +47,7 @@ enum Main {
             Terminal.writeErr(Strata.helpMessage() + "\n")
             exit(ExitStatus.usage.rawValue)
         }
-        let verbs = Strata.configuration.subcommands.map { $0._commandName } + ["help"]
+        let verbs = Strata.configuration.groupedSubcommands.flatMap { $0.subcommands }.map { $0._commandName } + ["help"]
         if let first = args.first, !first.hasPrefix("-"), !verbs.contains(first), args.count == 1 || !["-r", "--repo"].contains(first) {
             let guess = verbs.min { editDistance($0, first) < editDistance($1, first) }!
             let hint = editDistance(guess, first) <= 2 ? "; did you mean '\(guess)'?" : "; see 'strata --help'"

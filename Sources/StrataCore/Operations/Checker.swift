@@ -22,6 +22,11 @@ public struct FsckReport: Sendable {
     public var objectsVerified = 0
     public var bytesVerified: Int64 = 0
     public var readData = false
+    /// With a sample (`--read-data-subset`): the share of frames that was read, 0 to 1.
+    public var sampledFraction: Double?
+    public var framesTotal = 0
+    /// What `--repair` changed.
+    public var repairs: [String] = []
     public var seconds = 0.0
 
     public var isHealthy: Bool { problems.isEmpty }
@@ -40,11 +45,17 @@ public final class Checker {
 
     public init(repo: Repository) { self.repo = repo }
 
-    public func run(readData: Bool, progress: ProgressReporter? = nil) throws -> FsckReport {
+    /// - Parameters:
+    ///   - readData: decompress and re-hash stored objects.
+    ///   - sample: with `readData`, the share of frames to read (chosen at random), e.g. 0.1; nil reads all.
+    ///   - repair: drop refs that point nowhere and index entries whose pack is missing or disagrees, remove
+    ///     left-over temporary files and failed snapshots' journals. Never deletes a manifest or a pack. Takes the
+    ///     exclusive lock.
+    public func run(readData: Bool, sample: Double? = nil, repair: Bool = false, progress: ProgressReporter? = nil) throws -> FsckReport {
         let clock = ContinuousClock.now
         var report = FsckReport()
         report.readData = readData
-        let lock = try? repo.lock(.shared)
+        let lock = repair ? try repo.lock(.exclusive) : try? repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
 
         let index = try ChunkIndex.load(repo, strict: false)
@@ -93,10 +104,12 @@ public final class Checker {
         if unindexed > 0 { report.notes.append("\(unindexed) pack(s) are not in the index (left by an interrupted command); 'strata gc' removes them") }
 
         if readData {
-            let (verified, frames, bytes, damage) = verifyData(index: index, tocs: tocs, byPack: byPack, progress: progress)
+            let (verified, frames, total, bytes, damage) = verifyData(index: index, tocs: tocs, sample: sample, progress: progress)
             report.objectsVerified = verified
             report.framesRead = frames
+            report.framesTotal = total
             report.bytesVerified = bytes
+            if sample != nil { report.sampledFraction = total > 0 ? Double(frames) / Double(total) : 1 }
             for (id, why) in damage where bad[id] == nil { bad[id] = why }
         }
 
@@ -126,25 +139,62 @@ public final class Checker {
             }
         }
         let leftovers = ((try? FileSystem.list(repo.tmpPath)) ?? []).count
-        if leftovers > 0 { report.notes.append("\(leftovers) temporary file(s) in tmp/ (left by an interrupted command); 'strata gc' removes them") }
+        if leftovers > 0 && !repair { report.notes.append("\(leftovers) temporary file(s) in tmp/ (left by an interrupted command); 'strata gc' or 'strata fsck --repair' removes them") }
+        if repair { try self.repair(&report, index: index, bad: bad, known: known) }
         let d = ContinuousClock.now - clock
         report.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
         return report
     }
 
-    /// Decompresses every frame of every indexed pack on all cores and re-hashes every object in it.
-    private func verifyData(index: ChunkIndex, tocs: [PackTOC?], byPack: [[(ObjectID, ChunkLocation)]],
-                            progress: ProgressReporter?) -> (Int, Int, Int64, [ObjectID: String]) {
-        struct Job { var pack: Int; var frame: Int }
+    /// Fixes what can be fixed without judging data: see `run`.
+    private func repair(_ report: inout FsckReport, index: ChunkIndex, bad: [ObjectID: String], known: Set<ObjectID>) throws {
+        let refs = RefStore(repo: repo)
+        for ref in (try? refs.all()) ?? [] where ref.target == nil || !known.contains(ref.target!) {
+            try refs.remove(ref.name)
+            report.repairs.append("removed ref '\(ref.name)' (it pointed nowhere)")
+        }
+        // Index entries that point into a missing or disagreeing pack: dropping them lets the next snapshot of the
+        // same data store those chunks again, which heals every snapshot that needs them.
+        let unreadable = index.locations.filter { bad[$0.key] != nil }
+        if !unreadable.isEmpty || !index.damagedFiles.isEmpty {
+            let keep = index.locations.filter { unreadable[$0.key] == nil }.map { (id: $0.key, location: $0.value) }
+            let name = try ChunkIndex.write(index.contents(of: keep), to: repo)
+            for old in index.files + index.damagedFiles.map(\.name) where old != name {
+                try wrap(try FileSystem.remove(FileSystem.join(repo.indexPath, old)), "cannot remove an old index file")
+            }
+            try wrap(try FileSystem.syncDirectory(repo.indexPath), "cannot sync \(repo.indexPath)")
+            if !unreadable.isEmpty {
+                report.repairs.append("dropped \(unreadable.count) index entries of objects that cannot be read (snapshotting the same data again stores them anew)")
+            }
+            if !index.damagedFiles.isEmpty { report.repairs.append("replaced \(index.damagedFiles.count) damaged index file(s)") }
+        }
+        var removed = 0
+        for name in (try? FileSystem.list(repo.tmpPath)) ?? [] {
+            try? FileSystem.remove(FileSystem.join(repo.tmpPath, name))
+            removed += 1
+        }
+        if removed > 0 { report.repairs.append("removed \(removed) temporary file(s) from tmp/") }
+        let journals = try PendingStore(repo: repo).removeFailed()
+        if journals > 0 { report.repairs.append("removed \(journals) failed snapshot journal(s)") }
+    }
+
+    /// Decompresses frames of every indexed pack on all cores (all, or a random `sample` share) and re-hashes every
+    /// object in them.
+    private func verifyData(index: ChunkIndex, tocs: [PackTOC?], sample: Double?,
+                            progress: ProgressReporter?) -> (Int, Int, Int, Int64, [ObjectID: String]) {
+        struct Job { var pack: Int; var frame: Int; var raw: Int64 }
         var jobs: [Job] = []
-        var total: Int64 = 0
         for (p, toc) in tocs.enumerated() {
             guard let toc else { continue }
-            for (f, frame) in toc.frames.enumerated() {
-                jobs.append(Job(pack: p, frame: f))
-                total += Int64(frame.rawLength)
-            }
+            for (f, frame) in toc.frames.enumerated() { jobs.append(Job(pack: p, frame: f, raw: Int64(frame.rawLength))) }
         }
+        let framesTotal = jobs.count
+        if let sample, sample < 1 {
+            jobs.shuffle()
+            jobs = Array(jobs.prefix(Int((Double(jobs.count) * sample).rounded(.up))))
+            jobs.sort { ($0.pack, $0.frame) < ($1.pack, $1.frame) }
+        }
+        let total = jobs.reduce(Int64(0)) { $0 + $1.raw }
         // Entries per (pack, frame), from the TOC: everything the pack holds is verified, not only what is indexed.
         var entriesByFrame: [[[PackEntry]]] = tocs.map { toc in
             guard let toc else { return [] }
@@ -152,7 +202,6 @@ public final class Checker {
             for e in toc.entries { out[Int(e.frame)].append(e) }
             return out
         }
-        _ = byPack
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let lock = NSLock()
         var next = 0
@@ -220,7 +269,7 @@ public final class Checker {
                 lock.unlock()
             }
         }
-        return (verified, jobs.count, bytes, damage)
+        return (verified, jobs.count, framesTotal, bytes, damage)
     }
 }
 

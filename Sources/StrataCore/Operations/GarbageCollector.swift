@@ -12,6 +12,8 @@ public struct GarbageCollectionResult: Sendable {
     public var unindexedPacksDeleted = 0
     public var indexFilesMerged = 0
     public var tmpFilesRemoved = 0
+    /// Journals of snapshots whose process died before completing.
+    public var failedSnapshotsRemoved = 0
     /// Bytes of repository files (packs and index) before and after.
     public var bytesBefore: Int64 = 0
     public var bytesAfter: Int64 = 0
@@ -186,6 +188,9 @@ public final class GarbageCollector {
             }
             if !touched.isEmpty { try FileSystem.syncDirectory(repo.packsPath) }
         }(), "cannot remove packs")
+        // Under the exclusive lock no snapshot runs: every journal left is a failed snapshot's (its packs, never
+        // indexed, went with the unindexed packs above).
+        result.failedSnapshotsRemoved = try PendingStore(repo: repo).removeFailed()
         // Under the exclusive lock nothing is being written: whatever tmp/ holds is left over from a crash.
         for name in (try? FileSystem.list(repo.tmpPath)) ?? [] {
             try? FileSystem.remove(FileSystem.join(repo.tmpPath, name))

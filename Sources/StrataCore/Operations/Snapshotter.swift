@@ -9,12 +9,16 @@ public struct SnapshotRequest: Sendable {
     public var volume: String?
     public var description: String
     public var tags: [String: String]
+    /// Fail instead of committing when the source changed (size or modification time) while it was read.
+    public var failOnChange: Bool
 
-    public init(source: String, volume: String? = nil, description: String = "", tags: [String: String] = [:]) {
+    public init(source: String, volume: String? = nil, description: String = "", tags: [String: String] = [:],
+                failOnChange: Bool = false) {
         self.source = source
         self.volume = volume
         self.description = description
         self.tags = tags
+        self.failOnChange = failOnChange
     }
 }
 
@@ -45,7 +49,7 @@ public final class Snapshotter {
 
     /// Takes one snapshot.
     /// - Throws: `notFound`/`invalidArgument` for a bad source, `io` when reading or writing fails.
-    public func run(_ request: SnapshotRequest, progress: ProgressReporter? = nil) throws -> SnapshotResult {
+    public func run(_ request: SnapshotRequest, progress: ProgressReporter? = nil, onWait: () -> Void = {}) throws -> SnapshotResult {
         let started = Date()
         let clock = ContinuousClock.now
         if request.source == "-" && request.volume == nil {
@@ -54,16 +58,24 @@ public final class Snapshotter {
         let volume = request.volume ?? FileSystem.baseName(request.source)
         try Self.validateLabels(volume: volume, description: request.description, tags: request.tags)
         let source = try ImageSource(path: request.source)
-        let lock = try repo.lock(.shared)
+        let lock = try repo.lock(.shared, onWait: onWait)
         defer { withExtendedLifetime(lock) {} }
         let index = try ChunkIndex.load(repo, strict: true)
+        let journal = try PendingStore(repo: repo).begin(
+            volume: volume, source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
+            totalBytes: source.size, limit: repo.config.snapshotLimit)
+        defer { journal.finish() }
         let packer = ObjectPacker(repo: repo, index: index)
         do {
-            let pass = try ImagePass(repo: repo, source: source, packer: packer, segmentSize: segmentSize, progress: progress)
+            let pass = try ImagePass(repo: repo, source: source, packer: packer, segmentSize: segmentSize, progress: progress,
+                                     journal: journal)
             let outcome = try pass.run()
             let contents = try packer.finish()
-            if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: repo) }
             let changed = source.changedSinceOpen()
+            if changed && request.failOnChange {
+                throw StrataError(.refused, "source \(request.source) changed while it was read (size or modification time); no snapshot was committed")
+            }
+            if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: repo) }
             let manifest = Manifest(
                 format: 1, volume: volume,
                 source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
@@ -116,10 +128,13 @@ final class ImagePass {
     private var chunkPages = 0
     private var chunkBytes = 0
     private var zeroRun: UInt64 = 0
-    private var position: Int64 = 0  // image offset of buffer[carry]
     private var outcome: Outcome
 
-    init(repo: Repository, source: ImageSource, packer: ObjectPacker, segmentSize: Int, progress: ProgressReporter?) throws {
+    private let journal: PendingJournal?
+
+    init(repo: Repository, source: ImageSource, packer: ObjectPacker, segmentSize: Int, progress: ProgressReporter?,
+         journal: PendingJournal? = nil) throws {
+        self.journal = journal
         self.source = source
         self.packer = packer
         self.progress = progress
@@ -170,9 +185,10 @@ final class ImagePass {
                 if n < want {
                     throw StrataError(.io, "source \(source.path) ended early at byte \(imageOffset) (it shrank while being read)")
                 }
-                if let progress, ContinuousClock.now - lastReport > .milliseconds(100) {
+                if ContinuousClock.now - lastReport > .milliseconds(100) {
                     lastReport = ContinuousClock.now
-                    progress.progress(done: imageOffset, total: source.size, newBytes: packer.totals.newRawBytes)
+                    progress?.progress(done: imageOffset, total: source.size, newBytes: packer.totals.newRawBytes)
+                    try journal?.progress(done: imageOffset, newBytes: packer.totals.newRawBytes)
                 }
             }
         }

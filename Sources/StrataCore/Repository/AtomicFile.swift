@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Durable replacement of a file: write to the repository's `tmp/`, fsync, rename over the final name,
 /// fsync the directory. A crash at any instant leaves either the old file or the new one, never a mix.
 enum AtomicFile {
@@ -5,7 +9,14 @@ enum AtomicFile {
     static func write(_ bytes: [UInt8], to path: String, tmpDirectory: String) throws {
         let draft = FileSystem.join(tmpDirectory, "draft-" + RandomName.make())
         do {
-            let file = try FileHandleFD.createExclusive(draft)
+            let file: FileHandleFD
+            do {
+                file = try FileHandleFD.createExclusive(draft)
+            } catch let e as SystemCallError where e.errno == ENOENT {
+                // tmp/ can be missing from a repository copied by a tool that drops empty directories.
+                try FileSystem.makeDirectory(tmpDirectory)
+                file = try FileHandleFD.createExclusive(draft)
+            }
             try bytes.withUnsafeBytes { raw in
                 if raw.count > 0 { try file.pwrite(raw.baseAddress!, count: raw.count, offset: 0) }
             }

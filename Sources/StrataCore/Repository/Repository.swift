@@ -18,7 +18,7 @@ public final class Repository: @unchecked Sendable {
     var tmpPath: String { FileSystem.join(path, "tmp") }
     var lockPath: String { FileSystem.join(path, "lock") }
 
-    static let subdirectories = ["packs", "index", "snapshots", "refs", "refs/tags", "meta", "tmp"]
+    static let subdirectories = ["packs", "index", "snapshots", "refs", "refs/tags", "meta", "pending", "tmp"]
 
     private init(path: String, config: RepositoryConfig) {
         self.path = path
@@ -29,9 +29,13 @@ public final class Repository: @unchecked Sendable {
     /// - Throws: `invalidArgument` when the directory exists and is not empty.
     @discardableResult
     public static func create(at path: String, chunker: ChunkerParameters = .default,
-                              compression: CompressionParameters = CompressionParameters()) throws -> Repository {
+                              compression: CompressionParameters = CompressionParameters(),
+                              concurrentSnapshots: Int? = nil) throws -> Repository {
         try chunker.validate()
         try compression.validate()
+        if let n = concurrentSnapshots, n < 1 || n > 1000 {
+            throw StrataError(.invalidArgument, "the concurrent snapshot limit must be 1 to 1000, not \(n)")
+        }
         if let st = try wrap({ try FileSystem.status(path) }(), "cannot inspect \(path)") {
             guard st.isDirectory else {
                 throw StrataError(.invalidArgument, "cannot create a repository at \(path): it exists and is not a directory")
@@ -50,7 +54,8 @@ public final class Repository: @unchecked Sendable {
             }
             try wrap({ try FileSystem.makeDirectory(path) }(), "cannot create \(path)")
         }
-        let config = RepositoryConfig(chunker: chunker, compression: compression)
+        var config = RepositoryConfig(chunker: chunker, compression: compression)
+        config.concurrentSnapshots = concurrentSnapshots
         try wrap({
             for sub in subdirectories { try FileSystem.makeDirectory(FileSystem.join(path, sub)) }
             for sub in ["packs", "refs", "."] { try FileSystem.syncDirectory(FileSystem.join(path, sub)) }

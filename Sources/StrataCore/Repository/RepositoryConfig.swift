@@ -18,6 +18,11 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
     public var encryption: String
     /// When the repository was created, RFC 3339 UTC.
     public var createdAt: String
+    /// How many snapshots may run at once (absent: 5, the EBS rule).
+    public var concurrentSnapshots: Int?
+
+    public static let defaultConcurrentSnapshots = 5
+    public var snapshotLimit: Int { concurrentSnapshots ?? Self.defaultConcurrentSnapshots }
 
     public static let currentFormat = 1
     public static let defaultPackSize = 16 << 20
@@ -61,6 +66,9 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
         }
         guard config.encryption == "none" else {
             throw StrataError(.unsupportedFormat, "encryption scheme '\(config.encryption)' is not supported by this strata")
+        }
+        if let n = config.concurrentSnapshots, n < 1 || n > 1000 {
+            throw StrataError.corrupt("config \(path) is damaged: concurrentSnapshots \(n) is out of range (1 to 1000)")
         }
         guard config.packSize >= 1 << 20 && config.packSize <= 1 << 30 else {
             throw StrataError.corrupt("config \(path) is damaged: packSize \(config.packSize) is out of range")

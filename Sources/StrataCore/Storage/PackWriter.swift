@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Writes one pack file: header, frames as they come, then the table of contents and trailer.
 /// The pack is drafted in `tmp/` and renamed into `packs/` only when complete and fsynced.
 final class PackWriter {
@@ -11,7 +15,15 @@ final class PackWriter {
         self.repo = repo
         let draft = FileSystem.join(repo.tmpPath, "pack-" + RandomName.make())
         draftPath = draft
-        let opened = try wrap(try FileHandleFD.createExclusive(draft), "cannot create a pack in \(repo.tmpPath)")
+        let opened: FileHandleFD
+        do {
+            opened = try FileHandleFD.createExclusive(draft)
+        } catch let e as SystemCallError where e.errno == ENOENT {
+            try wrap(try FileSystem.makeDirectory(repo.tmpPath), "cannot create \(repo.tmpPath)")
+            opened = try wrap(try FileHandleFD.createExclusive(draft), "cannot create a pack in \(repo.tmpPath)")
+        } catch let e as SystemCallError {
+            throw StrataError.io("cannot create a pack in \(repo.tmpPath)", e)
+        }
         file = opened
         let header = PackTOC.header
         do {

@@ -2,6 +2,8 @@
 public struct RefStore {
     let repo: Repository
 
+    public init(repo: Repository) { self.repo = repo }
+
     /// Checks a ref name the way git checks tag names, and refuses anything that could leave `refs/tags/`.
     public static func validate(_ name: String) throws {
         func refuse(_ why: String) -> StrataError {

@@ -75,6 +75,9 @@ public final class FileHandleFD: @unchecked Sendable {
 
     /// Writes all of `count` bytes at `offset`.
     public func pwrite(_ buffer: UnsafeRawPointer, count: Int, offset: Int64) throws {
+        if let e = FaultInjection.check("write", path: path, bytes: count) {
+            throw SystemCallError(call: "pwrite", path: path, errno: e)
+        }
         var done = 0
         while done < count {
             let n = Glibc.pwrite(fd, buffer + done, count - done, off_t(offset) + off_t(done))
@@ -100,6 +103,9 @@ public final class FileHandleFD: @unchecked Sendable {
     }
 
     public func fsync() throws {
+        if let e = FaultInjection.check("fsync", path: path, bytes: 0) {
+            throw SystemCallError(call: "fsync", path: path, errno: e)
+        }
         while Glibc.fsync(fd) != 0 {
             if errno == EINTR { continue }
             throw SystemCallError(call: "fsync", path: path, errno: errno)

@@ -20,12 +20,29 @@ struct Fsck: ParsableCommand {
     @Flag(help: "Also decompress and re-hash every stored chunk.")
     var readData = false
 
+    @Option(help: ArgumentHelp("Decompress and re-hash a random sample of the stored data, e.g. 10% (for nightly runs).", valueName: "percent"))
+    var readDataSubset: String?
+
+    @Flag(help: "Fix what is safe to fix: drop refs and index entries that point nowhere, remove temporary files and failed snapshots' journals. Never deletes a manifest or a pack.")
+    var repair = false
+
+    func sampleFraction() throws -> Double? {
+        guard let text = readDataSubset else { return nil }
+        let number = text.hasSuffix("%") ? String(text.dropLast()) : text
+        guard let value = Double(number), value > 0, value <= 100 else {
+            throw StrataError(.invalidArgument, "--read-data-subset '\(text)' is not valid: give a percentage from 0 to 100, e.g. 10%")
+        }
+        return value / 100
+    }
+
     mutating func run() throws {
+        let sample = try sampleFraction()
         let repo = try repository.open()
-        let bar = readData ? output.reporter(verb: "fsck") : nil
+        let reads = readData || sample != nil
+        let bar = reads ? output.reporter(verb: "fsck") : nil
         let report: FsckReport
         do {
-            report = try Checker(repo: repo).run(readData: readData, progress: bar)
+            report = try Checker(repo: repo).run(readData: reads, sample: sample, repair: repair, progress: bar)
         } catch {
             bar?.finish()
             throw error
@@ -36,9 +53,13 @@ struct Fsck: ParsableCommand {
         } else {
             for p in report.problems { Terminal.writeErr("strata: \(p.message)\n") }
             for n in report.notes { output.note("note: \(n)") }
-            let what = report.readData
+            for r in report.repairs { output.note("repaired: \(r)") }
+            var what = report.readData
                 ? "\(report.snapshotsChecked) snapshots, \(report.packsChecked) packs, \(report.objectsVerified) objects re-hashed (\(Format.bytes(report.bytesVerified)))"
                 : "\(report.snapshotsChecked) snapshots, \(report.packsChecked) packs, \(report.objectsIndexed) indexed objects"
+            if let f = report.sampledFraction {
+                what += String(format: "; sampled %d of %d frames (%.1f%%)", report.framesRead, report.framesTotal, f * 100)
+            }
             if report.isHealthy {
                 output.note("fsck: ok: \(what) in \(Format.duration(report.seconds))")
             } else {
@@ -59,6 +80,10 @@ struct FsckJSON: Encodable {
     }
     var healthy: Bool
     var readData: Bool
+    var sampledFraction: Double?
+    var framesRead: Int
+    var framesTotal: Int
+    var repairs: [String]
     var snapshotsChecked: Int
     var packsChecked: Int
     var objectsIndexed: Int
@@ -72,6 +97,10 @@ struct FsckJSON: Encodable {
     init(_ r: FsckReport) {
         healthy = r.isHealthy
         readData = r.readData
+        sampledFraction = r.sampledFraction
+        framesRead = r.framesRead
+        framesTotal = r.framesTotal
+        repairs = r.repairs
         snapshotsChecked = r.snapshotsChecked
         packsChecked = r.packsChecked
         objectsIndexed = r.objectsIndexed

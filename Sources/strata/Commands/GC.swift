@@ -34,7 +34,7 @@ struct GC: ParsableCommand {
             return
         }
         let verb = dryRun ? "would free" : "freed"
-        output.note("gc: \(verb) \(Format.bytes(r.bytesFreed)) (\(r.bytesFreed) bytes): \(r.packsDeleted) packs deleted, \(r.packsRewritten) rewritten, \(r.unindexedPacksDeleted) left-over packs removed; \(r.liveObjects) live objects in \(r.snapshots) snapshots; \(Format.bytes(r.bytesAfter)) stored, in \(Format.duration(r.seconds))")
+        output.note("gc: \(verb) \(Format.bytes(r.bytesFreed)) (\(r.bytesFreed) bytes): \(r.packsDeleted) packs deleted, \(r.packsRewritten) rewritten, \(r.unindexedPacksDeleted) left-over packs and \(r.failedSnapshotsRemoved) failed snapshot journals removed; \(r.liveObjects) live objects in \(r.snapshots) snapshots; \(Format.bytes(r.bytesAfter)) stored, in \(Format.duration(r.seconds))")
     }
 }
 
@@ -47,6 +47,8 @@ struct GCJSON: Encodable {
     var packsRewritten: Int
     var packsWritten: Int
     var unindexedPacksDeleted: Int
+    var failedSnapshotsRemoved: Int
+    var tmpFilesRemoved: Int
     var bytesBefore: Int64
     var bytesAfter: Int64
     var bytesFreed: Int64
@@ -61,6 +63,8 @@ struct GCJSON: Encodable {
         packsRewritten = r.packsRewritten
         packsWritten = r.packsWritten
         unindexedPacksDeleted = r.unindexedPacksDeleted
+        failedSnapshotsRemoved = r.failedSnapshotsRemoved
+        tmpFilesRemoved = r.tmpFilesRemoved
         bytesBefore = r.bytesBefore
         bytesAfter = r.bytesAfter
         bytesFreed = r.bytesFreed

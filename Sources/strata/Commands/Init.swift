@@ -22,6 +22,9 @@ struct Init: ParsableCommand {
     @Option(help: ArgumentHelp("zstd level for pack frames, 1 (fastest) to 19.", valueName: "level"))
     var compressionLevel: Int = CompressionParameters.defaultLevel
 
+    @Option(help: ArgumentHelp("How many snapshots may run at once (default 5).", valueName: "n"))
+    var concurrentSnapshots: Int?
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -31,7 +34,8 @@ struct Init: ParsableCommand {
         }
         let chunkerParameters = try ChunkerParameters.parse(chunker)
         let repo = try Repository.create(at: target, chunker: chunkerParameters,
-                                         compression: CompressionParameters(level: compressionLevel))
+                                         compression: CompressionParameters(level: compressionLevel),
+                                         concurrentSnapshots: concurrentSnapshots)
         if !quiet {
             Terminal.writeErr("created repository \(repo.path) (format \(repo.config.format), chunker \(repo.config.chunker), zstd level \(repo.config.compression.level))\n")
         }

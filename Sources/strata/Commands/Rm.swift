@@ -1,44 +1,140 @@
 import ArgumentParser
+import Foundation
 import StrataCore
 
 struct Rm: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove snapshots (their manifests); 'gc' frees the data no other snapshot needs.",
+        abstract: "Remove snapshots by name or by a retention policy; 'gc' then frees the data no other snapshot needs.",
         discussion: """
+            By name: removes those snapshots' manifests. Protected snapshots are refused; a snapshot that a ref \
+            names needs --force (which removes the ref too).
+
+            By policy (any --keep-* flag): per volume, keeps every snapshot that some rule keeps and removes the \
+            rest of the snapshots that match --volume/--tag/--since/--until. Protected snapshots and snapshots \
+            that a ref names are always kept. --dry-run shows what would go and why each kept one stays.
+
             Examples:
-              strata rm a1b2c3d4
-              strata rm a1b2c3d4 e5f6a7b8 && strata gc
+              strata rm 3f9c2a1b 77e0c4d1 && strata gc
+              strata rm --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --dry-run
+              strata rm --keep-last 3 --volume vm.img --tag env=test
             """)
 
     @OptionGroup var repository: RepositoryOptions
+    @OptionGroup var filter: FilterOptions
 
-    @Argument(help: ArgumentHelp("Snapshots to remove: ids, prefixes, ref names or 'latest'.", valueName: "snapshot"))
-    var snapshots: [String]
+    @Argument(help: ArgumentHelp("Snapshots to remove: ids, prefixes, ref names or 'latest' (not with --keep-*).", valueName: "snapshot"))
+    var snapshots: [String] = []
 
-    @Flag(name: [.short, .long], help: "Print nothing but errors.")
+    @Flag(help: "Also remove snapshots that refs name, and those refs (not with --keep-*).")
+    var force = false
+
+    @Option(help: ArgumentHelp("Keep the N newest snapshots.", valueName: "n")) var keepLast = 0
+    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N hours that have one.", valueName: "n")) var keepHourly = 0
+    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N days that have one.", valueName: "n")) var keepDaily = 0
+    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N ISO weeks that have one.", valueName: "n")) var keepWeekly = 0
+    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N months that have one.", valueName: "n")) var keepMonthly = 0
+    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N years that have one.", valueName: "n")) var keepYearly = 0
+    @Option(help: ArgumentHelp("Keep every snapshot taken within this duration of the volume's newest (7d, 36h, 2w).", valueName: "duration"))
+    var keepWithin: String?
+
+    @Flag(help: "Show what would be removed, remove nothing.")
+    var dryRun = false
+
+    @Flag(help: "Print what was (or would be) removed and kept as JSON on stdout.")
+    var json = false
+
+    @Flag(name: [.short, .long], help: "Print nothing but results and errors.")
     var quiet = false
 
-    @Option(help: ArgumentHelp("Only snapshots of this volume ('latest' is the newest of it).", valueName: "name"))
-    var volume: String?
-
-    @Flag(help: "Also remove snapshots that refs name, and those refs.")
-    var force = false
+    func policy() throws -> RetentionPolicy {
+        for (flag, n) in [("--keep-last", keepLast), ("--keep-hourly", keepHourly), ("--keep-daily", keepDaily),
+                          ("--keep-weekly", keepWeekly), ("--keep-monthly", keepMonthly), ("--keep-yearly", keepYearly)] where n < 0 {
+            throw StrataError(.invalidArgument, "\(flag) must be 0 or more, not \(n)")
+        }
+        return RetentionPolicy(last: keepLast, hourly: keepHourly, daily: keepDaily, weekly: keepWeekly,
+                               monthly: keepMonthly, yearly: keepYearly, within: try keepWithin.map(Duration.parse))
+    }
 
     mutating func run() throws {
         let repo = try repository.open()
+        let policy = try policy()
+        if !policy.isEmpty {
+            guard snapshots.isEmpty else { throw StrataError(.invalidArgument, "give snapshots to remove or --keep-* rules, not both") }
+            guard !force else { throw StrataError(.invalidArgument, "--force cannot be used with --keep-* rules: retention never removes snapshots that refs name") }
+            try retention(repo, policy)
+            return
+        }
+        guard !snapshots.isEmpty else {
+            throw StrataError(.invalidArgument, "give the snapshots to remove, or a retention policy (--keep-last N, --keep-daily N, …)")
+        }
+        if !filter.tags.isEmpty || filter.since != nil || filter.until != nil {
+            throw StrataError(.invalidArgument, "--tag, --since and --until select snapshots for --keep-* rules only")
+        }
         let resolver = SnapshotResolver(repo: repo)
         // Resolve every name first: a typo in the third removes nothing. A damaged manifest can still be removed
         // by its id or prefix.
         var ids: [ObjectID] = []
-        for s in snapshots {
-            let id = s == "latest" || volume != nil ? try resolver.resolve(s, volume: volume).id : try resolver.resolveID(s)
+        let pending = PendingStore(repo: repo)
+        let pendingTokens = Set(try pending.all().map(\.token))
+        for s in snapshots where pendingTokens.contains(s) {
+            let running = try pending.cancel(s)
+            Terminal.writeErr(running ? "asked pending snapshot \(s) to stop\n" : "removed the journal of failed snapshot \(s)\n")
+        }
+        for s in snapshots where !pendingTokens.contains(s) {
+            let id = s == "latest" || filter.volume != nil ? try resolver.resolve(s, volume: filter.volume).id : try resolver.resolveID(s)
             if !ids.contains(id) { ids.append(id) }
         }
+        if ids.isEmpty { return }
+        if dryRun {
+            for id in ids { Terminal.writeOut("would remove \(id.shortHex)\n") }
+            return
+        }
         let (removed, refs) = try SnapshotCatalog(repo: repo).remove(ids, force: force)
+        if json {
+            try JSONOutput.print(RemovalJSON(removed: removed.map(\.hex), refsRemoved: refs, kept: [], dryRun: false))
+        }
         if !quiet {
             for s in removed { Terminal.writeErr("removed snapshot \(s.shortHex)\n") }
             for r in refs { Terminal.writeErr("removed ref '\(r)'\n") }
             Terminal.writeErr("run 'strata gc' to free the data no remaining snapshot references\n")
         }
     }
+
+    private func retention(_ repo: Repository, _ policy: RetentionPolicy) throws {
+        let catalog = SnapshotCatalog(repo: repo)
+        let candidates = try catalog.list(try filter.filter()).snapshots
+        let decisions = policy.apply(to: candidates)
+        let doomed = decisions.filter { !$0.keep }.map(\.info.id)
+        if !dryRun && !doomed.isEmpty { try catalog.remove(doomed) }
+        if json {
+            try JSONOutput.print(RemovalJSON(
+                removed: doomed.map(\.hex), refsRemoved: [],
+                kept: decisions.filter(\.keep).map { .init(id: $0.info.id.hex, volume: $0.info.manifest.volume, reasons: $0.reasons) },
+                dryRun: dryRun))
+            return
+        }
+        var rows = [["ACTION", "ID", "TIME", "VOLUME", "WHY KEPT"]]
+        for d in decisions {
+            let action = d.keep ? "keep" : (dryRun ? "would remove" : "removed")
+            rows.append([action, d.info.id.shortHex, Format.localTime(d.info.manifest.createdDate), d.info.manifest.volume,
+                         d.reasons.joined(separator: ", ")])
+        }
+        Terminal.writeOut(Format.table(rows))
+        if !quiet {
+            let verb = dryRun ? "would remove" : "removed"
+            Terminal.writeErr("retention: \(verb) \(doomed.count) of \(decisions.count) snapshots\(dryRun || doomed.isEmpty ? "" : "; run 'strata gc' to free their data")\n")
+        }
+    }
+}
+
+struct RemovalJSON: Encodable {
+    struct Kept: Encodable {
+        var id: String
+        var volume: String
+        var reasons: [String]
+    }
+    var removed: [String]
+    var refsRemoved: [String]
+    var kept: [Kept]
+    var dryRun: Bool
 }

@@ -30,6 +30,9 @@ struct Snap: ParsableCommand {
     @Option(name: [.short, .customLong("tag")], help: ArgumentHelp("A key=value tag (repeatable).", valueName: "key=value"))
     var tags: [String] = []
 
+    @Flag(help: "Fail, committing nothing, if the source changes (size or modification time) while it is read.")
+    var failOnChange = false
+
     mutating func run() throws {
         let repo = try repository.open()
         var tagMap: [String: String] = [:]
@@ -40,8 +43,12 @@ struct Snap: ParsableCommand {
         let bar = output.reporter(verb: "snap")
         let result: SnapshotResult
         do {
+            let quiet = output.quiet
             result = try Snapshotter(repo: repo).run(
-                SnapshotRequest(source: source, volume: volume, description: message, tags: tagMap), progress: bar)
+                SnapshotRequest(source: source, volume: volume, description: message, tags: tagMap, failOnChange: failOnChange),
+                progress: bar) {
+                if !quiet { Terminal.writeErr("waiting for gc to finish…\n") }
+            }
         } catch {
             bar?.finish()
             throw error
@@ -61,7 +68,7 @@ struct Snap: ParsableCommand {
     }
 }
 
-/// The JSON form of a snapshot (docs/CLI.md).
+/// The JSON form of a snapshot (docs/CLI.md). Fields are only ever added.
 struct SnapshotJSON: Encodable {
     var id: String
     var shortId: String
@@ -73,7 +80,12 @@ struct SnapshotJSON: Encodable {
     var createdAt: String
     var completedAt: String
     var description: String
+    /// Tags now: creation tags merged with later changes.
     var tags: [String: String]
+    /// Tags given at creation (the immutable manifest's).
+    var creationTags: [String: String]
+    var refs: [String]
+    var protected: Bool
     var chunker: String
     var chunkCount: UInt64
     var newChunks: UInt64
@@ -82,11 +94,17 @@ struct SnapshotJSON: Encodable {
     var host: String
     var sourceChanged: Bool
     var seconds: Double?
+    /// Always "completed" (pending snapshots appear in `log --json` with status "pending" or "failed").
+    var status = "completed"
 
     init(_ s: Snapshot, seconds: Double? = nil) {
-        let m = s.manifest
-        id = s.id.hex
-        shortId = s.id.shortHex
+        self.init(SnapshotInfo(snapshot: s, tags: s.manifest.tags, refs: [], protected: false), seconds: seconds)
+    }
+
+    init(_ info: SnapshotInfo, seconds: Double? = nil) {
+        let m = info.manifest
+        id = info.id.hex
+        shortId = info.id.shortHex
         volume = m.volume
         source = m.source
         sourceKind = m.sourceKind
@@ -95,7 +113,10 @@ struct SnapshotJSON: Encodable {
         createdAt = m.createdAt
         completedAt = m.completedAt
         description = m.description
-        tags = m.tags
+        tags = info.tags
+        creationTags = m.tags
+        refs = info.refs
+        protected = info.protected
         chunker = m.chunker
         chunkCount = m.chunkCount
         newChunks = m.newChunks

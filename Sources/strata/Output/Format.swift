@@ -34,6 +34,18 @@ enum Format {
         return f.string(from: date)
     }
 
+    /// "3 hours ago", "2 days ago".
+    static func ago(_ date: Date, now: Date = Date()) -> String {
+        let s = Int(now.timeIntervalSince(date))
+        if s < 0 { return "in the future" }
+        if s < 60 { return "\(s) seconds ago" }
+        if s < 3600 { return "\(s / 60) minutes ago" }
+        if s < 86400 { return "\(s / 3600) hours ago" }
+        if s < 86400 * 60 { return "\(s / 86400) days ago" }
+        if s < 86400 * 730 { return "\(s / (86400 * 30)) months ago" }
+        return "\(s / (86400 * 365)) years ago"
+    }
+
     static func tags(_ tags: [String: String]) -> String {
         tags.sorted { $0.key < $1.key }.map { $0.value.isEmpty ? $0.key : "\($0.key)=\($0.value)" }.joined(separator: ",")
     }

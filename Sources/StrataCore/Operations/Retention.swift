@@ -1,0 +1,146 @@
+import Foundation
+
+/// A retention policy for scripted snapshots: which snapshots to keep, per volume. A snapshot kept by any rule is
+/// kept. Rules work on calendar buckets in a time zone (local time by default):
+///
+/// - `last N`: the N newest snapshots.
+/// - `hourly/daily/weekly/monthly/yearly N`: going from newest to oldest, the newest snapshot of each of the N most
+///   recent hours / days / ISO weeks / months / years that have a snapshot.
+/// - `within D`: every snapshot taken within D of the newest snapshot of its volume (not of now: if snapshots stop,
+///   retention never removes the last ones).
+///
+/// Protected snapshots and snapshots that a ref names are never removed by retention.
+public struct RetentionPolicy: Sendable, Equatable {
+    public var last = 0
+    public var hourly = 0
+    public var daily = 0
+    public var weekly = 0
+    public var monthly = 0
+    public var yearly = 0
+    public var within: TimeInterval?
+
+    public init(last: Int = 0, hourly: Int = 0, daily: Int = 0, weekly: Int = 0, monthly: Int = 0, yearly: Int = 0,
+                within: TimeInterval? = nil) {
+        self.last = last
+        self.hourly = hourly
+        self.daily = daily
+        self.weekly = weekly
+        self.monthly = monthly
+        self.yearly = yearly
+        self.within = within
+    }
+
+    /// True when no rule is set (then nothing would be kept, which is refused).
+    public var isEmpty: Bool {
+        last == 0 && hourly == 0 && daily == 0 && weekly == 0 && monthly == 0 && yearly == 0 && within == nil
+    }
+
+    /// What retention decided about one snapshot.
+    public struct Decision: Sendable {
+        public let info: SnapshotInfo
+        public let keep: Bool
+        /// Why it is kept (`last 1`, `daily 2026-11-24`, `within 7d`, `protected`, `ref v1`); empty when removed.
+        public let reasons: [String]
+    }
+
+    /// Applies the policy to snapshots (any order, any volumes); returns decisions newest first per volume.
+    public func apply(to snapshots: [SnapshotInfo], timeZone: TimeZone = .current) -> [Decision] {
+        var calendar = Calendar(identifier: .iso8601)
+        calendar.timeZone = timeZone
+        var out: [Decision] = []
+        let byVolume = Dictionary(grouping: snapshots, by: { $0.manifest.volume })
+        for volume in byVolume.keys.sorted() {
+            let list = byVolume[volume]!.sorted { ($0.manifest.createdDate, $0.id) > ($1.manifest.createdDate, $1.id) }
+            out += decide(list, calendar: calendar)
+        }
+        return out
+    }
+
+    private func decide(_ list: [SnapshotInfo], calendar: Calendar) -> [Decision] {
+        struct Rule {
+            var name: String
+            var left: Int
+            var key: (Date) -> String
+            var last: String?
+        }
+        func key(_ components: Set<Calendar.Component>, _ format: @escaping (DateComponents) -> String) -> (Date) -> String {
+            { format(calendar.dateComponents(components, from: $0)) }
+        }
+        func two(_ n: Int?) -> String { String(format: "%02d", n ?? 0) }
+        var rules = [
+            Rule(name: "hourly", left: hourly, key: key([.year, .month, .day, .hour]) { "\($0.year!)-\(two($0.month))-\(two($0.day)) \(two($0.hour)):00" }),
+            Rule(name: "daily", left: daily, key: key([.year, .month, .day]) { "\($0.year!)-\(two($0.month))-\(two($0.day))" }),
+            Rule(name: "weekly", left: weekly, key: key([.yearForWeekOfYear, .weekOfYear]) { "\($0.yearForWeekOfYear!)-W\(two($0.weekOfYear))" }),
+            Rule(name: "monthly", left: monthly, key: key([.year, .month]) { "\($0.year!)-\(two($0.month))" }),
+            Rule(name: "yearly", left: yearly, key: key([.year]) { "\($0.year!)" }),
+        ]
+        let newest = list.first?.manifest.createdDate
+        var out: [Decision] = []
+        for (position, info) in list.enumerated() {
+            let date = info.manifest.createdDate
+            var reasons: [String] = []
+            if position < last { reasons.append("last \(position + 1)") }
+            for i in rules.indices where rules[i].left > 0 {
+                let k = rules[i].key(date)
+                if k != rules[i].last {
+                    rules[i].last = k
+                    rules[i].left -= 1
+                    reasons.append("\(rules[i].name) \(k)")
+                }
+            }
+            if let within, let newest, newest.timeIntervalSince(date) <= within {
+                reasons.append("within \(Duration.describe(within)) of the newest")
+            }
+            if info.protected { reasons.append("protected") }
+            for r in info.refs { reasons.append("ref \(r)") }
+            out.append(Decision(info: info, keep: !reasons.isEmpty, reasons: reasons))
+        }
+        return out
+    }
+}
+
+/// Durations as people type them: `90m`, `36h`, `7d`, `2w`, `1y` (a year is 365 days), or combinations (`1d12h`).
+public enum Duration {
+    public static func parse(_ text: String) throws -> TimeInterval {
+        let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400]
+        var total: TimeInterval = 0
+        var number = ""
+        var sawUnit = false
+        for c in text {
+            if c.isNumber { number.append(c); continue }
+            guard let unit = units[c], let n = Double(number) else {
+                throw StrataError(.invalidArgument, "duration '\(text)' is not valid: use a number and a unit (s, m, h, d, w, y), e.g. 7d or 36h")
+            }
+            total += n * unit
+            number = ""
+            sawUnit = true
+        }
+        guard number.isEmpty, sawUnit else {
+            throw StrataError(.invalidArgument, "duration '\(text)' is not valid: use a number and a unit (s, m, h, d, w, y), e.g. 7d or 36h")
+        }
+        return total
+    }
+
+    static func describe(_ t: TimeInterval) -> String {
+        let s = Int(t)
+        if s % 86400 == 0 { return "\(s / 86400)d" }
+        if s % 3600 == 0 { return "\(s / 3600)h" }
+        if s % 60 == 0 { return "\(s / 60)m" }
+        return "\(s)s"
+    }
+
+    /// A point in time: RFC 3339 (`2026-11-01T10:00:00Z`), a date (`2026-11-01`, local midnight), or a duration
+    /// before `now` (`7d` means seven days ago).
+    public static func parseTime(_ text: String, now: Date = Date(), timeZone: TimeZone = .current) throws -> Date {
+        if let d = Timestamp.parse(text) { return d }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = timeZone
+        for format in ["yyyy-MM-dd", "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss"] {
+            f.dateFormat = format
+            if let d = f.date(from: text) { return d }
+        }
+        if let ago = try? parse(text) { return now.addingTimeInterval(-ago) }
+        throw StrataError(.invalidArgument, "time '\(text)' is not valid: use 2026-11-01, '2026-11-01 10:00', RFC 3339, or a duration ago like 7d")
+    }
+}

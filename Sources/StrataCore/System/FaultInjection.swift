@@ -1,0 +1,52 @@
+import Foundation
+
+/// Failures injected into the system-call layer by tests (disk full, I/O errors), scoped to paths under a prefix so
+/// that tests running in parallel do not disturb each other. Inactive (one relaxed load per call) unless a test
+/// installs a rule.
+enum FaultInjection {
+    struct Rule {
+        /// Only files whose path starts with this.
+        var pathPrefix: String
+        /// `write` (pwrite/write) or `fsync`.
+        var call: String
+        /// The errno to fail with.
+        var errno: Int32
+        /// Bytes (for writes) or calls (for fsync) that still succeed before the call starts failing.
+        var allowance: Int64
+    }
+
+    nonisolated(unsafe) private static var active = false
+    nonisolated(unsafe) private static var rules: [Rule] = []
+    private static let lock = NSLock()
+
+    static func install(_ rule: Rule) {
+        lock.lock()
+        rules.append(rule)
+        active = true
+        lock.unlock()
+    }
+
+    static func remove(pathPrefix: String) {
+        lock.lock()
+        rules.removeAll { $0.pathPrefix == pathPrefix }
+        active = !rules.isEmpty
+        lock.unlock()
+    }
+
+    /// The errno a call on `path` of `bytes` must fail with, if a rule says so.
+    @inline(__always)
+    static func check(_ call: String, path: String, bytes: Int) -> Int32? {
+        guard active else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        for i in rules.indices where rules[i].call == call && path.hasPrefix(rules[i].pathPrefix) {
+            let cost = Int64(max(bytes, 1))
+            if rules[i].allowance >= cost {
+                rules[i].allowance -= cost
+                return nil
+            }
+            return rules[i].errno
+        }
+        return nil
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import StrataCore
+
+struct Tag: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Set or remove a snapshot's tags after it was taken.",
+        discussion: """
+            Later tags live in the repository's mutable metadata; the snapshot's manifest (and its id) never \
+            changes. 'log' and 'show' present the merged view.
+
+            Examples:
+              strata tag 3f9c2a1b env=prod owner=ops
+              strata tag latest --remove env
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Argument(help: ArgumentHelp("The snapshot: id, prefix, ref or 'latest'.", valueName: "snapshot"))
+    var snapshot: String
+
+    @Argument(help: ArgumentHelp("Tags to set.", valueName: "key=value"))
+    var tags: [String] = []
+
+    @Option(name: .customLong("remove"), help: ArgumentHelp("A tag key to remove (repeatable).", valueName: "key"))
+    var remove: [String] = []
+
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    var volume: String?
+
+    @Flag(name: [.short, .long], help: "Print nothing but errors.")
+    var quiet = false
+
+    mutating func run() throws {
+        guard !tags.isEmpty || !remove.isEmpty else {
+            throw StrataError(.invalidArgument, "give tags to set (key=value) or --remove KEY")
+        }
+        var set: [String: String] = [:]
+        for t in tags {
+            guard t.contains("=") else { throw StrataError(.invalidArgument, "tag '\(t)' is not key=value (to remove a tag: --remove \(t))") }
+            let (k, v) = try Labels.parseTag(t)
+            set[k] = v
+        }
+        let repo = try repository.open()
+        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume)
+        let now = try SnapshotCatalog(repo: repo).tag(snap, set: set, remove: remove)
+        if !quiet { Terminal.writeErr("snapshot \(snap.id.shortHex) tags: \(now.isEmpty ? "none" : Format.tags(now))\n") }
+    }
+}
+
+struct Protect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Protect snapshots: rm and retention refuse to remove them until unprotected.",
+        discussion: """
+            Examples:
+              strata protect 3f9c2a1b
+              strata unprotect 3f9c2a1b
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Argument(help: ArgumentHelp("Snapshots: ids, prefixes, refs or 'latest'.", valueName: "snapshot"))
+    var snapshots: [String]
+
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    var volume: String?
+
+    @Flag(name: [.short, .long], help: "Print nothing but errors.")
+    var quiet = false
+
+    mutating func run() throws {
+        try ProtectCommand.apply(repository, snapshots, volume: volume, protect: true, quiet: quiet)
+    }
+}
+
+struct Unprotect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Release protected snapshots so that they can be removed.",
+        discussion: """
+            Example:
+              strata unprotect 3f9c2a1b && strata rm 3f9c2a1b
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Argument(help: ArgumentHelp("Snapshots: ids, prefixes, refs or 'latest'.", valueName: "snapshot"))
+    var snapshots: [String]
+
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    var volume: String?
+
+    @Flag(name: [.short, .long], help: "Print nothing but errors.")
+    var quiet = false
+
+    mutating func run() throws {
+        try ProtectCommand.apply(repository, snapshots, volume: volume, protect: false, quiet: quiet)
+    }
+}
+
+enum ProtectCommand {
+    static func apply(_ repository: RepositoryOptions, _ names: [String], volume: String?, protect: Bool, quiet: Bool) throws {
+        let repo = try repository.open()
+        let resolver = SnapshotResolver(repo: repo)
+        let ids = try names.map { try resolver.resolve($0, volume: volume).id }
+        for id in ids {
+            try SnapshotCatalog(repo: repo).setProtected(id, protect)
+            if !quiet { Terminal.writeErr("snapshot \(id.shortHex) is \(protect ? "protected" : "no longer protected")\n") }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+@testable import StrataCore
+
+/// Disk full and I/O errors while writing, injected at the system-call layer.
+@Suite("Faults")
+struct FaultTests {
+    @Test("disk full during snap: a clear error, no manifest, existing snapshots intact, gc reclaims the partial packs",
+          arguments: [0, 300_000, 3_000_000])
+    func diskFull(allowance: Int64) throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 50)
+        let first = try snap(repo, try dir.write("a", rng.textLike(4 << 20)))
+        let big = try dir.write("b", rng.bytes(12 << 20))
+        FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "write", errno: ENOSPC, allowance: allowance))
+        #expect { try snap(repo, big) } throws: { error in
+            guard let e = error as? StrataError else { return false }
+            return e.code == .io && e.description.contains("No space left on device")
+        }
+        FaultInjection.remove(pathPrefix: repo.path + "/")
+        #expect(try SnapshotCatalog(repo: repo).list().snapshots.map(\.id) == [first.id])
+        #expect(try PendingStore(repo: repo).all().isEmpty)
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+        _ = try GarbageCollector(repo: repo).run()
+        #expect(try FileSystem.list(repo.tmpPath).isEmpty)
+        let report = try Checker(repo: repo).run(readData: true)
+        #expect(report.isHealthy && report.notes.isEmpty, "\(report.notes)")
+        #expect(try restoreBytes(repo, first, in: dir).count == 4 << 20)
+        // Space is back: the same snapshot now succeeds.
+        #expect(try snap(repo, big).manifest.size == 12 << 20)
+    }
+
+    @Test("an fsync error is not ignored: the snapshot fails and is not committed")
+    func fsyncError() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 51)
+        let image = try dir.write("a", rng.bytes(3 << 20))
+        FaultInjection.install(.init(pathPrefix: repo.tmpPath + "/", call: "fsync", errno: EIO, allowance: 0))
+        #expect { try snap(repo, image) } throws: { ($0 as? StrataError)?.code == .io }
+        FaultInjection.remove(pathPrefix: repo.tmpPath + "/")
+        #expect(try SnapshotCatalog(repo: repo).list().snapshots.isEmpty)
+        #expect(try Checker(repo: repo).run(readData: false).isHealthy)
+    }
+
+    @Test("a restore that cannot write leaves no file under the final name")
+    func restoreWriteError() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 52)
+        let s = try snap(repo, try dir.write("a", rng.bytes(3 << 20)))
+        let outDir = dir.file("out")
+        try FileSystem.makeDirectory(outDir)
+        FaultInjection.install(.init(pathPrefix: outDir + "/", call: "write", errno: ENOSPC, allowance: 1 << 20))
+        #expect { try Restorer(repo: repo).run(s, to: outDir + "/image") } throws: { ($0 as? StrataError)?.code == .io }
+        FaultInjection.remove(pathPrefix: outDir + "/")
+        #expect(try FileSystem.list(outDir).isEmpty)
+    }
+}
