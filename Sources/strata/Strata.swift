@@ -19,10 +19,10 @@ struct Strata: ParsableCommand {
             """,
         version: "strata \(StrataVersion.string) (repository format \(StrataVersion.repositoryFormat))",
         groupedSubcommands: [
-            CommandGroup(name: "Take and restore snapshots:", subcommands: [Init.self, Snap.self, Restore.self]),
-            CommandGroup(name: "Find and understand snapshots:", subcommands: [Log.self, Show.self, Diff.self, Stats.self]),
-            CommandGroup(name: "Label and keep snapshots:", subcommands: [Tag.self, Ref.self, Protect.self, Unprotect.self]),
-            CommandGroup(name: "Remove and check:", subcommands: [Rm.self, GC.self, Fsck.self]),
+            CommandGroup(name: "Snapshot", subcommands: [Init.self, Snap.self, Restore.self]),
+            CommandGroup(name: "Inspection", subcommands: [Log.self, Show.self, Diff.self, Stats.self]),
+            CommandGroup(name: "Labelling", subcommands: [Tag.self, Ref.self, Protect.self, Unprotect.self]),
+            CommandGroup(name: "Maintenance", subcommands: [Rm.self, GC.self, Fsck.self]),
         ]
     )
 }
