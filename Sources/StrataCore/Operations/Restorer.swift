@@ -88,87 +88,162 @@ public final class Restorer {
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
+    /// One chunk to place: where in the image, which object, where it is stored.
     private struct Piece {
         var imageOffset: UInt64
         var id: ObjectID
         var location: ChunkLocation
     }
 
-    /// Restores in batches: the map is walked on this thread; each batch's frames are read, decompressed, verified
-    /// and written with pwrite on all cores.
+    /// A frame to read with the pieces that come from it, and the buffer it is decompressed into.
+    private final class FrameJob: @unchecked Sendable {
+        let location: ChunkLocation
+        var pieces: [Piece] = []
+        var buffer: ByteBuffer?
+
+        init(location: ChunkLocation) { self.location = location }
+    }
+
+    /// Restores with a pipeline: this thread walks the map and groups chunks by the frame that holds them; worker
+    /// threads read, decompress and verify frames; one writer thread writes them, joining runs of chunks that are
+    /// contiguous in both the frame and the image into one pwrite (several writers of one file only contend for the
+    /// inode lock). Frames in flight are bounded, so memory does not grow with the image.
     private func restoreParallel(_ snapshot: Snapshot, root: ObjectID, index: ChunkIndex, to out: FileHandleFD,
                                  writeZeros: Bool, progress: ProgressReporter?) throws {
         let reader = ObjectReader(repo: repo, index: index)
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        let caches = (0..<workers).map { _ in FrameCache(repo: repo, index: index, capacity: 2) }
-        let scratches = (0..<workers).map { _ in ByteBuffer(capacity: 64 << 10) }
+        let what = "snapshot \(snapshot.id.shortHex)"
+        let errors = ErrorBox()
+        let slots = DispatchSemaphore(value: workers * 2)
+        let group = DispatchGroup()
+        let writerQueue = DispatchQueue(label: "strata.restore.write")
+        let workQueue = DispatchQueue(label: "strata.restore.frames", attributes: .concurrent)
+        let poolLock = NSLock()
+        var buffers: [ByteBuffer] = []
+        var caches: [FrameCacheReader] = []
         let zeros = ByteBuffer(capacity: 1 << 20)
         memset(zeros.base, 0, 1 << 20)
-        var batch: [FrameKey: [Piece]] = [:]
-        var order: [FrameKey] = []
+
+        func take<T>(_ pool: inout [T], _ make: () -> T) -> T {
+            poolLock.lock(); defer { poolLock.unlock() }
+            return pool.popLast() ?? make()
+        }
+        func give<T>(_ pool: inout [T], _ item: T) {
+            poolLock.lock(); pool.append(item); poolLock.unlock()
+        }
+
+        /// Runs on the writer queue: writes the job's pieces, joining contiguous runs.
+        func write(_ job: FrameJob) {
+            defer {
+                if let b = job.buffer { give(&buffers, b) }
+                slots.signal()
+                group.leave()
+            }
+            guard !errors.hasError, let buffer = job.buffer else { return }
+            let pieces = job.pieces.sorted { $0.imageOffset < $1.imageOffset }
+            var i = 0
+            while i < pieces.count {
+                var end = i + 1
+                var length = Int(pieces[i].location.length)
+                while end < pieces.count,
+                      pieces[end].imageOffset == pieces[i].imageOffset + UInt64(length),
+                      Int(pieces[end].location.offset) == Int(pieces[i].location.offset) + length {
+                    length += Int(pieces[end].location.length)
+                    end += 1
+                }
+                do {
+                    try wrap(try out.pwrite(buffer.base + Int(pieces[i].location.offset), count: length, offset: Int64(pieces[i].imageOffset)),
+                             "cannot write \(out.path)")
+                } catch {
+                    errors.set(error)
+                    return
+                }
+                i = end
+            }
+        }
+
+        /// Runs on a worker: reads, decompresses and verifies one frame, then hands it to the writer.
+        func process(_ job: FrameJob) {
+            let cache = take(&caches) { FrameCacheReader(repo: repo, index: index) }
+            defer { give(&caches, cache) }
+            do {
+                let buffer = take(&buffers) { ByteBuffer(capacity: Int(job.location.frameRawLength)) }
+                job.buffer = buffer
+                try cache.read(job.location, into: buffer)
+                for piece in job.pieces {
+                    let bytes = buffer.slice(Int(piece.location.offset), Int(piece.location.length))
+                    guard ChunkHasher.chunkID(of: bytes, scratch: cache.scratch) == piece.id else {
+                        throw StrataError.corrupt("\(what): bytes \(piece.imageOffset)-\(piece.imageOffset + UInt64(piece.location.length)) cannot be restored: chunk \(piece.id.shortHex) does not match its hash")
+                    }
+                }
+            } catch let e as StrataError where e.code == .damaged && !e.message.hasPrefix(what) {
+                let first = job.pieces.first!
+                errors.set(StrataError.corrupt("\(what): bytes from \(first.imageOffset) cannot be restored: \(e.message)"))
+            } catch {
+                errors.set(error)
+            }
+            writerQueue.async { write(job) }
+        }
+
+        var pending: [FrameKey: FrameJob] = [:]
+        var order: [FrameJob] = []
         var batchData = 0
         var done: UInt64 = 0
-        let what = "snapshot \(snapshot.id.shortHex)"
-
-        func flush() throws {
-            let frames = order
-            let errors = ErrorBox()
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let cache = caches[w]
-                let scratch = scratches[w]
-                var i = w
-                while i < frames.count && !errors.hasError {
-                    for piece in batch[frames[i]]! {
-                        do {
-                            let bytes = try cache.object(piece.id, at: piece.location)
-                            guard ChunkHasher.chunkID(of: bytes, scratch: scratch) == piece.id else {
-                                throw StrataError.corrupt("\(what): chunk \(piece.id.shortHex) at offset \(piece.imageOffset) does not match its hash")
-                            }
-                            try wrap({ try out.pwrite(bytes.baseAddress!, count: bytes.count, offset: Int64(piece.imageOffset)) }(),
-                                     "cannot write \(out.path)")
-                        } catch let e as StrataError where e.code == .damaged && !e.message.hasPrefix(what) {
-                            errors.set(StrataError.corrupt("\(what): bytes \(piece.imageOffset)-\(piece.imageOffset + UInt64(piece.location.length)) cannot be restored: \(e.message)"))
-                            return
-                        } catch {
-                            errors.set(error)
-                            return
-                        }
-                    }
-                    i += workers
-                }
+        func submit() {
+            for job in order {
+                if errors.hasError { break }
+                slots.wait()
+                group.enter()
+                workQueue.async { process(job) }
             }
-            if let e = errors.error { throw e }
-            batch.removeAll(keepingCapacity: true)
+            pending.removeAll(keepingCapacity: true)
             order.removeAll(keepingCapacity: true)
             batchData = 0
             progress?.progress(done: Int64(done), total: Int64(snapshot.manifest.size), newBytes: 0)
         }
 
-        let covered = try reader.forEachEntry(root: root) { offset, entry in
-            done = offset + entry.length
-            switch entry.kind {
-            case .zero:
-                if writeZeros {
-                    var o = offset
-                    while o < offset + entry.length {
-                        let n = Int(min(UInt64(1 << 20), offset + entry.length - o))
-                        try wrap({ try out.pwrite(zeros.base, count: n, offset: Int64(o)) }(), "cannot write \(out.path)")
-                        o += UInt64(n)
+        let covered: UInt64
+        do {
+            covered = try reader.forEachEntry(root: root) { offset, entry in
+                if errors.hasError { throw errors.error! }
+                done = offset + entry.length
+                switch entry.kind {
+                case .zero:
+                    guard writeZeros else { return }
+                    group.enter()
+                    writerQueue.async {
+                        defer { group.leave() }
+                        var o = offset
+                        while o < offset + entry.length && !errors.hasError {
+                            let n = Int(min(UInt64(1 << 20), offset + entry.length - o))
+                            do { try wrap(try out.pwrite(zeros.base, count: n, offset: Int64(o)), "cannot write \(out.path)") } catch { errors.set(error) }
+                            o += UInt64(n)
+                        }
                     }
+                case .chunk:
+                    guard let location = index.location(of: entry.id), location.kind == .chunk,
+                          UInt64(location.length) == entry.length else {
+                        throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length) cannot be restored: chunk \(entry.id.shortHex) is missing from the index")
+                    }
+                    let key = location.frameKey
+                    let job: FrameJob
+                    if let j = pending[key] { job = j } else {
+                        job = FrameJob(location: location)
+                        pending[key] = job
+                        order.append(job)
+                    }
+                    job.pieces.append(Piece(imageOffset: offset, id: entry.id, location: location))
+                    batchData += Int(entry.length)
+                    if batchData >= batchBytes { submit() }
                 }
-            case .chunk:
-                guard let location = index.location(of: entry.id), location.kind == .chunk,
-                      UInt64(location.length) == entry.length else {
-                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length) cannot be restored: chunk \(entry.id.shortHex) is missing from the index")
-                }
-                let key = location.frameKey
-                if batch[key] == nil { order.append(key); batch[key] = [] }
-                batch[key]!.append(Piece(imageOffset: offset, id: entry.id, location: location))
-                batchData += Int(entry.length)
-                if batchData >= batchBytes { try flush() }
             }
+            submit()
+        } catch {
+            group.wait()
+            throw error
         }
-        try flush()
+        group.wait()
+        if let e = errors.error { throw e }
         guard covered == snapshot.manifest.size else {
             throw StrataError.corrupt("\(what): its chunk map covers \(covered) bytes, the manifest says \(snapshot.manifest.size)")
         }

@@ -59,3 +59,34 @@ final class FrameCache {
     }
 }
 
+
+/// Reads and decompresses whole frames into a caller's buffer (no cache): one per worker thread.
+final class FrameCacheReader {
+    private let repo: Repository
+    private let index: ChunkIndex
+    private var openPacks: [UInt32: PackFile] = [:]
+    private let compressed = ByteBuffer(capacity: 1 << 20)
+    private let decompressor = ZstdDecompressor()
+    /// Scratch space for re-hashing chunks.
+    let scratch = ByteBuffer(capacity: 64 << 10)
+
+    init(repo: Repository, index: ChunkIndex) {
+        self.repo = repo
+        self.index = index
+    }
+
+    func read(_ location: ChunkLocation, into buffer: ByteBuffer) throws {
+        let p: PackFile
+        if let open = openPacks[location.pack] { p = open } else {
+            if openPacks.count >= 16 { openPacks.removeAll() }
+            let id = index.packs[Int(location.pack)]
+            p = try PackFile(id: id, path: repo.packFilePath(id))
+            openPacks[location.pack] = p
+        }
+        try p.readFrame(offset: location.frameOffset, length: Int(location.frameCompressedLength), into: compressed)
+        buffer.reserve(Int(location.frameRawLength))
+        buffer.count = Int(location.frameRawLength)
+        try decompressor.decompress(compressed.bytes, into: UnsafeMutableRawBufferPointer(start: buffer.base, count: buffer.count),
+                                    what: "frame at \(location.frameOffset) of pack \(p.id.shortHex)")
+    }
+}
