@@ -10,6 +10,18 @@ struct IndexFileContents: Sendable {
 
     /// Encodes with entries sorted by id; returns the bytes and the file's id.
     func encoded() -> (bytes: [UInt8], id: ObjectID) {
+        var copy = self
+        copy.entries.sort { $0.id < $1.id }
+        return copy.encodedSorted()
+    }
+
+    /// Sorts the entries in place, then encodes.
+    mutating func sortAndEncode() -> (bytes: [UInt8], id: ObjectID) {
+        entries.sort { $0.id < $1.id }
+        return encodedSorted()
+    }
+
+    private func encodedSorted() -> (bytes: [UInt8], id: ObjectID) {
         var w = ByteWriter(capacity: 32 + packs.count * 32 + entries.count * 48)
         w.raw(Self.magic)
         w.u32(Self.version)
@@ -17,7 +29,7 @@ struct IndexFileContents: Sendable {
         w.varint(UInt64(packs.count))
         for p in packs { w.id(p) }
         w.varint(UInt64(entries.count))
-        for (id, loc) in entries.sorted(by: { $0.id < $1.id }) {
+        for (id, loc) in entries {
             w.id(id)
             w.varint(UInt64(loc.pack))
             w.u8(loc.kind.rawValue)

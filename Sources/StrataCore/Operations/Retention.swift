@@ -133,12 +133,19 @@ public enum Duration {
     /// before `now` (`7d` means seven days ago).
     public static func parseTime(_ text: String, now: Date = Date(), timeZone: TimeZone = .current) throws -> Date {
         if let d = Timestamp.parse(text) { return d }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = timeZone
-        for format in ["yyyy-MM-dd", "yyyy-MM-dd HH:mm", "yyyy-MM-dd HH:mm:ss"] {
-            f.dateFormat = format
-            if let d = f.date(from: text) { return d }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let parts = text.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == ":" }).map { Int($0) }
+        if (parts.count == 3 || parts.count == 5 || parts.count == 6), !parts.contains(nil), text.count >= 10,
+           Array(text.utf8)[4] == 45, Array(text.utf8)[7] == 45 {
+            let p = parts.map { $0! }
+            var c = DateComponents()
+            c.year = p[0]; c.month = p[1]; c.day = p[2]
+            c.hour = p.count > 3 ? p[3] : 0
+            c.minute = p.count > 4 ? p[4] : 0
+            c.second = p.count > 5 ? p[5] : 0
+            if (1...12).contains(p[1]), (1...31).contains(p[2]), c.hour! < 24, c.minute! < 60, c.second! < 61,
+               let d = calendar.date(from: c) { return d }
         }
         if let ago = try? parse(text) { return now.addingTimeInterval(-ago) }
         throw StrataError(.invalidArgument, "time '\(text)' is not valid: use 2026-11-01, '2026-11-01 10:00', RFC 3339, or a duration ago like 7d")

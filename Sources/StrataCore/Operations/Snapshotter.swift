@@ -35,7 +35,7 @@ public final class Snapshotter {
     let repo: Repository
     let segmentSize: Int
 
-    public init(repo: Repository, segmentSize: Int = 8 << 20) {
+    public init(repo: Repository, segmentSize: Int = 4 << 20) {
         self.repo = repo
         self.segmentSize = segmentSize
     }

@@ -83,7 +83,8 @@ final class ChunkIndex: @unchecked Sendable {
     /// Writes an index file durably (tmp, fsync, rename, directory fsync) and returns its name.
     @discardableResult
     static func write(_ contents: IndexFileContents, to repo: Repository) throws -> String {
-        let (bytes, id) = contents.encoded()
+        var c = contents
+        let (bytes, id) = c.sortAndEncode()
         let path = FileSystem.join(repo.indexPath, id.hex)
         try wrap({ try AtomicFile.write(bytes, to: path, tmpDirectory: repo.tmpPath) }(), "cannot write index file \(path)")
         return id.hex

@@ -54,13 +54,19 @@ final class ObjectPacker: @unchecked Sendable {
     private var written: [(id: ObjectID, pack: ObjectID, location: ChunkLocation)] = []
     private(set) var totals = Totals()
 
-    init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int = 4) {
+    private let frameCapacity: Int
+
+    /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once (default: cores + 1);
+    ///   with the frame size, this bounds the packer's memory.
+    init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int? = nil) {
         self.repo = repo
         self.index = index
         frameSize = repo.config.compression.frameSize
+        frameCapacity = frameSize + max(repo.config.chunker.maxSize, 64 << 10)
+        let inFlight = maxFramesInFlight ?? (min(ProcessInfo.processInfo.activeProcessorCount, 8) + 1)
         packSize = repo.config.packSize
         level = repo.config.compression.level
-        slots = DispatchSemaphore(value: maxFramesInFlight)
+        slots = DispatchSemaphore(value: max(inFlight, 2))
     }
 
     /// True when the object is stored already or was added in this session.
@@ -91,7 +97,7 @@ final class ObjectPacker: @unchecked Sendable {
         if let f = current[kind] { return f }
         slots.wait()
         lock.lock()
-        let frame = freeFrames.popLast() ?? Frame(kind: kind, capacity: frameSize + (1 << 20))
+        let frame = freeFrames.popLast() ?? Frame(kind: kind, capacity: frameCapacity)
         lock.unlock()
         let f = frame
         f.kind = kind
@@ -182,8 +188,8 @@ final class ObjectPacker: @unchecked Sendable {
         if let f { throw f }
     }
 
-    /// Flushes every frame, finishes the last pack, makes the pack directories durable, and adds what was written
-    /// to the in-memory index. Returns the index file contents for the new objects (empty when nothing was new).
+    /// Flushes every frame, finishes the last pack and makes the pack directories durable. Returns the index file
+    /// contents for the new objects (empty when nothing was new). The in-memory index is not changed.
     func finish() throws -> IndexFileContents {
         for kind in [ObjectKind.chunk, .mapNode] {
             if let f = current[kind] {
@@ -210,16 +216,22 @@ final class ObjectPacker: @unchecked Sendable {
             if !touchedDirectories.isEmpty { try FileSystem.syncDirectory(repo.packsPath) }
         }(), "cannot sync \(repo.packsPath)")
         touchedDirectories.removeAll()
+        var packs: [ObjectID] = []
+        var ordinals: [ObjectID: UInt32] = [:]
         var entries: [(id: ObjectID, location: ChunkLocation)] = []
         entries.reserveCapacity(written.count)
         for w in written {
-            index.add(id: w.id, packID: w.pack, location: w.location)
             var l = w.location
-            l.pack = index.ordinal(ofPack: w.pack)
+            if let o = ordinals[w.pack] { l.pack = o } else {
+                l.pack = UInt32(packs.count)
+                ordinals[w.pack] = l.pack
+                packs.append(w.pack)
+            }
             entries.append((w.id, l))
         }
-        written.removeAll()
-        return index.contents(of: entries)
+        written = []
+        added = []
+        return IndexFileContents(packs: packs, entries: entries)
     }
 
     /// Waits for workers and removes the unfinished pack draft (after an error elsewhere).
