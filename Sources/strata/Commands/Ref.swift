@@ -22,10 +22,10 @@ struct RefAdd: ParsableCommand {
     @Argument(help: ArgumentHelp("The ref name (git's rules: no '..', no spaces, no leading or trailing '/').", valueName: "name"))
     var name: String
 
-    @Argument(help: ArgumentHelp("The snapshot: id, prefix, ref or 'latest'.", valueName: "snapshot"))
+    @Argument(help: ArgumentHelp("The snapshot: id, prefix, ref or 'latest'.", valueName: "snapshot"), completion: Completions.snapshots)
     var snapshot: String
 
-    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
     @Flag(help: "Move the ref if it already points to another snapshot.")
@@ -45,7 +45,7 @@ struct RefRemove: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
-    @Argument(help: ArgumentHelp("Ref names.", valueName: "name"))
+    @Argument(help: ArgumentHelp("Ref names.", valueName: "name"), completion: Completions.refs)
     var names: [String]
 
     mutating func run() throws {

@@ -17,13 +17,13 @@ struct Restore: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
 
-    @Argument(help: ArgumentHelp("Snapshot id, unique id prefix (4+ hex digits), ref name, or 'latest'.", valueName: "snapshot"))
+    @Argument(help: ArgumentHelp("Snapshot id, unique id prefix (4+ hex digits), ref name, or 'latest'.", valueName: "snapshot"), completion: Completions.snapshots)
     var snapshot: String
 
     @Argument(help: ArgumentHelp("Target file, block device, or '-' for standard output.", valueName: "target"), completion: .file())
     var target: String
 
-    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
     @Flag(help: "Replace an existing target file, or overwrite an existing block device.")

@@ -22,7 +22,7 @@ struct Rm: ParsableCommand {
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var filter: FilterOptions
 
-    @Argument(help: ArgumentHelp("Snapshots to remove: ids, prefixes, ref names or 'latest' (not with --keep-*).", valueName: "snapshot"))
+    @Argument(help: ArgumentHelp("Snapshots to remove: ids, prefixes, ref names or 'latest' (not with --keep-*).", valueName: "snapshot"), completion: Completions.snapshots)
     var snapshots: [String] = []
 
     @Flag(help: "Also remove snapshots that refs name, and those refs (not with --keep-*).")

@@ -16,10 +16,10 @@ struct Show: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
-    @Argument(help: ArgumentHelp("The snapshot: id, prefix, ref or 'latest'.", valueName: "snapshot"))
+    @Argument(help: ArgumentHelp("The snapshot: id, prefix, ref or 'latest'.", valueName: "snapshot"), completion: Completions.snapshots)
     var snapshot: String
 
-    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
     @Flag(help: "Print as JSON on stdout.")
@@ -156,10 +156,10 @@ struct Diff: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
-    @Argument(help: ArgumentHelp("The older snapshot.", valueName: "a")) var a: String
-    @Argument(help: ArgumentHelp("The newer snapshot.", valueName: "b")) var b: String
+    @Argument(help: ArgumentHelp("The older snapshot.", valueName: "a"), completion: Completions.snapshots) var a: String
+    @Argument(help: ArgumentHelp("The newer snapshot.", valueName: "b"), completion: Completions.snapshots) var b: String
 
-    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
     @Flag(help: "Print as JSON on stdout.")

@@ -21,7 +21,7 @@ struct Snap: ParsableCommand {
     @Argument(help: ArgumentHelp("An image file, a block device, or '-' for standard input.", valueName: "source"), completion: .file())
     var source: String
 
-    @Option(help: ArgumentHelp("The volume name (default: the source's file name; required for '-').", valueName: "name"))
+    @Option(help: ArgumentHelp("The volume name (default: the source's file name; required for '-').", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
     @Option(name: [.short, .customLong("message")], help: ArgumentHelp("A description of the snapshot.", valueName: "text"))
@@ -61,7 +61,7 @@ struct Snap: ParsableCommand {
             Terminal.writeOut(result.snapshot.id.hex + "\n")
         }
         let rate = result.seconds > 0 ? Double(m.size) / result.seconds : 0
-        output.note("snap \(result.snapshot.id.shortHex)  \(m.volume)  \(Format.bytes(m.size)) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), \(m.newChunks) new chunks, \(Format.bytes(m.newBytes)) new, \(Format.bytes(m.storedBytes)) stored")
+        output.note("snap \(result.snapshot.id.shortHex)  \(Format.bytes(m.size)) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), \(Format.bytes(m.newBytes)) new, \(Format.bytes(m.storedBytes)) stored")
         if m.sourceChanged {
             Terminal.writeErr("strata: warning: \(source) changed while it was read; the snapshot may not be consistent\n")
         }

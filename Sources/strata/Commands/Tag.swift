@@ -15,7 +15,7 @@ struct Tag: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
-    @Argument(help: ArgumentHelp("The snapshot: id, prefix, ref or 'latest'.", valueName: "snapshot"))
+    @Argument(help: ArgumentHelp("The snapshot: id, prefix, ref or 'latest'.", valueName: "snapshot"), completion: Completions.snapshots)
     var snapshot: String
 
     @Argument(help: ArgumentHelp("Tags to set.", valueName: "key=value"))
@@ -24,7 +24,7 @@ struct Tag: ParsableCommand {
     @Option(name: .customLong("remove"), help: ArgumentHelp("A tag key to remove (repeatable).", valueName: "key"))
     var remove: [String] = []
 
-    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
@@ -58,10 +58,10 @@ struct Protect: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
-    @Argument(help: ArgumentHelp("Snapshots: ids, prefixes, refs or 'latest'.", valueName: "snapshot"))
+    @Argument(help: ArgumentHelp("Snapshots: ids, prefixes, refs or 'latest'.", valueName: "snapshot"), completion: Completions.snapshots)
     var snapshots: [String]
 
-    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
@@ -82,10 +82,10 @@ struct Unprotect: ParsableCommand {
 
     @OptionGroup var repository: RepositoryOptions
 
-    @Argument(help: ArgumentHelp("Snapshots: ids, prefixes, refs or 'latest'.", valueName: "snapshot"))
+    @Argument(help: ArgumentHelp("Snapshots: ids, prefixes, refs or 'latest'.", valueName: "snapshot"), completion: Completions.snapshots)
     var snapshots: [String]
 
-    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"))
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
     @Flag(name: [.short, .long], help: "Print nothing but errors.")

@@ -4,7 +4,7 @@ import StrataCore
 
 /// `--volume`, `--tag`, `--since`, `--until`: which snapshots a listing or retention considers.
 struct FilterOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Only snapshots of this volume.", valueName: "name"))
+    @Option(help: ArgumentHelp("Only snapshots of this volume.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
     @Option(name: [.customLong("tag")], help: ArgumentHelp("Only snapshots with this tag: key=value, or key for any value (repeatable; all must match).", valueName: "key[=value]"))

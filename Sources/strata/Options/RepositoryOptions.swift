@@ -27,14 +27,15 @@ struct OutputOptions: ParsableArguments {
     @Flag(name: [.short, .long], help: "Print nothing but results and errors.")
     var quiet = false
 
-    @Option(help: ArgumentHelp("Show a progress line on stderr: auto (when stderr is a terminal), always or never.", valueName: "when"))
+    @Option(help: ArgumentHelp("Progress on stderr: auto (a live line when stderr is a terminal), always, never, or json (one JSON object per line).", valueName: "when"))
     var progress: ProgressMode = .auto
 
     /// The progress reporter to pass to an operation, or nil.
-    func reporter(verb: String) -> ProgressLine? {
+    func reporter(verb: String) -> ProgressDisplay? {
+        if progress == .json { return JSONProgress(verb: verb) }
         if quiet { return nil }
         switch progress {
-        case .never: return nil
+        case .never, .json: return nil
         case .always: return ProgressLine(verb: verb)
         case .auto: return Terminal.stderrIsTTY ? ProgressLine(verb: verb) : nil
         }
@@ -47,5 +48,5 @@ struct OutputOptions: ParsableArguments {
 }
 
 enum ProgressMode: String, ExpressibleByArgument, CaseIterable {
-    case auto, always, never
+    case auto, always, never, json
 }

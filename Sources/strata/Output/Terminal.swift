@@ -23,9 +23,49 @@ enum Terminal {
     }
 }
 
+/// A progress reporter the command line shows and then finishes.
+protocol ProgressDisplay: ProgressReporter {
+    func finish()
+}
+
+/// Progress as JSON lines on stderr for wrappers and GUIs: `{"event":"progress",...}` at most 10 times a second,
+/// then `{"event":"end",...}`.
+final class JSONProgress: ProgressDisplay, @unchecked Sendable {
+    private let verb: String
+    private let start = Date()
+    private var last = Date.distantPast
+    private var latest: (Int64, Int64?, Int64) = (0, nil, 0)
+    private let lock = NSLock()
+
+    init(verb: String) { self.verb = verb }
+
+    private func emit(_ event: String, _ done: Int64, _ total: Int64?, _ newBytes: Int64) {
+        let elapsed = Date().timeIntervalSince(start)
+        var line = "{\"event\":\"\(event)\",\"verb\":\"\(verb)\",\"bytesDone\":\(done)"
+        if let total { line += ",\"bytesTotal\":\(total)" }
+        line += ",\"newBytes\":\(newBytes),\"seconds\":\(String(format: "%.3f", elapsed))}\n"
+        Terminal.writeErr(line)
+    }
+
+    func progress(done: Int64, total: Int64?, newBytes: Int64) {
+        lock.lock()
+        defer { lock.unlock() }
+        latest = (done, total, newBytes)
+        guard Date().timeIntervalSince(last) >= 0.1 else { return }
+        last = Date()
+        emit("progress", done, total, newBytes)
+    }
+
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        emit("end", latest.0, latest.1, latest.2)
+    }
+}
+
 /// A live progress line on stderr: bytes done of total, a bar, throughput, ETA and new data so far.
 /// Redrawn at most 10 times a second, in place, and erased by `finish()`.
-final class ProgressLine: ProgressReporter, @unchecked Sendable {
+final class ProgressLine: ProgressDisplay, @unchecked Sendable {
     private let verb: String
     private let start = Date()
     private var lastDraw = Date.distantPast

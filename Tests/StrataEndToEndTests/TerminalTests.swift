@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+/// The terminal experience, tested for real under a pseudo-terminal (`script`), and the exit codes scripts rely on.
+@Suite("terminal and exit codes")
+struct TerminalTests {
+    static var scriptAvailable: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/script") }
+
+    @Test("under a terminal, a progress line is drawn in place and erased; the summary line remains",
+          .enabled(if: TerminalTests.scriptAvailable, "needs script(1) from util-linux"))
+    func progressUnderTTY() throws {
+        let s = Scratch()
+        let img = try CommandLineTests.image(s, bytes: 96 << 20, seed: 8)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        let typescript = s.file("typescript")
+        let command = "STRATA_REPO=\(s.file("repo")) \(CLI.binary) snap \(img) --volume tty > \(s.file("id")) "
+        let r = try CLI.exec("/usr/bin/script", ["-qfc", command, typescript])
+        #expect(r.status == 0, "\(r.stderr)")
+        let screen = String(decoding: try Data(contentsOf: URL(fileURLWithPath: typescript)), as: UTF8.self)
+        let clear = "\r\u{1B}[2K"
+        #expect(screen.components(separatedBy: clear).count >= 3, "the line is drawn, redrawn and erased in place: \(screen.debugDescription)")
+        #expect(screen.contains("snap ") && screen.contains("MiB/s"))
+        #expect(screen.contains("["), "a bar is drawn")
+        // After the last erase only the summary line is left on the screen.
+        let tail = screen.components(separatedBy: clear).last!
+        #expect(tail.hasPrefix("snap ") && tail.contains(" new, ") && tail.contains(" stored"), "\(tail.debugDescription)")
+        #expect(!tail.contains("[#") && !tail.contains("[-") && !tail.contains("ETA"), "no progress bar left on the final screen")
+        // stdout (redirected) got only the id.
+        let id = try String(contentsOfFile: s.file("id"), encoding: .utf8)
+        #expect(id.trimmingCharacters(in: .whitespacesAndNewlines).count == 64)
+    }
+
+    @Test("without a terminal nothing but the result reaches stdout, and --progress=json emits JSON lines")
+    func noTTY() throws {
+        let s = Scratch()
+        let img = try CommandLineTests.image(s, bytes: 64 << 20, seed: 9)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        let plain = try cli.run(["snap", img])
+        #expect(plain.stdout.split(separator: "\n").count == 1)
+        #expect(!plain.stderr.contains("\u{1B}"), "no escape sequences when stderr is not a terminal")
+        let json = try cli.run(["snap", img, "--volume", "j", "--progress", "json", "-q"])
+        let events = json.stderr.split(separator: "\n").map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(!events.isEmpty && events.allSatisfy { $0 != nil }, "\(json.stderr)")
+        #expect(events.last!!["event"] as? String == "end")
+        #expect(events.last!!["bytesDone"] as? Int == 64 << 20)
+    }
+
+    @Test("exit 5 when the lock is busy, exit 6 for a repository from the future")
+    func exitCodes() throws {
+        let s = Scratch()
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        // Another process holds the lock shared (as a running snapshot does): gc --no-wait fails at once.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = ["-s", s.file("repo/lock"), "sleep", "5"]
+        try holder.run()
+        defer { holder.terminate() }
+        usleep(300_000)
+        let gc = try cli.run(["gc", "--no-wait"])
+        #expect(gc.status == 5, "\(gc.stderr)")
+        #expect(gc.stderr.hasPrefix("strata: repository is locked"))
+        holder.terminate()
+        holder.waitUntilExit()
+        // A config written by a future format.
+        let config = s.file("repo/config")
+        let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "\"format\" : 1", with: "\"format\" : 2")
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let log = try cli.run(["log"])
+        #expect(log.status == 6, "\(log.stderr)")
+        #expect(log.stderr.contains("format 2"))
+    }
+}
