@@ -23,6 +23,7 @@ let package = Package(
             dependencies: [
                 "CZstd",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
         .executableTarget(

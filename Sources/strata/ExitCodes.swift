@@ -16,6 +16,8 @@ enum ExitStatus: Int32 {
     case lockBusy = 5
     /// The repository was written by a format this strata does not read.
     case unsupportedFormat = 6
+    /// The passphrase of an encrypted repository is wrong or missing.
+    case authentication = 7
 
     static func of(_ error: StrataError) -> ExitStatus {
         switch error.code {
@@ -24,6 +26,7 @@ enum ExitStatus: Int32 {
         case .damaged: return .damaged
         case .lockBusy: return .lockBusy
         case .unsupportedFormat: return .unsupportedFormat
+        case .authentication: return .authentication
         case .io, .internalError, .refused: return .failure
         }
     }

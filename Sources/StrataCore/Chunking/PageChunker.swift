@@ -11,8 +11,10 @@ struct PageChunker {
     let maxPages: Int
     let threshold: UInt64
     let fixedSize: UInt64
+    let identity: IdentityScheme
 
-    init(_ p: ChunkerParameters) {
+    init(_ p: ChunkerParameters, identity: IdentityScheme = .plain) {
+        self.identity = identity
         kind = p.kind
         let page = ChunkerParameters.pageSize
         minPages = p.minSize / page
@@ -36,9 +38,10 @@ struct PageChunker {
         case .cdc:
             if pagesInChunk >= maxPages { return true }
             if pagesInChunk < minPages { return false }
-            let value = UInt64(bigEndian: digest.loadUnaligned(as: UInt64.self))
-            if value < threshold { return true }
-            return page.count == ChunkerParameters.pageSize && ZeroScan.isZero(UnsafeRawBufferPointer(rebasing: page[(page.count - 64)...]))
+            if identity.cutValue(digest) < threshold { return true }
+            // The zero-padded-tail cut is content that anyone can predict: an encrypted repository does without it.
+            return !identity.isKeyed && page.count == ChunkerParameters.pageSize
+                && ZeroScan.isZero(UnsafeRawBufferPointer(rebasing: page[(page.count - 64)...]))
         }
     }
 }

@@ -13,14 +13,15 @@ enum ChunkHasher {
         digest.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: 32) }
     }
 
-    /// The chunk id from its consecutive page digests.
+    /// The chunk id from its consecutive page digests: SHA-256 over them, or HMAC-SHA256 under the repository's id
+    /// key in an encrypted repository.
     @inline(__always)
-    static func chunkID(pageDigests: UnsafeRawBufferPointer) -> ObjectID {
-        ObjectID.sha256(pageDigests)
+    static func chunkID(pageDigests: UnsafeRawBufferPointer, identity: IdentityScheme) -> ObjectID {
+        identity.id(pageDigests)
     }
 
     /// Recomputes a chunk's id from its bytes (restore and fsck verify with it).
-    static func chunkID(of bytes: UnsafeRawBufferPointer, scratch: ByteBuffer) -> ObjectID {
+    static func chunkID(of bytes: UnsafeRawBufferPointer, scratch: ByteBuffer, identity: IdentityScheme) -> ObjectID {
         let pages = (bytes.count + pageSize - 1) / pageSize
         scratch.reserve(pages * 32)
         var offset = 0
@@ -31,7 +32,7 @@ enum ChunkHasher {
             offset += n
             i += 1
         }
-        return chunkID(pageDigests: UnsafeRawBufferPointer(start: scratch.base, count: pages * 32))
+        return chunkID(pageDigests: UnsafeRawBufferPointer(start: scratch.base, count: pages * 32), identity: identity)
     }
 }
 

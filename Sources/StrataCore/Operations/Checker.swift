@@ -74,7 +74,7 @@ public final class Checker {
         for (ordinal, packID) in index.packs.enumerated() {
             report.packsChecked += 1
             do {
-                let pack = try PackFile(id: packID, path: repo.packFilePath(packID))
+                let pack = try PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer)
                 let toc = try pack.readTOC()
                 tocs[ordinal] = toc
                 var inTOC: [ObjectID: PackEntry] = [:]
@@ -237,7 +237,7 @@ public final class Checker {
                 do {
                     let pack: PackFile
                     if let p = packFiles[job.pack] { pack = p } else {
-                        pack = try PackFile(id: packID, path: repo.packFilePath(packID))
+                        pack = try PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer)
                         packFiles = [job.pack: pack]
                     }
                     try pack.readFrame(offset: frame.offset, length: Int(frame.compressedLength), into: compressed)
@@ -247,7 +247,7 @@ public final class Checker {
                                                 what: "frame at \(frame.offset) of pack \(packID.shortHex)")
                     for e in entries {
                         let b = raw.slice(Int(e.offset), Int(e.length))
-                        let ok = e.kind == .chunk ? ChunkHasher.chunkID(of: b, scratch: scratch) == e.id : ObjectID.sha256(b) == e.id
+                        let ok = e.kind == .chunk ? ChunkHasher.chunkID(of: b, scratch: scratch, identity: repo.identity) == e.id : repo.identity.id(b) == e.id
                         if ok {
                             myVerified += 1
                         } else {

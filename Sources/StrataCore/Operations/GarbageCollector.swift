@@ -78,9 +78,9 @@ public final class GarbageCollector {
 
         // Pack files on disk.
         var onDisk: [ObjectID: (path: String, size: Int64)] = [:]
-        for dir in try wrap({ try FileSystem.list(repo.packsPath) }(), "cannot list \(repo.packsPath)") {
+        for dir in try wrap(try FileSystem.list(repo.packsPath), "cannot list \(repo.packsPath)") {
             let dirPath = FileSystem.join(repo.packsPath, dir)
-            for name in try wrap({ try FileSystem.list(dirPath) }(), "cannot list \(dirPath)") {
+            for name in try wrap(try FileSystem.list(dirPath), "cannot list \(dirPath)") {
                 let path = FileSystem.join(dirPath, name)
                 guard let id = ObjectID(hex: name), let st = try? FileSystem.linkStatus(path), st.isRegularFile else { continue }
                 onDisk[id] = (path, st.size)
@@ -137,7 +137,7 @@ public final class GarbageCollector {
                     let entries = use[ordinal].liveEntries.sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
                     for (id, loc) in entries {
                         let bytes = try cache.object(id, at: loc)
-                        let ok = loc.kind == .chunk ? ChunkHasher.chunkID(of: bytes, scratch: scratch) == id : ObjectID.sha256(bytes) == id
+                        let ok = loc.kind == .chunk ? ChunkHasher.chunkID(of: bytes, scratch: scratch, identity: repo.identity) == id : repo.identity.id(bytes) == id
                         guard ok else {
                             throw StrataError.corrupt("gc stopped: object \(id.shortHex) in pack \(index.packs[ordinal].shortHex) does not match its hash; run 'strata fsck'")
                         }
@@ -204,7 +204,7 @@ public final class GarbageCollector {
     /// Bytes of pack and index files now.
     func repositoryDataBytes() throws -> Int64 {
         var total: Int64 = 0
-        for dir in try wrap({ try FileSystem.list(repo.packsPath) }(), "cannot list packs") {
+        for dir in try wrap(try FileSystem.list(repo.packsPath), "cannot list packs") {
             let dirPath = FileSystem.join(repo.packsPath, dir)
             for name in (try? FileSystem.list(dirPath)) ?? [] {
                 total += (try? FileSystem.linkStatus(FileSystem.join(dirPath, name)))??.size ?? 0

@@ -22,7 +22,7 @@ final class ImageSource {
             initialStatus = nil
             return
         }
-        guard let st = try wrap({ try FileSystem.status(path) }(), "cannot read \(path)") else {
+        guard let st = try wrap(try FileSystem.status(path), "cannot read \(path)") else {
             throw StrataError(.notFound, "source \(path) does not exist")
         }
         if st.isDirectory {
@@ -56,8 +56,8 @@ final class ImageSource {
         var ranges: [(Int64, Int64)] = []
         var offset: Int64 = 0
         while offset < size {
-            guard let dataStart = try wrap({ try file.nextData(from: offset) }(), "cannot read \(path)"), dataStart < size else { break }
-            let holeStart = try wrap({ try file.nextHole(from: dataStart, size: size) }(), "cannot read \(path)")
+            guard let dataStart = try wrap(try file.nextData(from: offset), "cannot read \(path)"), dataStart < size else { break }
+            let holeStart = try wrap(try file.nextHole(from: dataStart, size: size), "cannot read \(path)")
             let start = dataStart / page * page
             var end = (holeStart + page - 1) / page * page
             if end > size { end = size }

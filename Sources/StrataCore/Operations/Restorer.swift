@@ -36,13 +36,13 @@ public final class Restorer {
             return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: seconds(since: clock))
         }
 
-        let existing = try wrap({ try FileSystem.status(target) }(), "cannot inspect \(target)")
+        let existing = try wrap(try FileSystem.status(target), "cannot inspect \(target)")
         if let existing, existing.isBlockDevice {
             guard force else {
                 throw StrataError(.invalidArgument, "restore target \(target) is a block device; use --force to overwrite it")
             }
-            let device = try wrap({ try FileHandleFD.open(target, flags: O_WRONLY | O_CLOEXEC, mode: 0) }(), "cannot open \(target)")
-            let deviceSize = try wrap({ try device.blockDeviceSize() }(), "cannot read the size of \(target)")
+            let device = try wrap(try FileHandleFD.open(target, flags: O_WRONLY | O_CLOEXEC, mode: 0), "cannot open \(target)")
+            let deviceSize = try wrap(try device.blockDeviceSize(), "cannot read the size of \(target)")
             guard deviceSize >= Int64(size) else {
                 throw StrataError(.invalidArgument, "block device \(target) is too small: \(deviceSize) bytes, the snapshot needs \(size)")
             }
@@ -63,10 +63,10 @@ public final class Restorer {
             throw StrataError(.notFound, "cannot restore to \(target): directory \(directory) does not exist")
         }
         let draft = FileSystem.join(directory, "." + FileSystem.baseName(target) + ".strata-" + RandomName.make())
-        let file = try wrap({ try FileHandleFD.open(draft, flags: O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode: 0o600) }(),
+        let file = try wrap(try FileHandleFD.open(draft, flags: O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode: 0o600),
                             "cannot create \(draft)")
         do {
-            try wrap({ try file.truncate(to: Int64(size)) }(), "cannot size \(draft)")
+            try wrap(try file.truncate(to: Int64(size)), "cannot size \(draft)")
             try restoreParallel(snapshot, root: root, index: index, to: file, writeZeros: false, progress: progress)
             try wrap({
                 try file.fsync()
@@ -172,7 +172,7 @@ public final class Restorer {
                 try cache.read(job.location, into: buffer)
                 for piece in job.pieces {
                     let bytes = buffer.slice(Int(piece.location.offset), Int(piece.location.length))
-                    guard ChunkHasher.chunkID(of: bytes, scratch: cache.scratch) == piece.id else {
+                    guard ChunkHasher.chunkID(of: bytes, scratch: cache.scratch, identity: repo.identity) == piece.id else {
                         throw StrataError.corrupt("\(what): bytes \(piece.imageOffset)-\(piece.imageOffset + UInt64(piece.location.length)) cannot be restored: chunk \(piece.id.shortHex) does not match its hash")
                     }
                 }
@@ -264,7 +264,7 @@ public final class Restorer {
                 var left = entry.length
                 while left > 0 {
                     let n = Int(min(UInt64(1 << 20), left))
-                    try wrap({ try out.write(zeros.base, count: n) }(), "cannot write to standard output")
+                    try wrap(try out.write(zeros.base, count: n), "cannot write to standard output")
                     left -= UInt64(n)
                 }
             case .chunk:
@@ -277,10 +277,10 @@ public final class Restorer {
                 } catch let e as StrataError where e.code == .damaged {
                     throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length) cannot be restored: \(e.message)")
                 }
-                guard bytes.count == Int(entry.length), ChunkHasher.chunkID(of: bytes, scratch: scratch) == entry.id else {
+                guard bytes.count == Int(entry.length), ChunkHasher.chunkID(of: bytes, scratch: scratch, identity: repo.identity) == entry.id else {
                     throw StrataError.corrupt("\(what): chunk \(entry.id.shortHex) at offset \(offset) does not match its hash")
                 }
-                try wrap({ try out.write(bytes.baseAddress!, count: bytes.count) }(), "cannot write to standard output")
+                try wrap(try out.write(bytes.baseAddress!, count: bytes.count), "cannot write to standard output")
             }
             progress?.progress(done: Int64(offset + entry.length), total: Int64(snapshot.manifest.size), newBytes: 0)
         }

@@ -131,15 +131,17 @@ final class ImagePass {
     private var outcome: Outcome
 
     private let journal: PendingJournal?
+    private let identity: IdentityScheme
 
     init(repo: Repository, source: ImageSource, packer: ObjectPacker, segmentSize: Int, progress: ProgressReporter?,
          journal: PendingJournal? = nil) throws {
         self.journal = journal
+        identity = repo.identity
         self.source = source
         self.packer = packer
         self.progress = progress
         self.segmentSize = segmentSize
-        chunker = PageChunker(repo.config.chunker)
+        chunker = PageChunker(repo.config.chunker, identity: repo.identity)
         let page = ChunkerParameters.pageSize
         let capacity = segmentSize + repo.config.chunker.maxSize + page
         buffer = ByteBuffer(capacity: capacity)
@@ -148,7 +150,7 @@ final class ImagePass {
         workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         builder = ChunkMapBuilder { node in
             let bytes = node.encoded()
-            let id = ObjectID.sha256(bytes)
+            let id = repo.identity.id(bytes)
             try bytes.withUnsafeBytes { _ = try packer.add(id: id, kind: .mapNode, bytes: $0) }
             return id
         }
@@ -265,7 +267,8 @@ final class ImagePass {
 
     private func closeChunk() throws {
         guard chunkPages > 0 else { return }
-        let id = ChunkHasher.chunkID(pageDigests: UnsafeRawBufferPointer(start: digests.base + chunkStart / 4096 * 32, count: chunkPages * 32))
+        let id = ChunkHasher.chunkID(pageDigests: UnsafeRawBufferPointer(start: digests.base + chunkStart / 4096 * 32, count: chunkPages * 32),
+                                     identity: identity)
         let bytes = UnsafeRawBufferPointer(start: buffer.base + chunkStart, count: chunkBytes)
         if try packer.add(id: id, kind: .chunk, bytes: bytes) {
             outcome.newChunkBytes += Int64(chunkBytes)

@@ -8,6 +8,17 @@ import Foundation
 public final class Repository: @unchecked Sendable {
     public let path: String
     public let config: RepositoryConfig
+    /// The secret keys, when the repository is encrypted.
+    let keys: KeyMaterial?
+    /// The key file whose passphrase opened the repository.
+    public let openedKeyID: String?
+    /// Seals and opens every stored object.
+    let sealer: ObjectSealer
+    /// How chunk and node ids and cut decisions are computed.
+    let identity: IdentityScheme
+
+    public var isEncrypted: Bool { sealer.isEncrypted }
+    var keysPath: String { FileSystem.join(path, "keys") }
 
     var configPath: String { FileSystem.join(path, "config") }
     var packsPath: String { FileSystem.join(path, "packs") }
@@ -20,27 +31,64 @@ public final class Repository: @unchecked Sendable {
 
     static let subdirectories = ["packs", "index", "snapshots", "refs", "refs/tags", "meta", "pending", "tmp"]
 
-    private init(path: String, config: RepositoryConfig) {
+    private init(path: String, config: RepositoryConfig, keys: KeyMaterial? = nil, openedKeyID: String? = nil) {
         self.path = path
         self.config = config
+        self.keys = keys
+        self.openedKeyID = openedKeyID
+        let scheme = ObjectSealer.Scheme(rawValue: config.encryption) ?? .none
+        if let keys, scheme != .none {
+            sealer = ObjectSealer(scheme: scheme, key: keys.encryptionKey)
+            identity = IdentityScheme(keys: keys)
+        } else {
+            sealer = .plain
+            identity = .plain
+        }
+    }
+
+    /// Whether `other` cuts and names chunks exactly as this repository does, so that chunks and map nodes can be
+    /// copied between them as they are (`init --copy-chunker-from`).
+    public func sharesChunking(with other: Repository) -> Bool {
+        config.chunker == other.config.chunker && config.chunkHash == other.config.chunkHash
+            && keys?.id == other.keys?.id && keys?.cut == other.keys?.cut
     }
 
     /// Creates a new repository at `path` (a new or empty directory).
     /// - Throws: `invalidArgument` when the directory exists and is not empty.
     @discardableResult
+    /// - Parameters:
+    ///   - encryption: the AEAD that seals every object; `.none` for a plain repository.
+    ///   - passphrase: for an encrypted repository, the passphrase of its first key file.
+    ///   - chunkingFrom: a repository whose chunking (parameters, and id and cut keys when encrypted) the new one
+    ///     shares, so that copies between them move only missing chunks.
     public static func create(at path: String, chunker: ChunkerParameters = .default,
                               compression: CompressionParameters = CompressionParameters(),
-                              concurrentSnapshots: Int? = nil) throws -> Repository {
+                              concurrentSnapshots: Int? = nil, encryption: ObjectSealer.Scheme = .none,
+                              passphrase: String? = nil, chunkingFrom source: Repository? = nil) throws -> Repository {
+        var chunker = chunker
+        var keys: KeyMaterial?
+        if encryption != .none {
+            guard let passphrase else { throw StrataError(.invalidArgument, "an encrypted repository needs a passphrase") }
+            try KeyStore.validate(passphrase)
+            keys = KeyMaterial.random()
+        }
+        if let source {
+            guard source.isEncrypted == (encryption != .none) else {
+                throw StrataError(.invalidArgument, "a repository can share chunking only with one that is also \(source.isEncrypted ? "encrypted" : "unencrypted"): chunk ids are \(source.isEncrypted ? "keyed" : "plain SHA-256") there")
+            }
+            chunker = source.config.chunker
+            if let sk = source.keys { keys?.id = sk.id; keys?.cut = sk.cut }
+        }
         try chunker.validate()
         try compression.validate()
         if let n = concurrentSnapshots, n < 1 || n > 1000 {
             throw StrataError(.invalidArgument, "the concurrent snapshot limit must be 1 to 1000, not \(n)")
         }
-        if let st = try wrap({ try FileSystem.status(path) }(), "cannot inspect \(path)") {
+        if let st = try wrap(try FileSystem.status(path), "cannot inspect \(path)") {
             guard st.isDirectory else {
                 throw StrataError(.invalidArgument, "cannot create a repository at \(path): it exists and is not a directory")
             }
-            let entries = try wrap({ try FileSystem.list(path) }(), "cannot read \(path)")
+            let entries = try wrap(try FileSystem.list(path), "cannot read \(path)")
             guard entries.isEmpty else {
                 if entries.contains("config") {
                     throw StrataError(.invalidArgument, "\(path) is already a repository")
@@ -52,7 +100,7 @@ public final class Repository: @unchecked Sendable {
             guard (try? FileSystem.status(parent))??.isDirectory == true else {
                 throw StrataError(.notFound, "cannot create a repository at \(path): \(parent) does not exist")
             }
-            try wrap({ try FileSystem.makeDirectory(path) }(), "cannot create \(path)")
+            try wrap(try FileSystem.makeDirectory(path), "cannot create \(path)")
         }
         var config = RepositoryConfig(chunker: chunker, compression: compression)
         config.concurrentSnapshots = concurrentSnapshots
@@ -60,17 +108,26 @@ public final class Repository: @unchecked Sendable {
             for sub in subdirectories { try FileSystem.makeDirectory(FileSystem.join(path, sub)) }
             for sub in ["packs", "refs", "."] { try FileSystem.syncDirectory(FileSystem.join(path, sub)) }
         }(), "cannot create the repository layout in \(path)")
-        let repo = Repository(path: path, config: config)
+        config.encryption = encryption.rawValue
+        var keyID: String?
+        if let keys, let passphrase {
+            let file = try KeyFile.make(keys, passphrase: passphrase)
+            try KeyStore.save(file, directory: FileSystem.join(path, "keys"), tmp: FileSystem.join(path, "tmp"))
+            keyID = file.id
+        }
+        let repo = Repository(path: path, config: config, keys: keys, openedKeyID: keyID)
         // The config is written last: a directory without it is not yet a repository.
-        try wrap({ try AtomicFile.write(try config.encoded(), to: repo.configPath, tmpDirectory: repo.tmpPath) }(),
+        try wrap(try AtomicFile.write(try config.encoded(), to: repo.configPath, tmpDirectory: repo.tmpPath),
                  "cannot write \(repo.configPath)")
         return repo
     }
 
     /// Opens an existing repository.
     /// - Throws: `notARepository` when `path` holds no config; `unsupportedFormat` for a future format.
-    public static func open(at path: String) throws -> Repository {
-        guard let st = try wrap({ try FileSystem.status(path) }(), "cannot open \(path)") else {
+    /// - Parameter passphrase: asked for only when the repository is encrypted.
+    /// - Throws: `authentication` when no key file opens with the passphrase.
+    public static func open(at path: String, passphrase: (() throws -> String)? = nil) throws -> Repository {
+        guard let st = try wrap(try FileSystem.status(path), "cannot open \(path)") else {
             throw StrataError(.notARepository, "\(path) is not a Strata repository (it does not exist)")
         }
         guard st.isDirectory else {
@@ -80,9 +137,23 @@ public final class Repository: @unchecked Sendable {
         guard FileSystem.exists(configPath) else {
             throw StrataError(.notARepository, "\(path) is not a Strata repository (no config file)")
         }
-        let bytes = try wrap({ try FileSystem.readFile(configPath, limit: 1 << 20) }(), "cannot read \(configPath)")
+        let bytes = try wrap(try FileSystem.readFile(configPath, limit: 1 << 20), "cannot read \(configPath)")
         let config = try RepositoryConfig.decode(bytes, path: configPath)
-        return Repository(path: path, config: config)
+        guard config.encryption != ObjectSealer.Scheme.none.rawValue else { return Repository(path: path, config: config) }
+        let files = try KeyStore.load(directory: FileSystem.join(path, "keys"))
+        guard !files.isEmpty else {
+            throw StrataError.corrupt("repository \(path) is encrypted but has no key files")
+        }
+        guard let passphrase else {
+            throw StrataError(.authentication, "repository \(path) is encrypted: give its passphrase with --password-file, STRATA_PASSWORD_FILE or --password-command, or run at a terminal")
+        }
+        let secret = try passphrase()
+        for file in files {
+            if let keys = try file.open(passphrase: secret) {
+                return Repository(path: path, config: config, keys: keys, openedKeyID: file.id)
+            }
+        }
+        throw StrataError(.authentication, "wrong passphrase for repository \(path): none of its \(files.count) key(s) opens with it")
     }
 
     /// Takes the repository lock for the lifetime of the returned object.

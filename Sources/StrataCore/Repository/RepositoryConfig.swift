@@ -14,7 +14,7 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
     public var compression: CompressionParameters
     /// Target size of a pack file in bytes (a pack is closed once it reaches this size).
     public var packSize: Int
-    /// The encryption scheme of stored objects: `none` in this version.
+    /// The encryption scheme of stored objects: `none`, `aes-256-gcm` or `chacha20-poly1305`.
     public var encryption: String
     /// When the repository was created, RFC 3339 UTC.
     public var createdAt: String
@@ -64,7 +64,7 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
         guard config.chunkHash == "sha256-pages" else {
             throw StrataError(.unsupportedFormat, "chunk hash '\(config.chunkHash)' is not supported by this strata")
         }
-        guard config.encryption == "none" else {
+        guard ObjectSealer.Scheme(rawValue: config.encryption) != nil else {
             throw StrataError(.unsupportedFormat, "encryption scheme '\(config.encryption)' is not supported by this strata")
         }
         if let n = config.concurrentSnapshots, n < 1 || n > 1000 {

@@ -14,13 +14,22 @@ final class ChunkIndex: @unchecked Sendable {
     /// unless `strict`, in which case the first one throws.
     static func load(_ repo: Repository, strict: Bool) throws -> ChunkIndex {
         let index = ChunkIndex()
-        let names = try wrap({ try FileSystem.list(repo.indexPath) }(), "cannot list \(repo.indexPath)")
+        let names = try wrap(try FileSystem.list(repo.indexPath), "cannot list \(repo.indexPath)")
         for name in names where !name.hasPrefix(".") {
             let path = FileSystem.join(repo.indexPath, name)
             do {
-                let bytes = try wrap({ try FileSystem.readFile(path) }(), "cannot read index file \(path)")
+                let stored = try wrap(try FileSystem.readFile(path), "cannot read index file \(path)")
+                var bytes = stored
+                if repo.sealer.isEncrypted {
+                    guard ObjectID.sha256(stored).hex == name else {
+                        throw StrataError.corrupt("index file \(name.prefix(12)) is damaged: its name does not match its checksum")
+                    }
+                    bytes = try repo.sealer.open(stored, .index, what: "index file \(name.prefix(12))")
+                }
                 let (contents, id) = try bytes.withUnsafeBytes { try IndexFileContents.decode($0, what: "index file \(name.prefix(12))") }
-                guard id.hex == name else { throw StrataError.corrupt("index file \(name.prefix(12)) is damaged: its name does not match its checksum") }
+                guard repo.sealer.isEncrypted || id.hex == name else {
+                    throw StrataError.corrupt("index file \(name.prefix(12)) is damaged: its name does not match its checksum")
+                }
                 index.add(contents)
                 index.files.append(name)
             } catch let error as StrataError where error.code == .damaged && !strict {
@@ -84,9 +93,14 @@ final class ChunkIndex: @unchecked Sendable {
     @discardableResult
     static func write(_ contents: IndexFileContents, to repo: Repository) throws -> String {
         var c = contents
-        let (bytes, id) = c.sortAndEncode()
+        var (bytes, id) = c.sortAndEncode()
+        if repo.sealer.isEncrypted {
+            // Sealed, an index file is named by the hash of what is stored.
+            bytes = try repo.sealer.seal(bytes, .index)
+            id = ObjectID.sha256(bytes)
+        }
         let path = FileSystem.join(repo.indexPath, id.hex)
-        try wrap({ try AtomicFile.write(bytes, to: path, tmpDirectory: repo.tmpPath) }(), "cannot write index file \(path)")
+        try wrap(try AtomicFile.write(bytes, to: path, tmpDirectory: repo.tmpPath), "cannot write index file \(path)")
         return id.hex
     }
 }

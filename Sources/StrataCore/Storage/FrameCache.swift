@@ -19,7 +19,7 @@ final class FrameCache {
         if let p = openPacks[ordinal] { return p }
         if openPacks.count >= 64 { openPacks.removeAll() }
         let id = index.packs[Int(ordinal)]
-        let p = try PackFile(id: id, path: repo.packFilePath(id))
+        let p = try PackFile(id: id, path: repo.packFilePath(id), sealer: repo.sealer)
         openPacks[ordinal] = p
         return p
     }
@@ -80,7 +80,7 @@ final class FrameCacheReader {
         if let open = openPacks[location.pack] { p = open } else {
             if openPacks.count >= 16 { openPacks.removeAll() }
             let id = index.packs[Int(location.pack)]
-            p = try PackFile(id: id, path: repo.packFilePath(id))
+            p = try PackFile(id: id, path: repo.packFilePath(id), sealer: repo.sealer)
             openPacks[location.pack] = p
         }
         try p.readFrame(offset: location.frameOffset, length: Int(location.frameCompressedLength), into: compressed)

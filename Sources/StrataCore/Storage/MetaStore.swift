@@ -36,7 +36,8 @@ struct MetaStore {
     func load(_ id: ObjectID) throws -> SnapshotMeta {
         let p = path(id)
         guard FileSystem.exists(p) else { return SnapshotMeta() }
-        let bytes = try wrap(try FileSystem.readFile(p, limit: 1 << 20), "cannot read \(p)")
+        let stored = try wrap(try FileSystem.readFile(p, limit: 1 << 20), "cannot read \(p)")
+        let bytes = try repo.sealer.open(stored, .meta, what: "metadata of snapshot \(id.shortHex)")
         do {
             return try JSONDecoder().decode(SnapshotMeta.self, from: Data(bytes))
         } catch {
@@ -76,7 +77,7 @@ struct MetaStore {
         } else {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            let bytes = Array(try encoder.encode(meta)) + [0x0a]
+            let bytes = try repo.sealer.seal(Array(try encoder.encode(meta)) + [0x0a], .meta)
             try wrap(try AtomicFile.write(bytes, to: p, tmpDirectory: repo.tmpPath), "cannot write \(p)")
         }
         return meta

@@ -55,6 +55,7 @@ final class ObjectPacker: @unchecked Sendable {
     private(set) var totals = Totals()
 
     private let frameCapacity: Int
+    private let sealer: ObjectSealer
 
     /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once (default: cores + 1);
     ///   with the frame size, this bounds the packer's memory.
@@ -62,6 +63,7 @@ final class ObjectPacker: @unchecked Sendable {
         self.repo = repo
         self.index = index
         frameSize = repo.config.compression.frameSize
+        sealer = repo.sealer
         frameCapacity = frameSize + max(repo.config.chunker.maxSize, 64 << 10)
         let inFlight = maxFramesInFlight ?? (min(ProcessInfo.processInfo.activeProcessorCount, 8) + 1)
         packSize = repo.config.packSize
@@ -127,6 +129,11 @@ final class ObjectPacker: @unchecked Sendable {
             let n = try compressor.compress(frame.raw.bytes,
                                             into: UnsafeMutableRawBufferPointer(start: frame.compressed.base, count: frame.compressed.capacity))
             frame.compressed.count = n
+            if sealer.isEncrypted {
+                let sealed = try sealer.seal(frame.compressed.bytes, .frame)
+                frame.compressed.count = 0
+                sealed.withUnsafeBytes { frame.compressed.append($0.baseAddress!, count: $0.count) }
+            }
         } catch let e {
             error = e
         }

@@ -17,7 +17,7 @@ final class ObjectReader {
         }
         guard location.kind == .mapNode else { throw StrataError.corrupt("object \(id.shortHex) is not a map node") }
         let bytes = try cache.object(id, at: location)
-        guard ObjectID.sha256(bytes) == id else {
+        guard repo.identity.id(bytes) == id else {
             throw StrataError.corrupt("map node \(id.shortHex) does not match its hash")
         }
         return try MapNode.decode(bytes, what: "map node \(id.shortHex)")

@@ -4,10 +4,12 @@ final class PackFile {
     let path: String
     let file: FileHandleFD
     let size: Int64
+    let sealer: ObjectSealer
 
-    init(id: ObjectID, path: String) throws {
+    init(id: ObjectID, path: String, sealer: ObjectSealer) throws {
         self.id = id
         self.path = path
+        self.sealer = sealer
         do {
             file = try FileHandleFD.openForReading(path)
             size = try file.stat().size
@@ -55,7 +57,8 @@ final class PackFile {
         guard ObjectID.sha256(toc) == id else {
             throw StrataError.corrupt("\(what): table of contents does not match its hash")
         }
-        return try toc.withUnsafeBytes { try PackTOC.decode($0, tocOffset: tocOffset, what: what) }
+        let plain = try sealer.open(toc, .toc, what: "the table of contents of \(what)")
+        return try plain.withUnsafeBytes { try PackTOC.decode($0, tocOffset: tocOffset, what: what) }
     }
 
     /// Reads the compressed bytes of a frame into `buffer` (grown as needed).
@@ -64,9 +67,14 @@ final class PackFile {
         guard Int64(offset) + Int64(length) <= size else {
             throw StrataError.corrupt("pack \(id.shortHex) is truncated: frame at \(offset) is cut off")
         }
-        let n = try wrap({ try file.pread(into: buffer.base, count: length, offset: Int64(offset)) }(), "cannot read \(path)")
+        let n = try wrap(try file.pread(into: buffer.base, count: length, offset: Int64(offset)), "cannot read \(path)")
         guard n == length else { throw StrataError.corrupt("pack \(id.shortHex) is truncated: frame at \(offset) is cut off") }
         buffer.count = length
+        if sealer.isEncrypted {
+            let plain = try sealer.open(buffer.bytes, .frame, what: "frame at \(offset) of pack \(id.shortHex)")
+            buffer.count = 0
+            plain.withUnsafeBytes { buffer.append($0.baseAddress!, count: $0.count) }
+        }
     }
 }
 

@@ -41,7 +41,7 @@ final class PackWriter {
     func append(compressed: UnsafeRawBufferPointer, rawLength: Int, kind: ObjectKind,
                 entries: [(id: ObjectID, offset: UInt32, length: UInt32)]) throws {
         let frameNumber = UInt32(toc.frames.count)
-        try wrap({ try file.pwrite(compressed.baseAddress!, count: compressed.count, offset: size) }(),
+        try wrap(try file.pwrite(compressed.baseAddress!, count: compressed.count, offset: size),
                  "cannot write pack \(draftPath)")
         toc.frames.append(PackFrame(offset: UInt64(size), compressedLength: UInt32(compressed.count),
                                     rawLength: UInt32(rawLength), kind: kind))
@@ -54,7 +54,7 @@ final class PackWriter {
     /// Writes the TOC and trailer, fsyncs and renames the pack into place. The caller fsyncs `packs/xx/` afterwards.
     /// - Returns: the pack's id and its final size.
     func finish() throws -> (id: ObjectID, size: Int64, toc: PackTOC) {
-        let tocBytes = toc.encoded()
+        let tocBytes = try repo.sealer.seal(toc.encoded(), .toc)
         let id = ObjectID.sha256(tocBytes)
         let tail = tocBytes + PackTOC.trailer(tocLength: tocBytes.count, tocID: id)
         let finalPath = repo.packFilePath(id)

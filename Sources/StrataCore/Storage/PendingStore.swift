@@ -42,7 +42,8 @@ public struct PendingStore {
     public func all() throws -> [PendingSnapshot] {
         var out: [PendingSnapshot] = []
         for name in try wrap(try FileSystem.list(directory), "cannot list \(directory)") where Self.isToken(name) {
-            guard let bytes = try? FileSystem.readFile(journalPath(name), limit: 1 << 20),
+            guard let stored = try? FileSystem.readFile(journalPath(name), limit: 1 << 20),
+                  let bytes = try? repo.sealer.open(stored, .journal, what: "journal"),
                   var p = try? JSONDecoder().decode(PendingSnapshot.self, from: Data(bytes)) else { continue }
             p.alive = isAlive(name)
             out.append(p)
@@ -109,7 +110,7 @@ public struct PendingStore {
     func write(_ state: PendingSnapshot) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try wrap(try AtomicFile.write(Array(try encoder.encode(state)) + [0x0a], to: journalPath(state.token), tmpDirectory: repo.tmpPath),
+        try wrap(try AtomicFile.write(try repo.sealer.seal(Array(try encoder.encode(state)) + [0x0a], .journal), to: journalPath(state.token), tmpDirectory: repo.tmpPath),
                  "cannot write the pending journal")
     }
 

@@ -33,8 +33,8 @@ public struct RefStore {
     public func target(of name: String) throws -> ObjectID? {
         guard (try? Self.validate(name)) != nil else { return nil }
         let p = path(name)
-        guard let st = try wrap({ try FileSystem.linkStatus(p) }(), "cannot read ref \(name)"), st.isRegularFile else { return nil }
-        let bytes = try wrap({ try FileSystem.readFile(p, limit: 4096) }(), "cannot read ref \(name)")
+        guard let st = try wrap(try FileSystem.linkStatus(p), "cannot read ref \(name)"), st.isRegularFile else { return nil }
+        let bytes = try wrap(try FileSystem.readFile(p, limit: 4096), "cannot read ref \(name)")
         let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let id = ObjectID(hex: text) else {
             throw StrataError.corrupt("ref '\(name)' is damaged: it does not hold a snapshot id")
@@ -46,10 +46,10 @@ public struct RefStore {
     public func all() throws -> [(name: String, target: ObjectID?)] {
         var out: [(String, ObjectID?)] = []
         func visit(_ dir: String, prefix: String) throws {
-            for entry in try wrap({ try FileSystem.list(dir) }(), "cannot list \(dir)") {
+            for entry in try wrap(try FileSystem.list(dir), "cannot list \(dir)") {
                 let full = FileSystem.join(dir, entry)
                 let name = prefix.isEmpty ? entry : prefix + "/" + entry
-                guard let st = try wrap({ try FileSystem.linkStatus(full) }(), "cannot read \(full)") else { continue }
+                guard let st = try wrap(try FileSystem.linkStatus(full), "cannot read \(full)") else { continue }
                 if st.isDirectory {
                     try visit(full, prefix: name)
                 } else if st.isRegularFile {
@@ -68,9 +68,9 @@ public struct RefStore {
         var dir = repo.refsPath
         for component in name.split(separator: "/").dropLast() {
             dir = FileSystem.join(dir, String(component))
-            try wrap({ try FileSystem.makeDirectory(dir) }(), "cannot create \(dir)")
+            try wrap(try FileSystem.makeDirectory(dir), "cannot create \(dir)")
         }
-        try wrap({ try AtomicFile.write(Array((id.hex + "\n").utf8), to: p, tmpDirectory: repo.tmpPath) }(),
+        try wrap(try AtomicFile.write(Array((id.hex + "\n").utf8), to: p, tmpDirectory: repo.tmpPath),
                  "cannot write ref \(name)")
     }
 

@@ -4,7 +4,7 @@ struct SnapshotStore {
 
     /// Ids of every stored manifest (names that are not 64 hex digits are ignored).
     func ids() throws -> [ObjectID] {
-        try wrap({ try FileSystem.list(repo.snapshotsPath) }(), "cannot list \(repo.snapshotsPath)")
+        try wrap(try FileSystem.list(repo.snapshotsPath), "cannot list \(repo.snapshotsPath)")
             .compactMap { ObjectID(hex: $0) }
     }
 
@@ -22,7 +22,8 @@ struct SnapshotStore {
         guard ObjectID.sha256(bytes) == id else {
             throw StrataError.corrupt("snapshot \(id.shortHex) is damaged: its manifest does not match its id")
         }
-        return try Manifest.decode(bytes, what: "snapshot \(id.shortHex)")
+        let plain = try repo.sealer.open(bytes, .manifest, what: "snapshot \(id.shortHex)")
+        return try Manifest.decode(plain, what: "snapshot \(id.shortHex)")
     }
 
     /// Every snapshot that loads, newest first, plus those that do not with the reason.
@@ -42,10 +43,10 @@ struct SnapshotStore {
 
     /// Writes a manifest durably and returns its id.
     func save(_ manifest: Manifest) throws -> ObjectID {
-        let bytes = try manifest.encoded()
+        let bytes = try repo.sealer.seal(try manifest.encoded(), .manifest)
         let id = ObjectID.sha256(bytes)
         let path = FileSystem.join(repo.snapshotsPath, id.hex)
-        try wrap({ try AtomicFile.write(bytes, to: path, tmpDirectory: repo.tmpPath) }(), "cannot write snapshot \(path)")
+        try wrap(try AtomicFile.write(bytes, to: path, tmpDirectory: repo.tmpPath), "cannot write snapshot \(path)")
         return id
     }
 

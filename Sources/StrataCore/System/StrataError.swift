@@ -51,6 +51,8 @@ public struct StrataError: Error, Sendable, CustomStringConvertible {
         case internalError
         /// A protected or otherwise guarded object was not changed.
         case refused
+        /// The passphrase is wrong or missing.
+        case authentication
     }
 
     public let code: Code

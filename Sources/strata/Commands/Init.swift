@@ -25,6 +25,20 @@ struct Init: ParsableCommand {
     @Option(help: ArgumentHelp("How many snapshots may run at once (default 5).", valueName: "n"))
     var concurrentSnapshots: Int?
 
+    @Flag(help: "Encrypt everything stored (asks for a passphrase twice, or reads --password-file).")
+    var encrypt = false
+
+    @Option(help: ArgumentHelp("The cipher of an encrypted repository: aes-256-gcm (default) or chacha20-poly1305.", valueName: "cipher"))
+    var cipher: String = ObjectSealer.Scheme.aes256gcm.rawValue
+
+    @Option(help: ArgumentHelp("Share chunking (and, encrypted, the chunk id and cut keys) with this repository, so that 'copy' between them moves only missing chunks.", valueName: "repo"), completion: .directory)
+    var copyChunkerFrom: String?
+
+    @OptionGroup var passphrase: PassphraseOptions
+
+    @Option(help: ArgumentHelp("The passphrase file of the --copy-chunker-from repository.", valueName: "file"), completion: .file())
+    var fromPasswordFile: String?
+
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
@@ -33,11 +47,23 @@ struct Init: ParsableCommand {
             throw StrataError(.invalidArgument, "no repository path given: strata init PATH (or set STRATA_REPO)")
         }
         let chunkerParameters = try ChunkerParameters.parse(chunker)
+        guard let scheme = ObjectSealer.Scheme(rawValue: cipher), scheme != .none else {
+            throw StrataError(.invalidArgument, "cipher '\(cipher)' is not known: use aes-256-gcm or chacha20-poly1305")
+        }
+        let fromFile = fromPasswordFile
+        let source = try copyChunkerFrom.map { path in
+            try Repository.open(at: path, passphrase: { try Passphrase.read(file: fromFile, command: nil, prompt: "passphrase of \(path): ") })
+        }
+        let secret = encrypt ? try Passphrase.new(file: passphrase.passwordFile ?? ProcessInfo.processInfo.environment["STRATA_PASSWORD_FILE"],
+                                                  command: passphrase.passwordCommand) : nil
         let repo = try Repository.create(at: target, chunker: chunkerParameters,
                                          compression: CompressionParameters(level: compressionLevel),
-                                         concurrentSnapshots: concurrentSnapshots)
+                                         concurrentSnapshots: concurrentSnapshots, encryption: encrypt ? scheme : .none,
+                                         passphrase: secret, chunkingFrom: source)
         if !quiet {
-            Terminal.writeErr("created repository \(repo.path) (format \(repo.config.format), chunker \(repo.config.chunker), zstd level \(repo.config.compression.level))\n")
+            let sealing = repo.isEncrypted ? ", encrypted with \(repo.config.encryption)" : ""
+            let sharing = source.map { ", sharing chunking with \($0.path)" } ?? ""
+            Terminal.writeErr("created repository \(repo.path) (format \(repo.config.format), chunker \(repo.config.chunker), zstd level \(repo.config.compression.level)\(sealing)\(sharing))\n")
         }
     }
 }

@@ -8,6 +8,8 @@ struct RepositoryOptions: ParsableArguments {
             completion: .directory)
     var repo: String?
 
+    @OptionGroup var passphrase: PassphraseOptions
+
     func path() throws -> String {
         if let repo, !repo.isEmpty { return repo }
         if let env = ProcessInfo.processInfo.environment["STRATA_REPO"], !env.isEmpty { return env }
@@ -15,7 +17,7 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     func open() throws -> Repository {
-        try Repository.open(at: try path())
+        try Repository.open(at: try path(), passphrase: passphrase.provider())
     }
 }
 

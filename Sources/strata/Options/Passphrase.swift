@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import StrataCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the passphrase of an encrypted repository comes from: `--password-file`, `--password-command`,
+/// `$STRATA_PASSWORD_FILE`, `$STRATA_PASSWORD_COMMAND`, or a prompt on the terminal. Never a command-line argument.
+struct PassphraseOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Read the passphrase from this file (its first line).", valueName: "file"), completion: .file())
+    var passwordFile: String?
+
+    @Option(help: ArgumentHelp("Run this shell command and use the first line it prints as the passphrase.", valueName: "command"))
+    var passwordCommand: String?
+
+    /// A provider that resolves the passphrase only when a repository turns out to be encrypted.
+    func provider(prompt: String = "passphrase: ") -> () throws -> String {
+        { try Passphrase.read(file: passwordFile, command: passwordCommand, prompt: prompt) }
+    }
+}
+
+enum Passphrase {
+    static func read(file: String?, command: String?, prompt: String) throws -> String {
+        let env = ProcessInfo.processInfo.environment
+        if let file = file ?? env["STRATA_PASSWORD_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                throw StrataError(.notFound, "cannot read the password file \(file)")
+            }
+            return firstLine(data)
+        }
+        if let command = command ?? env["STRATA_PASSWORD_COMMAND"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", command]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else {
+                throw StrataError(.authentication, "the password command failed (exit \(p.terminationStatus))")
+            }
+            return firstLine(data)
+        }
+        return try prompted(prompt)
+    }
+
+    static func firstLine(_ data: Data) -> String {
+        let text = String(decoding: data, as: UTF8.self)
+        return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+    }
+
+    /// Asks on the controlling terminal with echo off.
+    static func prompted(_ prompt: String) throws -> String {
+        let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
+        guard tty >= 0 else {
+            throw StrataError(.authentication, "a passphrase is needed and there is no terminal to ask it on: use --password-file, STRATA_PASSWORD_FILE or --password-command")
+        }
+        defer { close(tty) }
+        var old = termios()
+        tcgetattr(tty, &old)
+        var quiet = old
+        quiet.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(tty, TCSAFLUSH, &quiet)
+        defer { tcsetattr(tty, TCSAFLUSH, &old) }
+        _ = prompt.withCString { Glibc.write(tty, $0, strlen($0)) }
+        var bytes: [UInt8] = []
+        var c: UInt8 = 0
+        while Glibc.read(tty, &c, 1) == 1 && c != 10 && bytes.count < 4096 { bytes.append(c) }
+        _ = Glibc.write(tty, "\n", 1)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// A new passphrase: from a file or command when given, else asked twice on the terminal.
+    static func new(file: String?, command: String? = nil) throws -> String {
+        if file != nil || command != nil { return try read(file: file, command: command, prompt: "") }
+        let first = try prompted("new passphrase: ")
+        let second = try prompted("repeat the new passphrase: ")
+        guard first == second else { throw StrataError(.invalidArgument, "the two passphrases differ") }
+        return first
+    }
+}
