@@ -13,6 +13,15 @@ final class ImageSource {
     let size: Int64?
     let initialStatus: FileStatus?
 
+    /// A stream read from an open descriptor (a pipe).
+    init(stream: FileHandleFD, name: String) {
+        path = name
+        file = stream
+        kind = .stream
+        size = nil
+        initialStatus = nil
+    }
+
     init(path: String) throws {
         self.path = path
         if path == "-" {

@@ -249,6 +249,13 @@ public final class Restorer {
         }
     }
 
+    /// Writes a snapshot's image, verified, in order to a stream (a pipe or standard output).
+    func stream(_ snapshot: Snapshot, to out: FileHandleFD, progress: ProgressReporter? = nil) throws {
+        let index = try ChunkIndex.load(repo, strict: false)
+        guard let root = snapshot.manifest.rootID else { throw StrataError.corrupt("snapshot \(snapshot.id.shortHex) has no map root") }
+        try restoreSequential(snapshot, root: root, index: index, to: out, progress: progress)
+    }
+
     /// Restores in image order to a stream.
     private func restoreSequential(_ snapshot: Snapshot, root: ObjectID, index: ChunkIndex, to out: FileHandleFD,
                                    progress: ProgressReporter?) throws {

@@ -11,6 +11,10 @@ public struct SnapshotRequest: Sendable {
     public var tags: [String: String]
     /// Fail instead of committing when the source changed (size or modification time) while it was read.
     public var failOnChange: Bool
+    /// For a copy: the original snapshot, whose creation facts (time, source, host) the new manifest keeps.
+    var original: Manifest?
+    /// For a copy: runs after the image was read and before anything is committed; throwing aborts the snapshot.
+    var beforeCommit: (() throws -> Void)?
 
     public init(source: String, volume: String? = nil, description: String = "", tags: [String: String] = [:],
                 failOnChange: Bool = false) {
@@ -19,6 +23,8 @@ public struct SnapshotRequest: Sendable {
         self.description = description
         self.tags = tags
         self.failOnChange = failOnChange
+        original = nil
+        beforeCommit = nil
     }
 }
 
@@ -58,6 +64,13 @@ public final class Snapshotter {
         let volume = request.volume ?? FileSystem.baseName(request.source)
         try Self.validateLabels(volume: volume, description: request.description, tags: request.tags)
         let source = try ImageSource(path: request.source)
+        return try run(request, source: source, started: started, clock: clock, progress: progress, onWait: onWait)
+    }
+
+    /// Takes a snapshot of an already opened source.
+    func run(_ request: SnapshotRequest, source: ImageSource, started: Date, clock: ContinuousClock.Instant,
+             progress: ProgressReporter?, onWait: () -> Void) throws -> SnapshotResult {
+        let volume = request.volume ?? FileSystem.baseName(request.source)
         let lock = try repo.lock(.shared, onWait: onWait)
         defer { withExtendedLifetime(lock) {} }
         let index = try ChunkIndex.load(repo, strict: true)
@@ -75,17 +88,23 @@ public final class Snapshotter {
             if changed && request.failOnChange {
                 throw StrataError(.refused, "source \(request.source) changed while it was read (size or modification time); no snapshot was committed")
             }
+            try request.beforeCommit?()
+            if let original = request.original, outcome.size != original.size {
+                throw StrataError.corrupt("the copy of a \(original.size)-byte snapshot received \(outcome.size) bytes")
+            }
             if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: repo) }
+            let original = request.original
             let manifest = Manifest(
                 format: 1, volume: volume,
-                source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
-                sourceKind: source.kind.rawValue, size: outcome.size,
-                createdAt: Timestamp.format(started), completedAt: Timestamp.format(Date()),
+                source: original?.source ?? (request.source == "-" ? "-" : FileSystem.absolute(request.source)),
+                sourceKind: original?.sourceKind ?? source.kind.rawValue, size: outcome.size,
+                createdAt: original?.createdAt ?? Timestamp.format(started), completedAt: Timestamp.format(Date()),
                 description: request.description, tags: request.tags,
                 chunker: repo.config.chunker.description, root: outcome.root.hex,
                 dataBytes: outcome.dataBytes, chunkCount: outcome.chunkCount,
                 newChunks: UInt64(packer.totals.newChunks), newBytes: UInt64(outcome.newChunkBytes),
-                storedBytes: UInt64(packer.totals.storedBytes), host: Labels.hostName(), sourceChanged: changed)
+                storedBytes: UInt64(packer.totals.storedBytes), host: original?.host ?? Labels.hostName(),
+                sourceChanged: original?.sourceChanged ?? changed)
             let id = try SnapshotStore(repo: repo).save(manifest)
             let elapsed = ContinuousClock.now - clock
             return SnapshotResult(snapshot: Snapshot(id: id, manifest: manifest),

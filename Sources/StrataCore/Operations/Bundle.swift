@@ -1,0 +1,188 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A self-contained, verifiable file holding snapshots: a small repository of their own (config, key file when
+/// sealed, packs, index, manifests) serialized into one file with a SHA-256 over all of it.
+///
+/// ```
+/// "STRATA-BUNDLE-1\n"                               16 bytes
+/// entries: u8 1 | u16 LE path length | path | u64 LE data length | data      (repeated)
+/// end:     u8 0 | SHA-256 of every byte before it                            33 bytes
+/// ```
+/// Paths are repository-relative and must match the repository layout (nothing else is accepted on import).
+public enum Bundle {
+    static let magic = Array("STRATA-BUNDLE-1\n".utf8)
+
+    /// Exports snapshots from `repo` into `file`. A bundle of an encrypted repository must be sealed
+    /// (`passphrase` given): encrypted snapshots stay encrypted.
+    public static func export(_ snapshots: [Snapshot], from repo: Repository, to file: String, passphrase: String?) throws -> CopyResult {
+        if repo.isEncrypted && passphrase == nil {
+            throw StrataError(.invalidArgument, "snapshots of an encrypted repository can only be exported into a sealed bundle: give a bundle passphrase")
+        }
+        guard !FileSystem.exists(file) else { throw StrataError(.invalidArgument, "bundle \(file) exists; remove it first") }
+        let work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        // A plain bundle of a plain repository shares its chunking, so the copy moves chunks as they are.
+        let staging = try Repository.create(at: work, chunker: repo.config.chunker, compression: repo.config.compression,
+                                            encryption: passphrase == nil ? .none : .chacha20poly1305, passphrase: passphrase,
+                                            chunkingFrom: passphrase == nil && !repo.isEncrypted ? repo : nil)
+        let result = try SnapshotCopier(from: repo, to: staging).copy(snapshots)
+        try write(directory: work, to: file)
+        return result
+    }
+
+    /// Imports every snapshot of a bundle into `repo`. The bundle is checked whole before anything is added.
+    public static func `import`(_ file: String, into repo: Repository, passphrase: (() throws -> String)?) throws -> CopyResult {
+        let work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        try read(file, into: work)
+        let staging = try Repository.open(at: work, passphrase: passphrase)
+        let report = try Checker(repo: staging).run(readData: true)
+        guard report.isHealthy else {
+            throw StrataError.corrupt("bundle \(file) is damaged: \(report.problems.first?.message ?? "")")
+        }
+        let snapshots = try SnapshotCatalog(repo: staging).list().snapshots.map(\.snapshot)
+        return try SnapshotCopier(from: staging, to: repo).copy(snapshots.reversed())
+    }
+
+    private static func write(directory: String, to file: String) throws {
+        let draft = file + ".strata-" + RandomName.make()
+        let out = try wrap(try FileHandleFD.open(draft, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o600), "cannot create \(draft)")
+        var hasher = SHA256Stream()
+        var offset: Int64 = 0
+        func emit(_ bytes: UnsafeRawBufferPointer) throws {
+            guard bytes.count > 0 else { return }
+            try wrap(try out.pwrite(bytes.baseAddress!, count: bytes.count, offset: offset), "cannot write \(draft)")
+            hasher.update(bytes)
+            offset += Int64(bytes.count)
+        }
+        do {
+            try magic.withUnsafeBytes { try emit($0) }
+            for path in try layoutFiles(directory) {
+                let data = try wrap(try FileSystem.readFile(FileSystem.join(directory, path)), "cannot read \(path)")
+                var header = ByteWriter()
+                header.u8(1)
+                header.raw(withUnsafeBytes(of: UInt16(path.utf8.count).littleEndian) { Array($0) })
+                header.raw(Array(path.utf8))
+                header.u64(UInt64(data.count))
+                try header.bytes.withUnsafeBytes { try emit($0) }
+                try data.withUnsafeBytes { try emit($0) }
+            }
+            try [UInt8(0)].withUnsafeBytes { try emit($0) }
+            let digest = hasher.finish().bytes
+            try digest.withUnsafeBytes { raw in try wrap(try out.pwrite(raw.baseAddress!, count: 32, offset: offset), "cannot write \(draft)") }
+            try wrap(try out.fsync(), "cannot write \(draft)")
+            try wrap(try out.close(), "cannot write \(draft)")
+            try wrap(try FileSystem.rename(draft, file), "cannot write \(file)")
+        } catch {
+            try? out.close()
+            try? FileSystem.remove(draft)
+            throw error
+        }
+    }
+
+    /// The files of a staging repository that a bundle carries, in a stable order.
+    private static func layoutFiles(_ directory: String) throws -> [String] {
+        var out = ["config"]
+        for dir in ["keys", "index", "snapshots", "meta"] {
+            for name in try FileSystem.list(FileSystem.join(directory, dir)) where !name.hasPrefix(".") { out.append(dir + "/" + name) }
+        }
+        for sub in try FileSystem.list(FileSystem.join(directory, "packs")) {
+            for name in try FileSystem.list(FileSystem.join(directory, "packs/" + sub)) { out.append("packs/" + sub + "/" + name) }
+        }
+        return out
+    }
+
+    /// Whether a path from a bundle names a file of the repository layout (no traversal, nothing unexpected).
+    static func isLayoutPath(_ path: String) -> Bool {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        func hex(_ s: String, _ n: Int) -> Bool { s.utf8.count == n && Hex.isHex(Substring(s)) }
+        switch parts.count {
+        case 1: return parts[0] == "config"
+        case 2:
+            switch parts[0] {
+            case "keys": return hex(parts[1], 16)
+            case "index", "snapshots", "meta": return hex(parts[1], 64)
+            default: return false
+            }
+        case 3: return parts[0] == "packs" && hex(parts[1], 2) && hex(parts[2], 64) && parts[2].hasPrefix(parts[1])
+        default: return false
+        }
+    }
+
+    private static func read(_ file: String, into directory: String) throws {
+        let bad = { (why: String) in StrataError.corrupt("bundle \(file) is damaged or truncated: \(why)") }
+        let input: FileHandleFD
+        do { input = try FileHandleFD.openForReading(file) } catch let e as SystemCallError {
+            if e.errno == ENOENT { throw StrataError(.notFound, "bundle \(file) does not exist") }
+            throw StrataError.io("cannot open \(file)", e)
+        }
+        let size = try wrap(try input.stat().size, "cannot read \(file)")
+        guard size >= Int64(magic.count + 33) else { throw bad("too short") }
+        // First pass: the checksum over everything, before a single file is written.
+        var hasher = SHA256Stream()
+        let buffer = ByteBuffer(capacity: 1 << 20)
+        var offset: Int64 = 0
+        let body = size - 32
+        while offset < body {
+            let n = try wrap(try input.pread(into: buffer.base, count: Int(min(Int64(1 << 20), body - offset)), offset: offset), "cannot read \(file)")
+            guard n > 0 else { throw bad("short read") }
+            hasher.update(UnsafeRawBufferPointer(start: buffer.base, count: n))
+            offset += Int64(n)
+        }
+        var stored = [UInt8](repeating: 0, count: 32)
+        _ = try stored.withUnsafeMutableBytes { try wrap(try input.pread(into: $0.baseAddress!, count: 32, offset: body), "cannot read \(file)") }
+        guard hasher.finish().bytes == stored else { throw bad("its checksum does not match") }
+        // Second pass: the entries.
+        func readBytes(_ n: Int, at o: inout Int64) throws -> [UInt8] {
+            guard n >= 0, o + Int64(n) <= body else { throw bad("an entry runs past the end") }
+            var out = [UInt8](repeating: 0, count: n)
+            if n > 0 { _ = try out.withUnsafeMutableBytes { try wrap(try input.pread(into: $0.baseAddress!, count: n, offset: o), "cannot read \(file)") } }
+            o += Int64(n)
+            return out
+        }
+        var o: Int64 = 0
+        guard try readBytes(magic.count, at: &o) == magic else { throw bad("not a Strata bundle") }
+        try wrap(try FileSystem.makeDirectory(directory), "cannot create \(directory)")
+        for sub in ["keys"] + Repository.subdirectories { try wrap(try FileSystem.makeDirectory(FileSystem.join(directory, sub)), "cannot create \(directory)") }
+        var sawConfig = false
+        while true {
+            let type = try readBytes(1, at: &o)[0]
+            if type == 0 { break }
+            guard type == 1 else { throw bad("unknown entry type \(type)") }
+            let lengthBytes = try readBytes(2, at: &o)
+            let pathLength = Int(lengthBytes[0]) | Int(lengthBytes[1]) << 8
+            let path = String(decoding: try readBytes(pathLength, at: &o), as: UTF8.self)
+            guard isLayoutPath(path) else { throw bad("it names an unexpected file '\(path.prefix(80))'") }
+            let sizeBytes = try readBytes(8, at: &o)
+            let dataLength = sizeBytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            guard dataLength <= UInt64(body - o) else { throw bad("an entry runs past the end") }
+            let data = try readBytes(Int(dataLength), at: &o)
+            let target = FileSystem.join(directory, path)
+            if path.hasPrefix("packs/") { try wrap(try FileSystem.makeDirectory(FileSystem.directoryName(target)), "cannot create \(target)") }
+            let fh = try wrap(try FileHandleFD.createExclusive(target), "cannot unpack \(path)")
+            try data.withUnsafeBytes { raw in
+                if raw.count > 0 { try wrap(try fh.pwrite(raw.baseAddress!, count: raw.count, offset: 0), "cannot unpack \(path)") }
+            }
+            try wrap(try fh.close(), "cannot unpack \(path)")
+            if path == "config" { sawConfig = true }
+        }
+        guard o == body, sawConfig else { throw bad("its entries do not end where the checksum starts") }
+    }
+}
+
+/// Incremental SHA-256 over several buffers.
+struct SHA256Stream {
+    private var hasher = Crypto.SHA256()
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
+
+    mutating func finish() -> ObjectID {
+        let d = hasher.finalize()
+        return d.withUnsafeBytes { ObjectID(bytes: $0.baseAddress!) }
+    }
+}
+
+import Crypto

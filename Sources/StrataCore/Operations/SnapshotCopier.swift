@@ -1,0 +1,162 @@
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a copy did.
+public struct CopyResult: Sendable {
+    /// Source snapshot id → the new snapshot's id in the target.
+    public var copied: [(source: ObjectID, target: ObjectID)] = []
+    /// True when the repositories share chunking and only missing chunks travelled; false for a complete copy.
+    public var incremental = true
+    /// Objects (chunks and map nodes) the target lacked and received, and their uncompressed bytes.
+    public var objectsCopied = 0
+    public var bytesCopied: Int64 = 0
+    /// Bytes of pack files written into the target.
+    public var storedBytes: Int64 = 0
+    public var seconds = 0.0
+}
+
+/// Copies snapshots into another repository, with their tags and descriptions.
+///
+/// When both repositories cut and name chunks alike (`sharesChunking`: same chunker and, encrypted, the same id and
+/// cut keys, as `init --copy-chunker-from` arranges), chunks and map nodes are copied as they are, and only those
+/// the target lacks are read and written: a later snapshot's copy moves only its new data. Otherwise the image is
+/// streamed, verified, into the target's own chunker and sealed with the target's keys: a complete copy (the EBS
+/// rule for re-encrypting), still deduplicated against what the target holds.
+public final class SnapshotCopier {
+    let source: Repository
+    let target: Repository
+
+    public init(from source: Repository, to target: Repository) {
+        self.source = source
+        self.target = target
+    }
+
+    /// Whether only missing chunks will travel.
+    public var isIncremental: Bool { source.sharesChunking(with: target) }
+
+    public func copy(_ snapshots: [Snapshot]) throws -> CopyResult {
+        let clock = ContinuousClock.now
+        guard source.path != target.path else { throw StrataError(.invalidArgument, "source and target are the same repository") }
+        var result = CopyResult()
+        result.incremental = isIncremental
+        let sourceLock = try? source.lock(.shared)
+        defer { withExtendedLifetime(sourceLock) {} }
+        let catalog = SnapshotCatalog(repo: source)
+        for snapshot in snapshots {
+            let info = try catalog.info(snapshot)
+            let copied = result.incremental ? try copyObjects(snapshot, result: &result) : try copyStream(snapshot, result: &result)
+            // Tags set after creation travel as later tags in the target too.
+            let later = info.tags.filter { snapshot.manifest.tags[$0.key] != $0.value }
+            let removed = snapshot.manifest.tags.keys.filter { info.tags[$0] == nil }
+            if !later.isEmpty || !removed.isEmpty {
+                try SnapshotCatalog(repo: target).tag(copied, set: later, remove: Array(removed))
+            }
+            result.copied.append((snapshot.id, copied.id))
+        }
+        let d = ContinuousClock.now - clock
+        result.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        return result
+    }
+
+    /// Shared chunking: walks the source map and copies every object the target lacks, verified on the way.
+    private func copyObjects(_ snapshot: Snapshot, result: inout CopyResult) throws -> Snapshot {
+        let targetLock = try target.lock(.shared)
+        defer { withExtendedLifetime(targetLock) {} }
+        let sourceIndex = try ChunkIndex.load(source, strict: false)
+        let targetIndex = try ChunkIndex.load(target, strict: true)
+        let reader = ObjectReader(repo: source, index: sourceIndex)
+        let chunks = FrameCache(repo: source, index: sourceIndex, capacity: 2)
+        let scratch = ByteBuffer(capacity: 64 << 10)
+        let packer = ObjectPacker(repo: target, index: targetIndex)
+        var visited = Set<ObjectID>()
+        let what = "snapshot \(snapshot.id.shortHex)"
+        do {
+            // Every object is checked on its own: a node the target lists may be a dead one whose children are gone.
+            func visit(_ id: ObjectID) throws {
+                guard visited.insert(id).inserted else { return }
+                let node = try reader.node(id)
+                switch node {
+                case .leaf(let entries):
+                    for e in entries where e.kind == .chunk && !packer.isKnown(e.id) {
+                        guard let loc = sourceIndex.location(of: e.id) else {
+                            throw StrataError.corrupt("\(what) cannot be copied: chunk \(e.id.shortHex) is missing")
+                        }
+                        let bytes = try chunks.object(e.id, at: loc)
+                        guard ChunkHasher.chunkID(of: bytes, scratch: scratch, identity: source.identity) == e.id else {
+                            throw StrataError.corrupt("\(what) cannot be copied: chunk \(e.id.shortHex) does not match its hash")
+                        }
+                        try packer.add(id: e.id, kind: .chunk, bytes: bytes)
+                        result.objectsCopied += 1
+                        result.bytesCopied += Int64(bytes.count)
+                    }
+                case .interior(_, let children):
+                    for c in children { try visit(c.id) }
+                }
+                if !packer.isKnown(id) {
+                    let bytes = node.encoded()
+                    try bytes.withUnsafeBytes { _ = try packer.add(id: id, kind: .mapNode, bytes: $0) }
+                    result.objectsCopied += 1
+                    result.bytesCopied += Int64(bytes.count)
+                }
+            }
+            try visit(snapshot.manifest.rootID!)
+            let contents = try packer.finish()
+            if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: target) }
+            result.storedBytes += packer.totals.storedBytes
+        } catch {
+            packer.abandon()
+            throw error
+        }
+        var manifest = snapshot.manifest
+        manifest.completedAt = Timestamp.format(Date())
+        manifest.newChunks = UInt64(packer.totals.newChunks)
+        manifest.newBytes = UInt64(packer.totals.newRawBytes)
+        manifest.storedBytes = UInt64(packer.totals.storedBytes)
+        let id = try SnapshotStore(repo: target).save(manifest)
+        return Snapshot(id: id, manifest: manifest)
+    }
+
+    /// Different chunking or keys: streams the verified image through a pipe into the target's snapshotter.
+    private func copyStream(_ snapshot: Snapshot, result: inout CopyResult) throws -> Snapshot {
+        // A failing target closes the pipe early: the writer must get EPIPE, not die of SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw StrataError.io("cannot copy", SystemCallError(call: "pipe", path: nil, errno: errno)) }
+        let readEnd = FileHandleFD(fd: fds[0], path: "copy of snapshot \(snapshot.id.shortHex)")
+        let writeEnd = FileHandleFD(fd: fds[1], path: "copy pipe")
+        let failure = ErrorBox()
+        let done = DispatchSemaphore(value: 0)
+        let restorer = Restorer(repo: source)
+        Thread.detachNewThread {
+            do { try restorer.stream(snapshot, to: writeEnd) } catch { failure.set(error) }
+            try? writeEnd.close()
+            done.signal()
+        }
+        let m = snapshot.manifest
+        var request = SnapshotRequest(source: m.source, volume: m.volume, description: m.description, tags: m.tags)
+        request.original = m
+        var sourceFinished = false
+        // Nothing is committed unless the whole image arrived, verified: the source side must have ended cleanly.
+        request.beforeCommit = {
+            done.wait()
+            sourceFinished = true
+            if let e = failure.error { throw e }
+        }
+        let outcome: SnapshotResult
+        do {
+            outcome = try Snapshotter(repo: target).run(request, source: ImageSource(stream: readEnd, name: "copy of \(snapshot.id.shortHex)"),
+                                                        started: Date(), clock: .now, progress: nil, onWait: {})
+        } catch {
+            try? readEnd.close()
+            if !sourceFinished { done.wait() }
+            throw failure.error ?? error
+        }
+        result.objectsCopied += Int(outcome.snapshot.manifest.newChunks)
+        result.bytesCopied += Int64(outcome.snapshot.manifest.newBytes)
+        result.storedBytes += Int64(outcome.snapshot.manifest.storedBytes)
+        return outcome.snapshot
+    }
+}

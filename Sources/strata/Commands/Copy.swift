@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import StrataCore
+
+struct Copy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy snapshots, with their tags and descriptions, into another repository.",
+        discussion: """
+            When both repositories share chunking (the target was made with 'init --copy-chunker-from SOURCE'), \
+            only chunks the target lacks travel. Otherwise the copy is complete: the image is re-chunked and sealed \
+            with the target's keys, and Strata says so, with the byte count, before it starts.
+
+            Examples:
+              strata copy latest --to /mnt/offsite.strata
+              strata copy 3f9c2a1b 77e0c4d1 --to /mnt/offsite.strata --to-password-file /root/offsite.pass
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Argument(help: ArgumentHelp("Snapshots to copy: ids, prefixes, refs or 'latest'.", valueName: "snapshot"), completion: Completions.snapshots)
+    var snapshots: [String]
+
+    @Option(help: ArgumentHelp("The target repository.", valueName: "repo"), completion: .directory)
+    var to: String
+
+    @Option(help: ArgumentHelp("The passphrase file of the target repository (else $STRATA_TO_PASSWORD_FILE or a prompt).", valueName: "file"), completion: .file())
+    var toPasswordFile: String?
+
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
+    var volume: String?
+
+    @Flag(help: "Print the result as JSON on stdout.") var json = false
+    @Flag(name: [.short, .long], help: "Print nothing but results and errors.") var quiet = false
+
+    mutating func run() throws {
+        let source = try repository.open()
+        let file = toPasswordFile ?? ProcessInfo.processInfo.environment["STRATA_TO_PASSWORD_FILE"]
+        let targetPath = to
+        let target = try Repository.open(at: targetPath, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "passphrase of \(targetPath): ") })
+        let resolver = SnapshotResolver(repo: source)
+        let list = try snapshots.map { try resolver.resolve($0, volume: volume) }
+        let copier = SnapshotCopier(from: source, to: target)
+        if !copier.isIncremental && !quiet {
+            let bytes = list.reduce(UInt64(0)) { $0 + $1.manifest.dataBytes }
+            Terminal.writeErr("copy: the repositories do not share chunking\(source.isEncrypted || target.isEncrypted ? " and keys" : ""): this is a complete copy of \(Format.bytes(bytes)) (\(bytes) bytes) of data\n")
+        }
+        let r = try copier.copy(list)
+        try CopyReport.print(r, verb: "copy", json: json, quiet: quiet)
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write snapshots into one self-contained, verifiable bundle file.",
+        discussion: """
+            The bundle can be sealed under its own passphrase (required for an encrypted repository: encrypted \
+            snapshots stay encrypted). 'strata import' adds it to any repository.
+
+            Examples:
+              strata export latest vm.bundle
+              strata export before-upgrade vm.bundle --bundle-password-file /root/share.pass
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Argument(help: ArgumentHelp("The snapshot to export.", valueName: "snapshot"), completion: Completions.snapshots)
+    var snapshot: String
+
+    @Argument(help: ArgumentHelp("The bundle file to write (must not exist).", valueName: "file"), completion: .file())
+    var file: String
+
+    @Option(help: ArgumentHelp("Seal the bundle under the passphrase in this file.", valueName: "file"), completion: .file())
+    var bundlePasswordFile: String?
+
+    @Flag(help: "Seal the bundle under a passphrase asked on the terminal.") var seal = false
+
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
+    var volume: String?
+
+    @Flag(help: "Print the result as JSON on stdout.") var json = false
+    @Flag(name: [.short, .long], help: "Print nothing but results and errors.") var quiet = false
+
+    mutating func run() throws {
+        let repo = try repository.open()
+        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume)
+        var secret: String?
+        if bundlePasswordFile != nil || seal || repo.isEncrypted {
+            secret = try Passphrase.new(file: bundlePasswordFile)
+        }
+        let r = try Bundle.export([snap], from: repo, to: file, passphrase: secret)
+        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+        try CopyReport.print(r, verb: "export", json: json, quiet: quiet, extra: "\(file), \(Format.bytes(Int64(size)))\(secret == nil ? "" : ", sealed")")
+    }
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Add the snapshots of a bundle file to the repository.",
+        discussion: """
+            The bundle is checked whole (checksum, then every chunk re-hashed) before anything is added.
+
+            Example:
+              strata import vm.bundle --bundle-password-file /root/share.pass
+            """)
+
+    @OptionGroup var repository: RepositoryOptions
+
+    @Argument(help: ArgumentHelp("The bundle file.", valueName: "file"), completion: .file())
+    var file: String
+
+    @Option(help: ArgumentHelp("The passphrase file of a sealed bundle (else asked on the terminal).", valueName: "file"), completion: .file())
+    var bundlePasswordFile: String?
+
+    @Flag(help: "Print the result as JSON on stdout.") var json = false
+    @Flag(name: [.short, .long], help: "Print nothing but results and errors.") var quiet = false
+
+    mutating func run() throws {
+        let repo = try repository.open()
+        let file = bundlePasswordFile
+        let r = try Bundle.import(self.file, into: repo, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "bundle passphrase: ") })
+        try CopyReport.print(r, verb: "import", json: json, quiet: quiet)
+    }
+}
+
+enum CopyReport {
+    struct JSON: Encodable {
+        struct Pair: Encodable { var source: String; var target: String }
+        var snapshots: [Pair]
+        var incremental: Bool
+        var objectsCopied: Int
+        var bytesCopied: Int64
+        var storedBytes: Int64
+        var seconds: Double
+    }
+
+    static func print(_ r: CopyResult, verb: String, json: Bool, quiet: Bool, extra: String = "") throws {
+        if json {
+            try JSONOutput.print(JSON(snapshots: r.copied.map { .init(source: $0.source.hex, target: $0.target.hex) }, incremental: r.incremental,
+                                      objectsCopied: r.objectsCopied, bytesCopied: r.bytesCopied, storedBytes: r.storedBytes, seconds: r.seconds))
+            return
+        }
+        if verb != "export" { for pair in r.copied { Terminal.writeOut(pair.target.hex + "\n") } }
+        if !quiet {
+            let ids = r.copied.map { "\($0.source.shortHex) -> \($0.target.shortHex)" }.joined(separator: ", ")
+            Terminal.writeErr("\(verb) \(ids)\(extra.isEmpty ? "" : " (\(extra))"): \(r.incremental ? "incremental" : "complete"), \(r.objectsCopied) objects (\(Format.bytes(r.bytesCopied))) moved, \(Format.bytes(r.storedBytes)) stored, in \(Format.duration(r.seconds))\n")
+        }
+    }
+}
