@@ -58,3 +58,17 @@ struct FaultTests {
         #expect(try FileSystem.list(outDir).isEmpty)
     }
 }
+
+@Suite("Symlinks")
+struct SymlinkTests {
+    @Test("a symlink planted in place of a repository directory is refused, not followed")
+    func plantedSymlink() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        try FileSystem.makeDirectory(dir.file("elsewhere"))
+        try FileManager.default.removeItem(atPath: repo.snapshotsPath)
+        try FileManager.default.createSymbolicLink(atPath: repo.snapshotsPath, withDestinationPath: dir.file("elsewhere"))
+        #expect { try Repository.open(at: repo.path) } throws: { ($0 as? StrataError)?.message.contains("snapshots is not a directory") == true }
+        #expect(try FileSystem.list(dir.file("elsewhere")).isEmpty)
+    }
+}

@@ -137,6 +137,13 @@ public final class Repository: @unchecked Sendable {
         guard FileSystem.exists(configPath) else {
             throw StrataError(.notARepository, "\(path) is not a Strata repository (no config file)")
         }
+        // Writes go through these directories: a symlink planted in place of one would send them elsewhere.
+        for sub in subdirectories + ["keys"] {
+            let p = FileSystem.join(path, sub)
+            if let st = try wrap(try FileSystem.linkStatus(p), "cannot inspect \(p)"), !st.isDirectory {
+                throw StrataError.corrupt("repository \(path) is damaged: \(sub) is not a directory (a symlink or a file); Strata does not follow it")
+            }
+        }
         let bytes = try wrap(try FileSystem.readFile(configPath, limit: 1 << 20), "cannot read \(configPath)")
         let config = try RepositoryConfig.decode(bytes, path: configPath)
         guard config.encryption != ObjectSealer.Scheme.none.rawValue else { return Repository(path: path, config: config) }
