@@ -35,7 +35,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataCoreTests",
-            dependencies: ["StrataCore"]
+            dependencies: ["StrataCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "StrataEndToEndTests",

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Testing
 @testable import StrataCore
@@ -185,5 +186,20 @@ struct EncryptionTests {
         #expect(try SnapshotCatalog(repo: target).list().snapshots.count == 1)
         #expect(try FileSystem.list(target.tmpPath).isEmpty)
         #expect(!Bundle.isLayoutPath("../config") && !Bundle.isLayoutPath("packs/ab/../../x") && Bundle.isLayoutPath("config"))
+    }
+}
+
+@Suite("Keyed ids")
+struct KeyedIDTests {
+    @Test("the precomputed HMAC equals swift-crypto's HMAC-SHA256")
+    func hmacMatches() {
+        var rng = SeededRandom(seed: 9)
+        let keys = KeyMaterial(encryption: Data(rng.bytes(32)), id: Data(rng.bytes(32)), cut: Data(rng.bytes(16)))
+        let identity = IdentityScheme(keys: keys)
+        for n in [0, 1, 32, 63, 64, 65, 128, 4096, 100_000] {
+            let message = rng.bytes(n)
+            let expected = HMAC<SHA256>.authenticationCode(for: message, using: keys.idKey).withUnsafeBytes { ObjectID(bytes: $0.baseAddress!) }
+            #expect(identity.id(message) == expected, "length \(n)")
+        }
     }
 }
