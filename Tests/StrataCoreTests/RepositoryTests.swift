@@ -195,4 +195,19 @@ struct RepositoryTests {
         #expect(try Checker(repo: repo).run(readData: true).isHealthy)
         #expect(try restoreBytes(repo, keep, in: dir).count == 1 << 20)
     }
+
+    @Test("a big snapshot writes its index in parts after their packs, and reads back whole")
+    func indexInParts() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 12)
+        let image = rng.bytes(40 << 20)
+        let s = try Snapshotter(repo: repo, indexFlushLimit: 200).run(SnapshotRequest(source: try dir.write("img", image), volume: "v")).snapshot
+        #expect(try FileSystem.list(repo.indexPath).count > 1)
+        #expect(try restoreBytes(repo, s, in: dir) == image)
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+        _ = try GarbageCollector(repo: repo).run()
+        #expect(try FileSystem.list(repo.indexPath).count == 1)
+        #expect(try restoreBytes(repo, s, in: dir) == image)
+    }
 }

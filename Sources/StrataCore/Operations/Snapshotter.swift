@@ -40,10 +40,13 @@ public struct SnapshotResult: Sendable {
 public final class Snapshotter {
     let repo: Repository
     let segmentSize: Int
+    /// New index entries held in memory before an index file is written (bounds memory for huge images).
+    let indexFlushLimit: Int
 
-    public init(repo: Repository, segmentSize: Int = 4 << 20) {
+    public init(repo: Repository, segmentSize: Int = 4 << 20, indexFlushLimit: Int = 1 << 16) {
         self.repo = repo
         self.segmentSize = segmentSize
+        self.indexFlushLimit = indexFlushLimit
     }
 
     /// Validates labels the way every verb that sets them does.
@@ -78,7 +81,7 @@ public final class Snapshotter {
             volume: volume, source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
             totalBytes: source.size, limit: repo.config.snapshotLimit)
         defer { journal.finish() }
-        let packer = ObjectPacker(repo: repo, index: index)
+        let packer = ObjectPacker(repo: repo, index: index, indexFlushLimit: indexFlushLimit)
         do {
             let pass = try ImagePass(repo: repo, source: source, packer: packer, segmentSize: segmentSize, progress: progress,
                                      journal: journal)

@@ -50,8 +50,13 @@ final class ObjectPacker: @unchecked Sendable {
     private var pack: PackWriter?
     private var failure: Error?
     private var touchedDirectories: Set<String> = []
-    /// Objects written to finished packs: (id, pack id, location without pack ordinal).
-    private var written: [(id: ObjectID, pack: ObjectID, location: ChunkLocation)] = []
+    /// Objects written to finished packs and not yet named by an index file (pack ordinals into its pack table).
+    private var written = IndexFileContents(packs: [], entries: [])
+    /// With a limit, an index file is written whenever this many objects are waiting (after their packs are
+    /// durable), so that a huge snapshot does not hold all its new index entries in memory.
+    private let indexFlushLimit: Int?
+    /// Index files written along the way.
+    private(set) var flushedIndexFiles: [String] = []
     private(set) var totals = Totals()
 
     private let frameCapacity: Int
@@ -59,8 +64,9 @@ final class ObjectPacker: @unchecked Sendable {
 
     /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once (default: cores + 1);
     ///   with the frame size, this bounds the packer's memory.
-    init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int? = nil) {
+    init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int? = nil, indexFlushLimit: Int? = nil) {
         self.repo = repo
+        self.indexFlushLimit = indexFlushLimit
         self.index = index
         frameSize = repo.config.compression.frameSize
         sealer = repo.sealer
@@ -176,16 +182,33 @@ final class ObjectPacker: @unchecked Sendable {
             touchedDirectories.insert(FileSystem.directoryName(repo.packFilePath(id)))
             totals.storedBytes += size
             totals.packs += 1
+            let ordinal = UInt32(written.packs.count)
+            written.packs.append(id)
+            written.entries.reserveCapacity(written.entries.count + toc.entries.count)
             for e in toc.entries {
                 let f = toc.frames[Int(e.frame)]
-                written.append((e.id, id, ChunkLocation(pack: 0, kind: e.kind, frameOffset: f.offset,
-                                                        frameCompressedLength: f.compressedLength, frameRawLength: f.rawLength,
-                                                        offset: e.offset, length: e.length)))
+                written.entries.append((e.id, ChunkLocation(pack: ordinal, kind: e.kind, frameOffset: f.offset,
+                                                            frameCompressedLength: f.compressedLength, frameRawLength: f.rawLength,
+                                                            offset: e.offset, length: e.length)))
             }
         } catch {
             p.abandon()
             throw error
         }
+        if let limit = indexFlushLimit, written.entries.count >= limit {
+            try syncPackDirectories()
+            flushedIndexFiles.append(try ChunkIndex.write(written, to: repo))
+            written = IndexFileContents(packs: [], entries: [])
+        }
+    }
+
+    /// Makes the renames of finished packs durable (before any index file names them).
+    private func syncPackDirectories() throws {
+        try wrap({
+            for dir in touchedDirectories.sorted() { try FileSystem.syncDirectory(dir) }
+            if !touchedDirectories.isEmpty { try FileSystem.syncDirectory(repo.packsPath) }
+        }(), "cannot sync \(repo.packsPath)")
+        touchedDirectories.removeAll()
     }
 
     private func checkFailure() throws {
@@ -196,7 +219,8 @@ final class ObjectPacker: @unchecked Sendable {
     }
 
     /// Flushes every frame, finishes the last pack and makes the pack directories durable. Returns the index file
-    /// contents for the new objects (empty when nothing was new). The in-memory index is not changed.
+    /// contents for the new objects not yet named by a flushed index file (empty when nothing is left). The
+    /// in-memory index is not changed.
     func finish() throws -> IndexFileContents {
         for kind in [ObjectKind.chunk, .mapNode] {
             if let f = current[kind] {
@@ -218,27 +242,11 @@ final class ObjectPacker: @unchecked Sendable {
             throw failure
         }
         try finishPack()
-        try wrap({
-            for dir in touchedDirectories.sorted() { try FileSystem.syncDirectory(dir) }
-            if !touchedDirectories.isEmpty { try FileSystem.syncDirectory(repo.packsPath) }
-        }(), "cannot sync \(repo.packsPath)")
-        touchedDirectories.removeAll()
-        var packs: [ObjectID] = []
-        var ordinals: [ObjectID: UInt32] = [:]
-        var entries: [(id: ObjectID, location: ChunkLocation)] = []
-        entries.reserveCapacity(written.count)
-        for w in written {
-            var l = w.location
-            if let o = ordinals[w.pack] { l.pack = o } else {
-                l.pack = UInt32(packs.count)
-                ordinals[w.pack] = l.pack
-                packs.append(w.pack)
-            }
-            entries.append((w.id, l))
-        }
-        written = []
+        try syncPackDirectories()
+        let out = written
+        written = IndexFileContents(packs: [], entries: [])
         added = []
-        return IndexFileContents(packs: packs, entries: entries)
+        return out
     }
 
     /// Waits for workers and removes the unfinished pack draft (after an error elsewhere).
