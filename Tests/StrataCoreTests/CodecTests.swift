@@ -106,7 +106,7 @@ struct CodecTests {
         let text = String(decoding: config, as: UTF8.self).replacingOccurrences(of: "\"format\" : 1", with: "\"format\" : 2")
         config = Array(text.utf8)
         #expect { try RepositoryConfig.decode(config, path: "c") } throws: { ($0 as? StrataError)?.code == .unsupportedFormat }
-        #expect { try RepositoryConfig.decode(Array("garbage".utf8), path: "c") } throws: { ($0 as? StrataError)?.code == .notARepository }
+        #expect { try RepositoryConfig.decode(Array("garbage".utf8), path: "c") } throws: { ($0 as? StrataError)?.code == .damaged }
     }
 
     @Test("varints round-trip at the edges")

@@ -83,4 +83,34 @@ struct DamageTests {
         #expect(report.damagedSnapshots == [s.id])
         #expect(report.problems.contains { $0.message.contains("disagrees with the table of contents") })
     }
+
+    @Test("fsck --repair rebuilds a damaged index from the packs: nothing is lost, gc keeps the data")
+    func repairRebuildsIndex() throws {
+        let dir = TemporaryDirectory()
+        let (repo, s, image) = try Self.setup(dir)
+        for name in try FileSystem.list(repo.indexPath) {
+            var bytes = try FileSystem.readFile(repo.indexPath + "/" + name)
+            bytes[bytes.count / 2] ^= 0xff
+            try Data(bytes).write(to: URL(fileURLWithPath: repo.indexPath + "/" + name))
+        }
+        let before = try Checker(repo: repo).run(readData: false)
+        #expect(!before.isHealthy)
+        #expect { try GarbageCollector(repo: repo).run() } throws: { ($0 as? StrataError)?.code == .damaged }
+        let repaired = try Checker(repo: repo).run(readData: false, repair: true)
+        #expect(repaired.repairs.contains { $0.hasPrefix("rebuilt the index") })
+        let after = try Checker(repo: repo).run(readData: true)
+        #expect(after.isHealthy, "\(after.problems)")
+        _ = try GarbageCollector(repo: repo).run()
+        #expect(try restoreBytes(repo, s, in: dir) == image)
+    }
+
+    @Test("damaged metadata: fsck names it and rm refuses rather than ignore a possible protection")
+    func damagedMeta() throws {
+        let dir = TemporaryDirectory()
+        let (repo, s, _) = try Self.setup(dir)
+        try SnapshotCatalog(repo: repo).setProtected(s.id, true)
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: repo.metaPath + "/" + s.id.hex))
+        #expect(try Checker(repo: repo).run(readData: false).damagedSnapshots == [s.id])
+        #expect { try SnapshotCatalog(repo: repo).remove([s.id], force: true) } throws: { ($0 as? StrataError)?.code == .damaged }
+    }
 }

@@ -6,7 +6,7 @@ import Testing
 @Suite("Faults")
 struct FaultTests {
     @Test("disk full during snap: a clear error, no manifest, existing snapshots intact, gc reclaims the partial packs",
-          arguments: [0, 300_000, 3_000_000])
+          arguments: [0, 2_000, 300_000, 3_000_000])
     func diskFull(allowance: Int64) throws {
         let dir = TemporaryDirectory()
         let repo = try Repository.create(at: dir.file("r"))
@@ -31,13 +31,14 @@ struct FaultTests {
         #expect(try snap(repo, big).manifest.size == 12 << 20)
     }
 
-    @Test("an fsync error is not ignored: the snapshot fails and is not committed")
-    func fsyncError() throws {
+    @Test("an fsync error is not ignored: the snapshot fails and is not committed", arguments: [0, 1, 2])
+    func fsyncError(allowance: Int64) throws {
         let dir = TemporaryDirectory()
         let repo = try Repository.create(at: dir.file("r"))
         var rng = SeededRandom(seed: 51)
         let image = try dir.write("a", rng.bytes(3 << 20))
-        FaultInjection.install(.init(pathPrefix: repo.tmpPath + "/", call: "fsync", errno: EIO, allowance: 0))
+        // 0 fails the journal's fsync, 1 the first pack's, 2 a later pack's.
+        FaultInjection.install(.init(pathPrefix: repo.tmpPath + "/", call: "fsync", errno: EIO, allowance: allowance))
         #expect { try snap(repo, image) } throws: { ($0 as? StrataError)?.code == .io }
         FaultInjection.remove(pathPrefix: repo.tmpPath + "/")
         #expect(try SnapshotCatalog(repo: repo).list().snapshots.isEmpty)

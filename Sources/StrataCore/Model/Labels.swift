@@ -4,13 +4,22 @@ import Glibc
 
 /// Rules for the names and labels users give: volumes, tags and descriptions.
 public enum Labels {
+    /// A name as it can be shown on one line: control characters escaped, at most `limit` characters.
+    public static func printable(_ s: String, limit: Int = 80) -> String {
+        var out = ""
+        for scalar in s.unicodeScalars.prefix(limit) {
+            if scalar.value < 0x20 || scalar.value == 0x7f { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }
+        }
+        return s.unicodeScalars.count > limit ? out + "…" : out
+    }
+
     static func hasControl(_ s: String) -> Bool {
         s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
     }
 
     public static func validateVolume(_ name: String) throws {
         guard !name.isEmpty, name.utf8.count <= 255 else {
-            throw StrataError(.invalidArgument, "volume name '\(name.prefix(80))' is not valid: it must be 1 to 255 bytes")
+            throw StrataError(.invalidArgument, "volume name '\(printable(name))' is not valid: it must be 1 to 255 bytes")
         }
         guard !hasControl(name) else {
             throw StrataError(.invalidArgument, "volume name is not valid: it contains a control character")
@@ -19,10 +28,10 @@ public enum Labels {
 
     public static func validateTag(key: String, value: String) throws {
         guard !key.isEmpty, key.utf8.count <= 128, !key.contains("="), !hasControl(key) else {
-            throw StrataError(.invalidArgument, "tag key '\(key.prefix(80))' is not valid: 1 to 128 bytes, no '=' and no control characters")
+            throw StrataError(.invalidArgument, "tag key '\(printable(key))' is not valid: 1 to 128 bytes, no '=' and no control characters")
         }
         guard value.utf8.count <= 256, !hasControl(value) else {
-            throw StrataError(.invalidArgument, "tag '\(key)' has a value that is not valid: at most 256 bytes, no control characters")
+            throw StrataError(.invalidArgument, "tag '\(printable(key))' has a value that is not valid: at most 256 bytes, no control characters")
         }
     }
 

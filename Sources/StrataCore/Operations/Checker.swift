@@ -138,6 +138,9 @@ public final class Checker {
                 report.problems.append(FsckProblem(snapshot: nil, range: nil, message: "ref '\(ref.name)' is damaged"))
             }
         }
+        for (id, problem) in (try? MetaStore(repo: repo).all().damaged) ?? [] {
+            report.problems.append(FsckProblem(snapshot: id, range: nil, message: "\(problem): its later tags and protection are unknown"))
+        }
         let leftovers = ((try? FileSystem.list(repo.tmpPath)) ?? []).count
         if leftovers > 0 && !repair { report.notes.append("\(leftovers) temporary file(s) in tmp/ (left by an interrupted command); 'strata gc' or 'strata fsck --repair' removes them") }
         if repair { try self.repair(&report, index: index, bad: bad, known: known) }
@@ -153,18 +156,37 @@ public final class Checker {
             try refs.remove(ref.name)
             report.repairs.append("removed ref '\(ref.name)' (it pointed nowhere)")
         }
-        // Index entries that point into a missing or disagreeing pack: dropping them lets the next snapshot of the
-        // same data store those chunks again, which heals every snapshot that needs them.
+        // The index is rebuilt from the packs themselves whenever anything in it is wrong: every pack on disk whose
+        // table of contents verifies contributes its objects, except objects that failed their hash. Entries that
+        // point nowhere go; objects a damaged index file named are found again in their packs. Dropping unreadable
+        // entries also lets the next snapshot of the same data store those chunks anew, healing every snapshot that
+        // needs them.
         let unreadable = index.locations.filter { bad[$0.key] != nil }
         if !unreadable.isEmpty || !index.damagedFiles.isEmpty {
-            let keep = index.locations.filter { unreadable[$0.key] == nil }.map { (id: $0.key, location: $0.value) }
-            let name = try ChunkIndex.write(index.contents(of: keep), to: repo)
+            let rebuilt = ChunkIndex()
+            var packsRead = 0
+            for dir in (try? FileSystem.list(repo.packsPath)) ?? [] {
+                for name in (try? FileSystem.list(FileSystem.join(repo.packsPath, dir))) ?? [] {
+                    guard let packID = ObjectID(hex: name),
+                          let toc = try? PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer).readTOC() else { continue }
+                    packsRead += 1
+                    for e in toc.entries where bad[e.id] == nil || index.location(of: e.id).map({ index.packs[Int($0.pack)] != packID }) == true {
+                        let f = toc.frames[Int(e.frame)]
+                        rebuilt.add(id: e.id, packID: packID, location: ChunkLocation(
+                            pack: 0, kind: e.kind, frameOffset: f.offset, frameCompressedLength: f.compressedLength,
+                            frameRawLength: f.rawLength, offset: e.offset, length: e.length))
+                    }
+                }
+            }
+            let all = rebuilt.locations.map { (id: $0.key, location: $0.value) }
+            let name = try ChunkIndex.write(rebuilt.contents(of: all), to: repo)
             for old in index.files + index.damagedFiles.map(\.name) where old != name {
                 try wrap(try FileSystem.remove(FileSystem.join(repo.indexPath, old)), "cannot remove an old index file")
             }
             try wrap(try FileSystem.syncDirectory(repo.indexPath), "cannot sync \(repo.indexPath)")
+            report.repairs.append("rebuilt the index from the tables of contents of \(packsRead) pack(s): \(rebuilt.count) objects")
             if !unreadable.isEmpty {
-                report.repairs.append("dropped \(unreadable.count) index entries of objects that cannot be read (snapshotting the same data again stores them anew)")
+                report.repairs.append("left out \(unreadable.count) objects that cannot be read (snapshotting the same data again stores them anew)")
             }
             if !index.damagedFiles.isEmpty { report.repairs.append("replaced \(index.damagedFiles.count) damaged index file(s)") }
         }

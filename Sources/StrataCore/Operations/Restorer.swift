@@ -62,9 +62,13 @@ public final class Restorer {
         guard let dirStatus = try? FileSystem.status(directory), dirStatus.isDirectory else {
             throw StrataError(.notFound, "cannot restore to \(target): directory \(directory) does not exist")
         }
-        let draft = FileSystem.join(directory, "." + FileSystem.baseName(target) + ".strata-" + RandomName.make())
+        let prefix = "." + FileSystem.baseName(target) + ".strata-"
+        removeStaleDrafts(in: directory, prefix: prefix)
+        let draft = FileSystem.join(directory, prefix + RandomName.make())
         let file = try wrap(try FileHandleFD.open(draft, flags: O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode: 0o600),
                             "cannot create \(draft)")
+        // Held while the draft is written: a draft nobody holds was left by a restore that was killed.
+        flock(file.fd, LOCK_EX | LOCK_NB)
         do {
             try wrap(try file.truncate(to: Int64(size)), "cannot size \(draft)")
             try restoreParallel(snapshot, root: root, index: index, to: file, writeZeros: false, progress: progress)
@@ -81,6 +85,17 @@ public final class Restorer {
             throw error
         }
         return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: seconds(since: clock))
+    }
+
+    /// Removes drafts of the same target left by killed restores (a running restore holds a lock on its draft).
+    private func removeStaleDrafts(in directory: String, prefix: String) {
+        for name in (try? FileSystem.list(directory)) ?? [] where name.hasPrefix(prefix) && name.utf8.count == prefix.utf8.count + 32 {
+            let path = FileSystem.join(directory, name)
+            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { continue }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { try? FileSystem.remove(path) }
+            Glibc.close(fd)
+        }
     }
 
     private func seconds(since start: ContinuousClock.Instant) -> Double {
@@ -173,7 +188,7 @@ public final class Restorer {
                 for piece in job.pieces {
                     let bytes = buffer.slice(Int(piece.location.offset), Int(piece.location.length))
                     guard ChunkHasher.chunkID(of: bytes, scratch: cache.scratch, identity: repo.identity) == piece.id else {
-                        throw StrataError.corrupt("\(what): bytes \(piece.imageOffset)-\(piece.imageOffset + UInt64(piece.location.length)) cannot be restored: chunk \(piece.id.shortHex) does not match its hash")
+                        throw StrataError.corrupt("\(what): bytes \(piece.imageOffset)-\(piece.imageOffset + UInt64(piece.location.length) - 1) cannot be restored: chunk \(piece.id.shortHex) does not match its hash")
                     }
                 }
             } catch let e as StrataError where e.code == .damaged && !e.message.hasPrefix(what) {
@@ -223,7 +238,7 @@ public final class Restorer {
                 case .chunk:
                     guard let location = index.location(of: entry.id), location.kind == .chunk,
                           UInt64(location.length) == entry.length else {
-                        throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length) cannot be restored: chunk \(entry.id.shortHex) is missing from the index")
+                        throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length - 1) cannot be restored: chunk \(entry.id.shortHex) is missing from the index")
                     }
                     let key = location.frameKey
                     let job: FrameJob
@@ -276,13 +291,13 @@ public final class Restorer {
                 }
             case .chunk:
                 guard let location = index.location(of: entry.id), location.kind == .chunk else {
-                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length) cannot be restored: chunk \(entry.id.shortHex) is missing from the index")
+                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length - 1) cannot be restored: chunk \(entry.id.shortHex) is missing from the index")
                 }
                 let bytes: UnsafeRawBufferPointer
                 do {
                     bytes = try cache.object(entry.id, at: location)
                 } catch let e as StrataError where e.code == .damaged {
-                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length) cannot be restored: \(e.message)")
+                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length - 1) cannot be restored: \(e.message)")
                 }
                 guard bytes.count == Int(entry.length), ChunkHasher.chunkID(of: bytes, scratch: scratch, identity: repo.identity) == entry.id else {
                     throw StrataError.corrupt("\(what): chunk \(entry.id.shortHex) at offset \(offset) does not match its hash")

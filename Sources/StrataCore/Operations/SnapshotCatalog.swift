@@ -159,7 +159,11 @@ public struct SnapshotCatalog {
         let metaStore = MetaStore(repo: repo)
         var dropping: [String] = []
         for id in ids {
-            if (try? metaStore.load(id))?.protected == true {
+            let meta: SnapshotMeta
+            do { meta = try metaStore.load(id) } catch let e as StrataError where e.code == .damaged {
+                throw StrataError(.damaged, "\(e.message): whether snapshot \(id.shortHex) is protected is unknown, so it is not removed; run 'strata fsck'")
+            }
+            if meta.protected {
                 throw StrataError(.refused, "snapshot \(id.shortHex) is protected; run 'strata unprotect \(id.shortHex)' first")
             }
             let naming = refs.filter { $0.target == id }.map(\.name)

@@ -48,7 +48,7 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
     static func decode(_ bytes: [UInt8], path: String) throws -> RepositoryConfig {
         struct Probe: Decodable { var format: Int? }
         guard let probe = try? JSONDecoder().decode(Probe.self, from: Data(bytes)), let format = probe.format else {
-            throw StrataError(.notARepository, "\(path) is not a Strata repository config (not valid JSON with a format number)")
+            throw StrataError(.damaged, "config \(path) is damaged (not valid JSON with a format number); the repository cannot be opened")
         }
         guard format == currentFormat else {
             throw StrataError(.unsupportedFormat, "repository format \(format) is not supported by this strata (it reads format \(currentFormat)); upgrade strata")

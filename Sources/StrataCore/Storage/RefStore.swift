@@ -7,7 +7,7 @@ public struct RefStore {
     /// Checks a ref name the way git checks tag names, and refuses anything that could leave `refs/tags/`.
     public static func validate(_ name: String) throws {
         func refuse(_ why: String) -> StrataError {
-            StrataError(.invalidArgument, "ref name '\(name.prefix(80))' is not valid: \(why)")
+            StrataError(.invalidArgument, "ref name '\(Labels.printable(name))' is not valid: \(why)")
         }
         guard !name.isEmpty else { throw refuse("it is empty") }
         guard name.utf8.count <= 200 else { throw refuse("it is longer than 200 bytes") }

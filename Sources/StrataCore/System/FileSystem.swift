@@ -30,8 +30,12 @@ public enum FileSystem {
     /// Creates a private directory (0700); succeeds when it already exists as a directory.
     public static func makeDirectory(_ path: String) throws {
         if Glibc.mkdir(path, 0o700) == 0 { return }
-        if errno == EEXIST, let st = try linkStatus(path), st.isDirectory { return }
-        throw SystemCallError(call: "mkdir", path: path, errno: errno)
+        let e = errno
+        if e == EEXIST, let st = try linkStatus(path) {
+            if st.isDirectory { return }
+            throw SystemCallError(call: "mkdir", path: path, errno: ENOTDIR)
+        }
+        throw SystemCallError(call: "mkdir", path: path, errno: e)
     }
 
     /// The names in a directory, without `.` and `..`; empty when the directory does not exist.

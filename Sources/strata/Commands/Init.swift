@@ -22,6 +22,9 @@ struct Init: ParsableCommand {
     @Option(help: ArgumentHelp("zstd level for pack frames, 1 (fastest) to 19.", valueName: "level"))
     var compressionLevel: Int = CompressionParameters.defaultLevel
 
+    @Option(help: ArgumentHelp("Uncompressed bytes per zstd frame: 64K to 16M (default 1M).", valueName: "size"))
+    var frameSize: String = "1M"
+
     @Option(help: ArgumentHelp("How many snapshots may run at once (default 5).", valueName: "n"))
     var concurrentSnapshots: Int?
 
@@ -42,6 +45,13 @@ struct Init: ParsableCommand {
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
+    func frameBytes() throws -> Int {
+        guard let n = ByteSize.parse(frameSize) else {
+            throw StrataError(.invalidArgument, "frame size '\(frameSize)' is not valid: use a size like 1M or 512K")
+        }
+        return n
+    }
+
     mutating func run() throws {
         guard let target = path ?? ProcessInfo.processInfo.environment["STRATA_REPO"].flatMap({ $0.isEmpty ? nil : $0 }) else {
             throw StrataError(.invalidArgument, "no repository path given: strata init PATH (or set STRATA_REPO)")
@@ -57,7 +67,7 @@ struct Init: ParsableCommand {
         let secret = encrypt ? try Passphrase.new(file: passphrase.passwordFile ?? ProcessInfo.processInfo.environment["STRATA_PASSWORD_FILE"],
                                                   command: passphrase.passwordCommand) : nil
         let repo = try Repository.create(at: target, chunker: chunkerParameters,
-                                         compression: CompressionParameters(level: compressionLevel),
+                                         compression: CompressionParameters(level: compressionLevel, frameSize: try frameBytes()),
                                          concurrentSnapshots: concurrentSnapshots, encryption: encrypt ? scheme : .none,
                                          passphrase: secret, chunkingFrom: source)
         if !quiet {
