@@ -113,4 +113,18 @@ struct DamageTests {
         #expect(try Checker(repo: repo).run(readData: false).damagedSnapshots == [s.id])
         #expect { try SnapshotCatalog(repo: repo).remove([s.id], force: true) } throws: { ($0 as? StrataError)?.code == .damaged }
     }
+
+    @Test("fsck --read-data-subset reads a random share of the frames and says how much")
+    func sampledCheck() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 13)
+        _ = try snap(repo, try dir.write("img", rng.bytes(20 << 20)))
+        let full = try Checker(repo: repo).run(readData: true)
+        let sample = try Checker(repo: repo).run(readData: true, sample: 0.25)
+        #expect(full.framesRead == full.framesTotal && full.framesTotal >= 20)
+        #expect(sample.framesRead == Int((Double(full.framesTotal) * 0.25).rounded(.up)))
+        #expect(sample.sampledFraction! > 0.2 && sample.sampledFraction! < 0.35)
+        #expect(sample.isHealthy)
+    }
 }

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+
+/// Snapshots in progress: the concurrent snapshot limit, pending and failed snapshots in `log`, cancelling with
+/// `rm`, and gc waiting for (or refusing to wait for) running snapshots.
+@Suite("concurrency", .serialized)
+struct ConcurrencyTests {
+    /// A `snap -` fed through a pipe that the test controls, so that it stays pending as long as needed.
+    final class SlowSnap {
+        let process = Process()
+        let input = Pipe()
+        let errors: URL
+
+        init(repo: String, volume: String, scratch: Scratch) throws {
+            errors = URL(fileURLWithPath: scratch.file("snap-\(volume).err"))
+            FileManager.default.createFile(atPath: errors.path, contents: nil)
+            process.executableURL = URL(fileURLWithPath: CLI.binary)
+            process.arguments = ["snap", "-", "--volume", volume, "-q"]
+            process.environment = ["STRATA_REPO": repo, "PATH": "/usr/bin:/bin"]
+            process.standardInput = input
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = try FileHandle(forWritingTo: errors)
+            try process.run()
+        }
+
+        func feed(_ megabytes: Int) {
+            var rng = SplitMix(seed: UInt64(megabytes))
+            for _ in 0..<megabytes {
+                var block = [UInt8](repeating: 0, count: 1 << 20)
+                for i in stride(from: 0, to: block.count, by: 8) { withUnsafeBytes(of: rng.next()) { for j in 0..<8 { block[i + j] = $0[j] } } }
+                // The snapshot may have stopped (cancelled or killed): a closed pipe is fine here.
+                do { try input.fileHandleForWriting.write(contentsOf: Data(block)) } catch { return }
+            }
+        }
+
+        func finish() -> Int32 {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+    }
+
+    static func pending(_ cli: CLI) throws -> [[String: Any]] {
+        let r = try cli.run(["log", "--json"])
+        let all = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [[String: Any]]
+        return all.filter { ($0["status"] as? String) != "completed" }
+    }
+
+    @Test("limit, pending, cancel, failed, and gc around running snapshots")
+    func runningSnapshots() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let s = Scratch()
+        let cli = CLI(repo: s.file("repo"))
+        #expect(try cli.run(["init", "--concurrent-snapshots", "1", s.file("repo")]).status == 0)
+
+        let first = try SlowSnap(repo: s.file("repo"), volume: "slow", scratch: s)
+        first.feed(2)
+        var shown: [[String: Any]] = []
+        for _ in 0..<50 where shown.isEmpty { usleep(100_000); shown = try Self.pending(cli) }
+        #expect(shown.count == 1 && shown[0]["status"] as? String == "pending" && shown[0]["volume"] as? String == "slow")
+
+        // One more is refused: the limit is 1.
+        let img = try CommandLineTests.image(s, bytes: 1 << 20, seed: 3)
+        let second = try cli.run(["snap", img])
+        #expect(second.status == 5 && second.stderr.contains("concurrent snapshot limit reached"), "\(second.stderr)")
+        // gc --no-wait refuses while a snapshot runs.
+        #expect(try cli.run(["gc", "--no-wait"]).status == 5)
+
+        // rm of the pending id cancels it: the snapshot stops at its next progress check, committing nothing.
+        let token = shown[0]["pendingId"] as! String
+        #expect(try cli.run(["rm", token]).status == 0)
+        for _ in 0..<3 { first.feed(4); usleep(400_000) }
+        let status = first.finish()
+        #expect(status != 0)
+        #expect(try String(contentsOf: first.errors, encoding: .utf8).contains("cancelled"))
+        #expect(try Self.pending(cli).isEmpty)
+        #expect(try cli.run(["log", "--json"]).stdout.contains("\"slow\"") == false)
+
+        // A snapshot whose process dies shows as failed; gc removes its journal and packs.
+        let doomed = try SlowSnap(repo: s.file("repo"), volume: "doomed", scratch: s)
+        doomed.feed(20)
+        for _ in 0..<50 where try Self.pending(cli).isEmpty { usleep(100_000) }
+        usleep(1_500_000)
+        kill(doomed.process.processIdentifier, SIGKILL)
+        _ = doomed.finish()
+        let failed = try Self.pending(cli)
+        #expect(failed.count == 1 && failed[0]["status"] as? String == "failed")
+        let gc = try cli.run(["gc", "--json"])
+        let result = try JSONSerialization.jsonObject(with: Data(gc.stdout.utf8)) as! [String: Any]
+        #expect(result["failedSnapshotsRemoved"] as? Int == 1)
+        #expect(try Self.pending(cli).isEmpty)
+        let fsck = try cli.run(["fsck"])
+        #expect(fsck.status == 0 && !fsck.stderr.contains("note:"), "\(fsck.stderr)")
+        // And the limit is free again.
+        #expect(try cli.run(["snap", img]).status == 0)
+    }
+}
