@@ -1,6 +1,9 @@
 import _CryptoExtras
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A key file in `keys/<id>`: the repository's key material sealed under a key derived from a passphrase with
 /// scrypt. Several key files (passphrases) can open one repository.
@@ -86,9 +89,24 @@ public struct KeyStore {
                  "cannot write key file \(file.id)")
     }
 
+    /// Runs `body` holding `keys/.lock` exclusively, so that two key changes at once cannot remove the last keys.
+    private func locked<T>(_ body: () throws -> T) throws -> T {
+        try wrap(try FileSystem.makeDirectory(directory), "cannot create \(directory)")
+        let lockPath = FileSystem.join(directory, ".lock")
+        let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw StrataError.io("cannot open \(lockPath)", SystemCallError(call: "open", path: lockPath, errno: errno)) }
+        defer { Glibc.close(fd) }
+        while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        return try body()
+    }
+
     /// Adds a passphrase: a new key file for the same key material. Returns its id.
     @discardableResult
     public func add(passphrase: String) throws -> String {
+        try locked { try addUnlocked(passphrase: passphrase) }
+    }
+
+    private func addUnlocked(passphrase: String) throws -> String {
         guard let keys = repo.keys else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted") }
         try KeyStore.validate(passphrase)
         let file = try KeyFile.make(keys, passphrase: passphrase)
@@ -98,6 +116,10 @@ public struct KeyStore {
 
     /// Removes a key file; the last one is refused (the repository could never be opened again).
     public func remove(_ id: String) throws {
+        try locked { try removeUnlocked(id) }
+    }
+
+    private func removeUnlocked(_ id: String) throws {
         let files = try list()
         guard files.contains(where: { $0.id == id }) else { throw StrataError(.notFound, "key '\(id)' does not exist") }
         guard files.count > 1 else { throw StrataError(.refused, "key '\(id)' is the last key: removing it would lock the repository forever") }
@@ -110,7 +132,11 @@ public struct KeyStore {
     @discardableResult
     public func changePassphrase(to passphrase: String) throws -> String {
         guard let old = repo.openedKeyID else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted") }
-        let id = try add(passphrase: passphrase)
+        return try locked { try changeUnlocked(old: old, passphrase: passphrase) }
+    }
+
+    private func changeUnlocked(old: String, passphrase: String) throws -> String {
+        let id = try addUnlocked(passphrase: passphrase)
         try wrap(try FileSystem.remove(FileSystem.join(directory, old)), "cannot remove key \(old)")
         try wrap(try FileSystem.syncDirectory(directory), "cannot sync \(directory)")
         return id

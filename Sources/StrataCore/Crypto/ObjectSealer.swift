@@ -30,9 +30,11 @@ public struct ObjectSealer: Sendable {
     var overhead: Int { scheme == .none ? 0 : 28 }
     var isEncrypted: Bool { scheme != .none }
 
-    func seal(_ plaintext: UnsafeRawBufferPointer, _ domain: Domain) throws -> [UInt8] {
+    /// - Parameter context: bound into the associated data (e.g. the file's name), so that a sealed object moved
+    ///   under another name no longer opens.
+    func seal(_ plaintext: UnsafeRawBufferPointer, _ domain: Domain, context: String = "") throws -> [UInt8] {
         guard let key else { return Array(plaintext) }
-        let aad = Array(domain.rawValue.utf8)
+        let aad = Array((context.isEmpty ? domain.rawValue : domain.rawValue + " " + context).utf8)
         do {
             switch scheme {
             case .aes256gcm:
@@ -47,14 +49,14 @@ public struct ObjectSealer: Sendable {
         }
     }
 
-    func seal(_ plaintext: [UInt8], _ domain: Domain) throws -> [UInt8] {
-        try plaintext.withUnsafeBytes { try seal($0, domain) }
+    func seal(_ plaintext: [UInt8], _ domain: Domain, context: String = "") throws -> [UInt8] {
+        try plaintext.withUnsafeBytes { try seal($0, domain, context: context) }
     }
 
     /// Opens a sealed object. A failure means it was damaged or tampered with.
-    func open(_ sealed: UnsafeRawBufferPointer, _ domain: Domain, what: @autoclosure () -> String) throws -> [UInt8] {
+    func open(_ sealed: UnsafeRawBufferPointer, _ domain: Domain, context: String = "", what: @autoclosure () -> String) throws -> [UInt8] {
         guard let key else { return Array(sealed) }
-        let aad = Array(domain.rawValue.utf8)
+        let aad = Array((context.isEmpty ? domain.rawValue : domain.rawValue + " " + context).utf8)
         do {
             switch scheme {
             case .aes256gcm:
@@ -69,8 +71,8 @@ public struct ObjectSealer: Sendable {
         }
     }
 
-    func open(_ sealed: [UInt8], _ domain: Domain, what: @autoclosure () -> String) throws -> [UInt8] {
-        try sealed.withUnsafeBytes { try open($0, domain, what: what()) }
+    func open(_ sealed: [UInt8], _ domain: Domain, context: String = "", what: @autoclosure () -> String) throws -> [UInt8] {
+        try sealed.withUnsafeBytes { try open($0, domain, context: context, what: what()) }
     }
 }
 

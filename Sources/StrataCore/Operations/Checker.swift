@@ -192,7 +192,7 @@ public final class Checker {
         }
         var removed = 0
         for name in (try? FileSystem.list(repo.tmpPath)) ?? [] {
-            try? FileSystem.remove(FileSystem.join(repo.tmpPath, name))
+            try? FileManager.default.removeItem(atPath: FileSystem.join(repo.tmpPath, name))
             removed += 1
         }
         if removed > 0 { report.repairs.append("removed \(removed) temporary file(s) from tmp/") }

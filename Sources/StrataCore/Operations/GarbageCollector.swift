@@ -47,7 +47,7 @@ public final class GarbageCollector {
         let index = try ChunkIndex.load(repo, strict: true)
         let (snapshots, damaged) = try SnapshotStore(repo: repo).all()
         if let bad = damaged.first {
-            throw StrataError.corrupt("gc stopped: snapshot \(bad.id.shortHex) is damaged (\(bad.problem)), so what it needs is unknown; run 'strata fsck'")
+            throw StrataError.corrupt("gc stopped: \(bad.problem), so what it needs is unknown; run 'strata fsck'")
         }
         result.snapshots = snapshots.count
         let reader = ObjectReader(repo: repo, index: index)
@@ -188,12 +188,14 @@ public final class GarbageCollector {
             }
             if !touched.isEmpty { try FileSystem.syncDirectory(repo.packsPath) }
         }(), "cannot remove packs")
-        // Under the exclusive lock no snapshot runs: every journal left is a failed snapshot's (its packs, never
-        // indexed, went with the unindexed packs above).
+        // Under the exclusive lock no snapshot runs: every journal left is a failed snapshot's. Its packs went above:
+        // unindexed ones with the unindexed packs, and those a large snapshot had already indexed as packs whose
+        // objects no manifest references.
         result.failedSnapshotsRemoved = try PendingStore(repo: repo).removeFailed()
         // Under the exclusive lock nothing is being written: whatever tmp/ holds is left over from a crash.
         for name in (try? FileSystem.list(repo.tmpPath)) ?? [] {
-            try? FileSystem.remove(FileSystem.join(repo.tmpPath, name))
+            // Drafts, and staging folders of interrupted exports and imports.
+            try? FileManager.default.removeItem(atPath: FileSystem.join(repo.tmpPath, name))
             result.tmpFilesRemoved += 1
         }
         result.bytesAfter = try repositoryDataBytes()

@@ -155,10 +155,19 @@ public final class Repository: @unchecked Sendable {
             throw StrataError(.authentication, "repository \(path) is encrypted: give its passphrase with --password-file, STRATA_PASSWORD_FILE or --password-command, or run at a terminal")
         }
         let secret = try passphrase()
+        var unreadable: [String] = []
         for file in files {
-            if let keys = try file.open(passphrase: secret) {
-                return Repository(path: path, config: config, keys: keys, openedKeyID: file.id)
+            do {
+                if let keys = try file.open(passphrase: secret) {
+                    return Repository(path: path, config: config, keys: keys, openedKeyID: file.id)
+                }
+            } catch let e as StrataError {
+                // One damaged or foreign key file must not stop the others from being tried.
+                unreadable.append("\(file.id): \(e.message)")
             }
+        }
+        if !unreadable.isEmpty && unreadable.count == files.count {
+            throw StrataError.corrupt("no key file of repository \(path) can be used: \(unreadable.joined(separator: "; "))")
         }
         throw StrataError(.authentication, "wrong passphrase for repository \(path): none of its \(files.count) key(s) opens with it")
     }

@@ -37,7 +37,7 @@ struct MetaStore {
         let p = path(id)
         guard FileSystem.exists(p) else { return SnapshotMeta() }
         let stored = try wrap(try FileSystem.readFile(p, limit: 1 << 20), "cannot read \(p)")
-        let bytes = try repo.sealer.open(stored, .meta, what: "metadata of snapshot \(id.shortHex)")
+        let bytes = try repo.sealer.open(stored, .meta, context: id.hex, what: "metadata of snapshot \(id.shortHex)")
         do {
             return try JSONDecoder().decode(SnapshotMeta.self, from: Data(bytes))
         } catch {
@@ -77,7 +77,7 @@ struct MetaStore {
         } else {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            let bytes = try repo.sealer.seal(Array(try encoder.encode(meta)) + [0x0a], .meta)
+            let bytes = try repo.sealer.seal(Array(try encoder.encode(meta)) + [0x0a], .meta, context: id.hex)
             try wrap(try AtomicFile.write(bytes, to: p, tmpDirectory: repo.tmpPath), "cannot write \(p)")
         }
         return meta

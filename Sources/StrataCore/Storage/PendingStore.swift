@@ -43,7 +43,7 @@ public struct PendingStore {
         var out: [PendingSnapshot] = []
         for name in try wrap(try FileSystem.list(directory), "cannot list \(directory)") where Self.isToken(name) {
             guard let stored = try? FileSystem.readFile(journalPath(name), limit: 1 << 20),
-                  let bytes = try? repo.sealer.open(stored, .journal, what: "journal"),
+                  let bytes = try? repo.sealer.open(stored, .journal, context: name, what: "journal"),
                   var p = try? JSONDecoder().decode(PendingSnapshot.self, from: Data(bytes)) else { continue }
             p.alive = isAlive(name)
             out.append(p)
@@ -110,7 +110,7 @@ public struct PendingStore {
     func write(_ state: PendingSnapshot) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try wrap(try AtomicFile.write(try repo.sealer.seal(Array(try encoder.encode(state)) + [0x0a], .journal), to: journalPath(state.token), tmpDirectory: repo.tmpPath),
+        try wrap(try AtomicFile.write(try repo.sealer.seal(Array(try encoder.encode(state)) + [0x0a], .journal, context: state.token), to: journalPath(state.token), tmpDirectory: repo.tmpPath),
                  "cannot write the pending journal")
     }
 

@@ -77,6 +77,10 @@ struct Rm: ParsableCommand {
         let pending = PendingStore(repo: repo)
         let pendingTokens = Set(try pending.all().map(\.token))
         for s in snapshots where pendingTokens.contains(s) {
+            if dryRun {
+                Terminal.writeOut("would cancel pending snapshot \(s)\n")
+                continue
+            }
             let running = try pending.cancel(s)
             Terminal.writeErr(running ? "asked pending snapshot \(s) to stop\n" : "removed the journal of failed snapshot \(s)\n")
         }
