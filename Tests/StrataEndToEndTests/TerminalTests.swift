@@ -24,7 +24,7 @@ struct TerminalTests {
         #expect(screen.contains("["), "a bar is drawn")
         // After the last erase only the summary line is left on the screen.
         let tail = screen.components(separatedBy: clear).last!
-        #expect(tail.hasPrefix("snap ") && tail.contains(" new, ") && tail.contains(" stored"), "\(tail.debugDescription)")
+        #expect(tail.hasPrefix("snap ") && tail.contains(" new (") && tail.contains(" stored"), "\(tail.debugDescription)")
         #expect(!tail.contains("[#") && !tail.contains("[-") && !tail.contains("ETA"), "no progress bar left on the final screen")
         // stdout (redirected) got only the id.
         let id = try String(contentsOfFile: s.file("id"), encoding: .utf8)

@@ -7,7 +7,8 @@ enum FaultInjection {
     struct Rule {
         /// Only files whose path starts with this.
         var pathPrefix: String
-        /// `write` (pwrite/write) or `fsync`.
+        /// `write` (pwrite/write), `fsync`, `rename`, `unlink`, or `*` for every one of them: a crash point, after
+        /// which everything fails as if the process had died at that instant.
         var call: String
         /// The errno to fail with.
         var errno: Int32
@@ -39,7 +40,7 @@ enum FaultInjection {
         guard active else { return nil }
         lock.lock()
         defer { lock.unlock() }
-        for i in rules.indices where rules[i].call == call && path.hasPrefix(rules[i].pathPrefix) {
+        for i in rules.indices where (rules[i].call == call || rules[i].call == "*") && path.hasPrefix(rules[i].pathPrefix) {
             let cost = Int64(max(bytes, 1))
             if rules[i].allowance >= cost {
                 rules[i].allowance -= cost

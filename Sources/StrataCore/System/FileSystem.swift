@@ -56,6 +56,7 @@ public enum FileSystem {
     }
 
     public static func rename(_ from: String, _ to: String) throws {
+        if let e = FaultInjection.check("rename", path: to, bytes: 0) { throw SystemCallError(call: "rename", path: to, errno: e) }
         if Glibc.rename(from, to) != 0 {
             throw SystemCallError(call: "rename", path: to, errno: errno)
         }
@@ -63,6 +64,7 @@ public enum FileSystem {
 
     /// Removes a file; succeeds when it is already gone.
     public static func remove(_ path: String) throws {
+        if let e = FaultInjection.check("unlink", path: path, bytes: 0) { throw SystemCallError(call: "unlink", path: path, errno: e) }
         if Glibc.unlink(path) == 0 || errno == ENOENT { return }
         throw SystemCallError(call: "unlink", path: path, errno: errno)
     }
@@ -74,6 +76,7 @@ public enum FileSystem {
 
     /// Makes a directory's entries (creations, renames, removals) durable.
     public static func syncDirectory(_ path: String) throws {
+        if let e = FaultInjection.check("fsync", path: path + "/", bytes: 0) { throw SystemCallError(call: "fsync", path: path, errno: e) }
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 { throw SystemCallError(call: "open", path: path, errno: errno) }
         defer { Glibc.close(fd) }

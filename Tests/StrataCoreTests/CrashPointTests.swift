@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+@testable import StrataCore
+
+/// A deterministic companion to the kill -9 loop: every operation is stopped at each of its writes, fsyncs, renames
+/// and unlinks in turn (from that instant on every such call fails, as if the process had died there, so no
+/// clean-up runs). After each stop the repository must pass fsck, every completed snapshot must restore, and the
+/// next gc must leave nothing behind.
+@Suite("Crash points", .serialized)
+struct CrashPointTests {
+    static func image(_ dir: TemporaryDirectory, _ name: String, seed: UInt64) throws -> String {
+        var rng = SeededRandom(seed: seed)
+        return try dir.write(name, rng.textLike(700_000) + rng.bytes(1 << 20))
+    }
+
+    /// Runs `operation` with a crash after `n` calls under the repository, for n = 0, 1, 2, … until it completes.
+    static func sweep(_ name: String, setUp: (TemporaryDirectory) throws -> (Repository, [Snapshot: [UInt8]]),
+                      operation: (Repository, TemporaryDirectory) throws -> Void) throws -> Int {
+        // The starting state is built once and copied for every crash point.
+        let template = TemporaryDirectory()
+        let (templateRepo, expected) = try setUp(template)
+        var n: Int64 = 0
+        while true {
+            let dir = TemporaryDirectory()
+            for name in try FileSystem.list(template.path) {
+                try FileManager.default.copyItem(atPath: template.file(name), toPath: dir.file(name))
+            }
+            let repo = try Repository.open(at: dir.file(FileSystem.baseName(templateRepo.path)))
+            FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "*", errno: EIO, allowance: n))
+            let completed: Bool
+            do { try operation(repo, dir); completed = true } catch { completed = false }
+            FaultInjection.remove(pathPrefix: repo.path + "/")
+            let report = try Checker(repo: repo).run(readData: true)
+            #expect(report.isHealthy, "\(name) stopped after \(n) calls: \(report.problems.map(\.message))")
+            for (snapshot, bytes) in expected where (try? SnapshotResolver(repo: repo).resolve(snapshot.id.hex)) != nil && n % 4 == 0 {
+                #expect(try restoreBytes(repo, snapshot, in: dir) == bytes, "\(name) stopped after \(n) calls: \(snapshot.id.shortHex)")
+            }
+            _ = try GarbageCollector(repo: repo).run()
+            let after = try Checker(repo: repo).run(readData: false)
+            #expect(after.isHealthy && after.notes.isEmpty, "\(name) stopped after \(n) calls, then gc: \(after.notes)")
+            if completed || n > 400 { return Int(n) }
+            n += 1
+        }
+    }
+
+    static func twoSnapshots(_ dir: TemporaryDirectory) throws -> (Repository, [Snapshot: [UInt8]]) {
+        let repo = try Repository.create(at: dir.file("r"))
+        let a = try snap(repo, try image(dir, "a", seed: 1))
+        let b = try snap(repo, try image(dir, "b", seed: 2))
+        return (repo, [a: try FileSystem.readFile(dir.file("a")), b: try FileSystem.readFile(dir.file("b"))])
+    }
+
+    @Test("snap stopped at every call")
+    func snapAtEveryCall() throws {
+        let calls = try Self.sweep("snap", setUp: Self.twoSnapshots) { repo, dir in
+            _ = try snap(repo, try Self.image(dir, "c", seed: 3))
+        }
+        #expect(calls > 5)
+    }
+
+    @Test("gc stopped at every call (with packs to delete and to rewrite)")
+    func gcAtEveryCall() throws {
+        let calls = try Self.sweep("gc", setUp: { dir in
+            var (repo, expected) = try Self.twoSnapshots(dir)
+            let first = expected.keys.sorted { $0.manifest.createdAt < $1.manifest.createdAt }[0]
+            try SnapshotCatalog(repo: repo).remove([first.id])
+            expected[first] = nil
+            return (repo, expected)
+        }) { repo, _ in
+            _ = try GarbageCollector(repo: repo).run()
+        }
+        #expect(calls > 3)
+    }
+
+    @Test("rm, tag and ref stopped at every call")
+    func smallVerbsAtEveryCall() throws {
+        _ = try Self.sweep("rm", setUp: Self.twoSnapshots) { repo, _ in
+            try SnapshotCatalog(repo: repo).remove([try SnapshotCatalog(repo: repo).list().snapshots[0].id])
+        }
+        _ = try Self.sweep("tag", setUp: Self.twoSnapshots) { repo, _ in
+            try SnapshotCatalog(repo: repo).tag(try SnapshotCatalog(repo: repo).list().snapshots[0].snapshot, set: ["k": "v"], remove: [])
+        }
+        _ = try Self.sweep("ref", setUp: Self.twoSnapshots) { repo, _ in
+            try SnapshotCatalog(repo: repo).addRef("r", to: try SnapshotCatalog(repo: repo).list().snapshots[0].id, force: false)
+        }
+    }
+}
+
+extension Snapshot: Hashable {
+    public func hash(into hasher: inout Hasher) { hasher.combine(id) }
+}
