@@ -33,11 +33,13 @@ enum Main {
     /// Accepts `-r PATH`/`--repo PATH` before the verb too (`strata -r repo log`) by moving it after the verb.
     static func arguments(_ args: [String]) -> [String] {
         guard let first = args.first else { return args }
+        // Options may follow the (sub)verb's arguments, so the pair moves to the end: `strata -r R ref add N S`
+        // becomes `strata ref add N S -r R`.
         if (first == "-r" || first == "--repo"), args.count >= 3 {
-            return [args[2], first, args[1]] + args.dropFirst(3)
+            return Array(args.dropFirst(2)) + [first, args[1]]
         }
         if first.hasPrefix("--repo="), args.count >= 2 {
-            return [args[1], first] + args.dropFirst(2)
+            return Array(args.dropFirst()) + [first]
         }
         return args
     }

@@ -273,13 +273,19 @@ public final class Checker {
                         if ok {
                             myVerified += 1
                         } else {
-                            myDamage[e.id] = "object \(e.id.shortHex) in pack \(packID.shortHex) does not match its hash"
+                            // Only the copy the index names matters: an old damaged copy that a repair left behind
+                            // (and a new snapshot replaced) harms no snapshot.
+                            if let loc = index.location(of: e.id), loc.pack == UInt32(job.pack), loc.frameOffset == frame.offset, loc.offset == e.offset {
+                                myDamage[e.id] = "object \(e.id.shortHex) in pack \(packID.shortHex) does not match its hash"
+                            }
                         }
                     }
                     myBytes += Int64(frame.rawLength)
                 } catch {
                     let why = (error as? StrataError)?.description ?? "\(error)"
-                    for e in entries { myDamage[e.id] = why }
+                    for e in entries {
+                        if let loc = index.location(of: e.id), loc.pack == UInt32(job.pack), loc.frameOffset == frame.offset { myDamage[e.id] = why }
+                    }
                 }
                 lock.lock()
                 verified += myVerified

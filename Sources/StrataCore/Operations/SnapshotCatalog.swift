@@ -152,7 +152,7 @@ public struct SnapshotCatalog {
     /// ref left pointing nowhere by a crash in between). Every id is checked before anything is removed.
     /// - Returns: the ids removed and the refs dropped.
     @discardableResult
-    public func remove(_ ids: [ObjectID], force: Bool = false) throws -> (removed: [ObjectID], refsDropped: [String]) {
+    public func remove(_ ids: [ObjectID], force: Bool = false, dryRun: Bool = false) throws -> (removed: [ObjectID], refsDropped: [String]) {
         let lock = try repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
         let refs = try RefStore(repo: repo).all()
@@ -173,6 +173,7 @@ public struct SnapshotCatalog {
             }
             dropping += naming
         }
+        if dryRun { return (ids, dropping) }
         let store = SnapshotStore(repo: repo)
         for id in ids {
             try store.remove(id)

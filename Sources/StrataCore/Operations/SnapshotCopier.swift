@@ -15,6 +15,8 @@ public struct CopyResult: Sendable {
     public var bytesCopied: Int64 = 0
     /// Bytes of pack files written into the target.
     public var storedBytes: Int64 = 0
+    /// Snapshots the target already had (copied before): not copied again.
+    public var skipped = 0
     public var seconds = 0.0
 }
 
@@ -39,13 +41,26 @@ public final class SnapshotCopier {
 
     public func copy(_ snapshots: [Snapshot]) throws -> CopyResult {
         let clock = ContinuousClock.now
-        guard source.path != target.path else { throw StrataError(.invalidArgument, "source and target are the same repository") }
+        var a = stat(), b = stat()
+        if stat(source.path, &a) == 0 && stat(target.path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino {
+            throw StrataError(.invalidArgument, "source and target are the same repository")
+        }
         var result = CopyResult()
         result.incremental = isIncremental
         let sourceLock = try? source.lock(.shared)
         defer { withExtendedLifetime(sourceLock) {} }
         let catalog = SnapshotCatalog(repo: source)
         for snapshot in snapshots {
+            // A snapshot copied before (same volume, point in time, size and data) is not copied again.
+            let m = snapshot.manifest
+            if let existing = try SnapshotCatalog(repo: target).list().snapshots.first(where: {
+                $0.manifest.volume == m.volume && $0.manifest.createdAt == m.createdAt && $0.manifest.size == m.size
+                    && $0.manifest.dataBytes == m.dataBytes && $0.manifest.description == m.description
+            }) {
+                result.copied.append((snapshot.id, existing.id))
+                result.skipped += 1
+                continue
+            }
             let info = try catalog.info(snapshot)
             let copied = result.incremental ? try copyObjects(snapshot, result: &result) : try copyStream(snapshot, result: &result)
             // Tags set after creation travel as later tags in the target too.
@@ -148,7 +163,7 @@ public final class SnapshotCopier {
         let outcome: SnapshotResult
         do {
             outcome = try Snapshotter(repo: target).run(request, source: ImageSource(stream: readEnd, name: "copy of \(snapshot.id.shortHex)"),
-                                                        started: Date(), clock: .now, progress: nil, onWait: {})
+                                                        progress: nil, onWait: {})
         } catch {
             try? readEnd.close()
             if !sourceFinished { done.wait() }

@@ -67,15 +67,17 @@ public final class Snapshotter {
         let volume = request.volume ?? FileSystem.baseName(request.source)
         try Self.validateLabels(volume: volume, description: request.description, tags: request.tags)
         let source = try ImageSource(path: request.source)
-        return try run(request, source: source, started: started, clock: clock, progress: progress, onWait: onWait)
+        return try run(request, source: source, progress: progress, onWait: onWait)
     }
 
     /// Takes a snapshot of an already opened source.
-    func run(_ request: SnapshotRequest, source: ImageSource, started: Date, clock: ContinuousClock.Instant,
-             progress: ProgressReporter?, onWait: () -> Void) throws -> SnapshotResult {
+    func run(_ request: SnapshotRequest, source: ImageSource, progress: ProgressReporter?, onWait: () -> Void) throws -> SnapshotResult {
         let volume = request.volume ?? FileSystem.baseName(request.source)
         let lock = try repo.lock(.shared, onWait: onWait)
         defer { withExtendedLifetime(lock) {} }
+        // The snapshot's point in time is when reading starts, not when the command started waiting for gc.
+        let started = Date()
+        let clock = ContinuousClock.now
         let index = try ChunkIndex.load(repo, strict: true)
         let journal = try PendingStore(repo: repo).begin(
             volume: volume, source: request.source == "-" ? "-" : FileSystem.absolute(request.source),

@@ -127,6 +127,7 @@ enum CopyReport {
         struct Pair: Encodable { var source: String; var target: String }
         var snapshots: [Pair]
         var incremental: Bool
+        var skipped: Int
         var objectsCopied: Int
         var bytesCopied: Int64
         var storedBytes: Int64
@@ -136,13 +137,13 @@ enum CopyReport {
     static func print(_ r: CopyResult, verb: String, json: Bool, quiet: Bool, extra: String = "") throws {
         if json {
             try JSONOutput.print(JSON(snapshots: r.copied.map { .init(source: $0.source.hex, target: $0.target.hex) }, incremental: r.incremental,
-                                      objectsCopied: r.objectsCopied, bytesCopied: r.bytesCopied, storedBytes: r.storedBytes, seconds: r.seconds))
+                                      skipped: r.skipped, objectsCopied: r.objectsCopied, bytesCopied: r.bytesCopied, storedBytes: r.storedBytes, seconds: r.seconds))
             return
         }
         if verb != "export" { for pair in r.copied { Terminal.writeOut(pair.target.hex + "\n") } }
         if !quiet {
             let ids = r.copied.map { "\($0.source.shortHex) -> \($0.target.shortHex)" }.joined(separator: ", ")
-            Terminal.writeErr("\(verb) \(ids)\(extra.isEmpty ? "" : " (\(extra))"): \(r.incremental ? "incremental" : "complete"), \(r.objectsCopied) objects (\(Format.bytes(r.bytesCopied))) moved, \(Format.bytes(r.storedBytes)) stored, in \(Format.duration(r.seconds))\n")
+            Terminal.writeErr("\(verb) \(ids)\(extra.isEmpty ? "" : " (\(extra))"): \(r.incremental ? "incremental" : "complete")\(r.skipped > 0 ? ", \(r.skipped) already there" : ""), \(r.objectsCopied) objects (\(Format.bytes(r.bytesCopied))) moved, \(Format.bytes(r.storedBytes)) stored, in \(Format.duration(r.seconds))\n")
         }
     }
 }

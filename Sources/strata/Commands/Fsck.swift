@@ -42,7 +42,14 @@ struct Fsck: ParsableCommand {
         let bar = reads ? output.reporter(verb: "fsck") : nil
         let report: FsckReport
         do {
-            report = try Checker(repo: repo).run(readData: reads, sample: sample, repair: repair, progress: bar)
+            var first = try Checker(repo: repo).run(readData: reads, sample: sample, repair: repair, progress: bar)
+            if repair && !first.repairs.isEmpty {
+                // Judge the repository as the repairs left it: the exit status says whether damage remains.
+                let repairs = first.repairs
+                first = try Checker(repo: repo).run(readData: reads, sample: sample, repair: false, progress: bar)
+                first.repairs = repairs
+            }
+            report = first
         } catch {
             bar?.finish()
             throw error

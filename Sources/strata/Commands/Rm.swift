@@ -34,7 +34,7 @@ struct Rm: ParsableCommand {
     @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N ISO weeks that have one.", valueName: "n")) var keepWeekly = 0
     @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N months that have one.", valueName: "n")) var keepMonthly = 0
     @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N years that have one.", valueName: "n")) var keepYearly = 0
-    @Option(help: ArgumentHelp("Keep every snapshot taken within this duration of the volume's newest (7d, 36h, 2w).", valueName: "duration"))
+    @Option(help: ArgumentHelp("Keep every snapshot taken within this duration of the newest one considered, per volume (7d, 36h, 2w).", valueName: "duration"))
     var keepWithin: String?
 
     @Flag(help: "Show what would be removed, remove nothing.")
@@ -89,13 +89,16 @@ struct Rm: ParsableCommand {
             if !ids.contains(id) { ids.append(id) }
         }
         if ids.isEmpty { return }
-        if dryRun {
-            for id in ids { Terminal.writeOut("would remove \(id.shortHex)\n") }
+        // A dry run applies the same guards (protection, refs) and says what would happen.
+        let (removed, refs) = try SnapshotCatalog(repo: repo).remove(ids, force: force, dryRun: dryRun)
+        if json {
+            try JSONOutput.print(RemovalJSON(removed: removed.map(\.hex), refsRemoved: refs, kept: [], dryRun: dryRun))
             return
         }
-        let (removed, refs) = try SnapshotCatalog(repo: repo).remove(ids, force: force)
-        if json {
-            try JSONOutput.print(RemovalJSON(removed: removed.map(\.hex), refsRemoved: refs, kept: [], dryRun: false))
+        if dryRun {
+            for id in removed { Terminal.writeOut("would remove \(id.shortHex)\n") }
+            for r in refs { Terminal.writeOut("would remove ref '\(r)'\n") }
+            return
         }
         if !quiet {
             for s in removed { Terminal.writeErr("removed snapshot \(s.shortHex)\n") }

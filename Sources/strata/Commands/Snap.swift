@@ -61,7 +61,7 @@ struct Snap: ParsableCommand {
             Terminal.writeOut(result.snapshot.id.hex + "\n")
         }
         let rate = result.seconds > 0 ? Double(m.size) / result.seconds : 0
-        output.note("snap \(result.snapshot.id.shortHex)  \(Format.bytes(m.size)) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), \(Format.bytes(m.newBytes)) new (\(m.newChunks) chunks), \(Format.bytes(m.storedBytes)) stored")
+        output.note("snap \(result.snapshot.id.shortHex)  \(Format.bytes(m.size)) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), \(Format.bytes(m.newBytes)) new (\(m.newChunks) chunk\(m.newChunks == 1 ? "" : "s")), \(Format.bytes(m.storedBytes)) stored")
         if m.sourceChanged {
             Terminal.writeErr("strata: warning: \(source) changed while it was read; the snapshot may not be consistent\n")
         }

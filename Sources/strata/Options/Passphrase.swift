@@ -23,13 +23,20 @@ struct PassphraseOptions: ParsableArguments {
 enum Passphrase {
     static func read(file: String?, command: String?, prompt: String) throws -> String {
         let env = ProcessInfo.processInfo.environment
-        if let file = file ?? env["STRATA_PASSWORD_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+        // What the command line says wins over the environment; a file wins over a command.
+        var file = file
+        var command = command
+        if file == nil && command == nil {
+            file = env["STRATA_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+            if file == nil { command = env["STRATA_PASSWORD_COMMAND"].flatMap { $0.isEmpty ? nil : $0 } }
+        }
+        if let file {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw StrataError(.notFound, "cannot read the password file \(file)")
             }
             return firstLine(data)
         }
-        if let command = command ?? env["STRATA_PASSWORD_COMMAND"].flatMap({ $0.isEmpty ? nil : $0 }) {
+        if let command {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/bin/sh")
             p.arguments = ["-c", command]

@@ -42,12 +42,13 @@ enum Format {
     static func ago(_ date: Date, now: Date = Date()) -> String {
         let s = Int(now.timeIntervalSince(date))
         if s < 0 { return "in the future" }
-        if s < 60 { return "\(s) seconds ago" }
-        if s < 3600 { return "\(s / 60) minutes ago" }
-        if s < 86400 { return "\(s / 3600) hours ago" }
-        if s < 86400 * 60 { return "\(s / 86400) days ago" }
-        if s < 86400 * 730 { return "\(s / (86400 * 30)) months ago" }
-        return "\(s / (86400 * 365)) years ago"
+        func ago(_ n: Int, _ unit: String) -> String { "\(n) \(unit)\(n == 1 ? "" : "s") ago" }
+        if s < 60 { return ago(s, "second") }
+        if s < 3600 { return ago(s / 60, "minute") }
+        if s < 86400 { return ago(s / 3600, "hour") }
+        if s < 86400 * 60 { return ago(s / 86400, "day") }
+        if s < 86400 * 730 { return ago(s / (86400 * 30), "month") }
+        return ago(s / (86400 * 365), "year")
     }
 
     static func tags(_ tags: [String: String]) -> String {
