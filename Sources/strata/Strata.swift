@@ -8,7 +8,7 @@ struct Strata: ParsableCommand {
         commandName: "strata",
         abstract: "Versions disk images and block volumes in a local, content-addressed repository.",
         discussion: """
-            Snapshots are incremental and deduplicated: each one stores only chunks the repository lacks.
+            Snapshots are incremental and deduplicated: each one stores only chunks the repository lacks. \
             Every verb except init takes -r/--repo PATH or $STRATA_REPO.
 
             Quick start:

@@ -5,8 +5,8 @@ struct Fsck: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the repository; exit 4 when anything is damaged.",
         discussion: """
-            Checks the config, the index, every pack's table of contents against the index, every manifest and
-            every chunk map. With --read-data it also decompresses every frame and re-hashes every chunk.
+            Checks the config, the index, every pack's table of contents against the index, every manifest and \
+            every chunk map. With --read-data it also decompresses every frame and re-hashes every chunk. \
             Each problem names the snapshot and the byte range it can no longer restore.
 
             Examples:

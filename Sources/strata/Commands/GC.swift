@@ -6,7 +6,7 @@ struct GC: ParsableCommand {
         commandName: "gc",
         abstract: "Free the data that no remaining snapshot references.",
         discussion: """
-            Deletes packs with no live chunk and rewrites packs that are mostly dead. Takes the repository lock
+            Deletes packs with no live chunk and rewrites packs that are mostly dead. Takes the repository lock \
             exclusively: it waits for running snapshots (or fails at once with --no-wait).
 
             Examples:

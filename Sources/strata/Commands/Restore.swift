@@ -5,7 +5,7 @@ struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write a snapshot's image to a file, a block device or standard output.",
         discussion: """
-            A file target is written under a temporary name and renamed when complete; zero runs stay holes.
+            A file target is written under a temporary name and renamed when complete; zero runs stay holes. \
             A block device is written in place. Every chunk is verified before it is written.
 
             Examples:

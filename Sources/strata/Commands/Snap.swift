@@ -6,7 +6,7 @@ struct Snap: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Take a snapshot of an image file, a block device or standard input.",
         discussion: """
-            Prints the new snapshot's id on stdout and a summary on stderr. Only chunks the repository does not
+            Prints the new snapshot's id on stdout and a summary on stderr. Only chunks the repository does not \
             hold yet are stored.
 
             Examples:
