@@ -62,7 +62,9 @@ final class ObjectPacker: @unchecked Sendable {
     private let frameCapacity: Int
     private let sealer: ObjectSealer
 
-    /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once (default: cores + 1);
+    /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once (default: 2 × cores + 2:
+    ///   with fewer, the reading thread waits for compression; measured 3.3 s -> 2.9 s for the first snapshot of the
+    ///   benchmark fixture for ~11 MiB more memory);
     ///   with the frame size, this bounds the packer's memory.
     init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int? = nil, indexFlushLimit: Int? = nil) {
         self.repo = repo
@@ -71,7 +73,7 @@ final class ObjectPacker: @unchecked Sendable {
         frameSize = repo.config.compression.frameSize
         sealer = repo.sealer
         frameCapacity = frameSize + max(repo.config.chunker.maxSize, 64 << 10)
-        let inFlight = maxFramesInFlight ?? (min(ProcessInfo.processInfo.activeProcessorCount, 8) + 1)
+        let inFlight = maxFramesInFlight ?? (2 * min(ProcessInfo.processInfo.activeProcessorCount, 8) + 2)
         packSize = repo.config.packSize
         level = repo.config.compression.level
         slots = DispatchSemaphore(value: max(inFlight, 2))
