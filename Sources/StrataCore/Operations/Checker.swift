@@ -144,8 +144,7 @@ public final class Checker {
         let leftovers = ((try? FileSystem.list(repo.tmpPath)) ?? []).count
         if leftovers > 0 && !repair { report.notes.append("\(leftovers) temporary file(s) in tmp/ (left by an interrupted command); 'strata gc' or 'strata fsck --repair' removes them") }
         if repair { try self.repair(&report, index: index, bad: bad, known: known) }
-        let d = ContinuousClock.now - clock
-        report.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        report.seconds = clock.secondsElapsed
         return report
     }
 

@@ -121,7 +121,7 @@ public final class GarbageCollector {
                 estimate += Int64(Double(size) * Double(use[ordinal].live) / Double(max(use[ordinal].total, 1)))
             }
             result.bytesAfter = estimate + indexBytes
-            result.seconds = seconds(since: clock)
+            result.seconds = clock.secondsElapsed
             return result
         }
 
@@ -199,7 +199,7 @@ public final class GarbageCollector {
             result.tmpFilesRemoved += 1
         }
         result.bytesAfter = try repositoryDataBytes()
-        result.seconds = seconds(since: clock)
+        result.seconds = clock.secondsElapsed
         return result
     }
 
@@ -218,8 +218,5 @@ public final class GarbageCollector {
         return total
     }
 
-    private func seconds(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
+
 }

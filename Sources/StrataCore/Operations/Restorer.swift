@@ -33,7 +33,7 @@ public final class Restorer {
         if target == "-" {
             let out = FileHandleFD(fd: 1, path: "standard output")
             try restoreSequential(snapshot, root: root, index: index, to: out, progress: progress)
-            return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: seconds(since: clock))
+            return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: clock.secondsElapsed)
         }
 
         let existing = try wrap(try FileSystem.status(target), "cannot inspect \(target)")
@@ -48,7 +48,7 @@ public final class Restorer {
             }
             try restoreParallel(snapshot, root: root, index: index, to: device, writeZeros: true, progress: progress)
             try wrap({ try device.fsync(); try device.close() }(), "cannot flush \(target)")
-            return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: seconds(since: clock))
+            return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: clock.secondsElapsed)
         }
         if let existing {
             if existing.isDirectory {
@@ -84,7 +84,7 @@ public final class Restorer {
             try? FileSystem.remove(draft)
             throw error
         }
-        return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: seconds(since: clock))
+        return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: clock.secondsElapsed)
     }
 
     /// Removes drafts of the same target left by killed restores (a running restore holds a lock on its draft).
@@ -98,10 +98,7 @@ public final class Restorer {
         }
     }
 
-    private func seconds(since start: ContinuousClock.Instant) -> Double {
-        let d = ContinuousClock.now - start
-        return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
-    }
+
 
     /// One chunk to place: where in the image, which object, where it is stored.
     private struct Piece {

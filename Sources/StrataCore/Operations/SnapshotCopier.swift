@@ -71,8 +71,7 @@ public final class SnapshotCopier {
             }
             result.copied.append((snapshot.id, copied.id))
         }
-        let d = ContinuousClock.now - clock
-        result.seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        result.seconds = clock.secondsElapsed
         return result
     }
 

@@ -111,9 +111,8 @@ public final class Snapshotter {
                 storedBytes: UInt64(packer.totals.storedBytes), host: original?.host ?? Labels.hostName(),
                 sourceChanged: original?.sourceChanged ?? changed)
             let id = try SnapshotStore(repo: repo).save(manifest)
-            let elapsed = ContinuousClock.now - clock
             return SnapshotResult(snapshot: Snapshot(id: id, manifest: manifest),
-                                  seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+                                  seconds: clock.secondsElapsed,
                                   packsWritten: packer.totals.packs)
         } catch {
             packer.abandon()
