@@ -14,24 +14,38 @@ struct CrashPointTests {
     }
 
     /// Runs `operation` with a crash after `n` calls under the repository, for n = 0, 1, 2, … until it completes.
-    static func sweep(_ name: String, setUp: (TemporaryDirectory) throws -> (Repository, [Snapshot: [UInt8]]),
-                      operation: (Repository, TemporaryDirectory) throws -> Void) throws -> Int {
+    /// With `powerLoss`, after each stop everything not yet durable is undone too (unsynced data, and renames and
+    /// unlinks whose directory was not fsynced), as a power cut would.
+    static func sweep(_ name: String, powerLoss: Bool = false, setUp: (TemporaryDirectory) throws -> (Repository, [Snapshot: [UInt8]]),
+                      operation: (Repository, TemporaryDirectory) throws -> [Snapshot: [UInt8]]) throws -> Int {
         // The starting state is built once and copied for every crash point.
         let template = TemporaryDirectory()
-        let (templateRepo, expected) = try setUp(template)
+        let (templateRepo, before) = try setUp(template)
         var n: Int64 = 0
         while true {
+            var expected = before
             let dir = TemporaryDirectory()
             for name in try FileSystem.list(template.path) {
                 try FileManager.default.copyItem(atPath: template.file(name), toPath: dir.file(name))
             }
             let repo = try Repository.open(at: dir.file(FileSystem.baseName(templateRepo.path)))
+            if powerLoss { PowerLossSimulator.start(pathPrefix: repo.path + "/") }
             FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "*", errno: EIO, allowance: n))
             let completed: Bool
-            do { try operation(repo, dir); completed = true } catch { completed = false }
+            do {
+                // A snapshot the operation reported complete must survive whatever follows.
+                expected.merge(try operation(repo, dir)) { a, _ in a }
+                completed = true
+            } catch { completed = false }
             FaultInjection.remove(pathPrefix: repo.path + "/")
+            if powerLoss { PowerLossSimulator.powerLoss() }
             let report = try Checker(repo: repo).run(readData: true)
             #expect(report.isHealthy, "\(name) stopped after \(n) calls: \(report.problems.map(\.message))")
+            if !name.hasPrefix("rm") {
+                for snapshot in expected.keys {
+                    #expect((try? SnapshotResolver(repo: repo).resolve(snapshot.id.hex)) != nil, "\(name) stopped after \(n) calls lost \(snapshot.id.shortHex)")
+                }
+            }
             for (snapshot, bytes) in expected where (try? SnapshotResolver(repo: repo).resolve(snapshot.id.hex)) != nil && n % 4 == 0 {
                 #expect(try restoreBytes(repo, snapshot, in: dir) == bytes, "\(name) stopped after \(n) calls: \(snapshot.id.shortHex)")
             }
@@ -53,9 +67,10 @@ struct CrashPointTests {
     @Test("snap stopped at every call")
     func snapAtEveryCall() throws {
         let calls = try Self.sweep("snap", setUp: Self.twoSnapshots) { repo, dir in
-            _ = try snap(repo, try Self.image(dir, "c", seed: 3))
+            let s = try snap(repo, try Self.image(dir, "c", seed: 3))
+            return [s: try FileSystem.readFile(dir.file("c"))]
         }
-        #expect(calls > 5)
+        #expect(calls > 15 && calls < 400, "snap made \(calls) calls")
     }
 
     @Test("gc stopped at every call (with packs to delete and to rewrite)")
@@ -68,20 +83,42 @@ struct CrashPointTests {
             return (repo, expected)
         }) { repo, _ in
             _ = try GarbageCollector(repo: repo).run()
+            return [:]
         }
-        #expect(calls > 3)
+        #expect(calls > 5 && calls < 400, "gc made \(calls) calls")
+    }
+
+    @Test("snap and gc stopped at every call, then a power cut that drops everything not yet durable")
+    func powerLossAtEveryCall() throws {
+        _ = try Self.sweep("snap + power loss", powerLoss: true, setUp: Self.twoSnapshots) { repo, dir in
+            let s = try snap(repo, try Self.image(dir, "c", seed: 3))
+            return [s: try FileSystem.readFile(dir.file("c"))]
+        }
+        _ = try Self.sweep("gc + power loss", powerLoss: true, setUp: { dir in
+            var (repo, expected) = try Self.twoSnapshots(dir)
+            let first = expected.keys.sorted { $0.manifest.createdAt < $1.manifest.createdAt }[0]
+            try SnapshotCatalog(repo: repo).remove([first.id])
+            expected[first] = nil
+            return (repo, expected)
+        }) { repo, _ in
+            _ = try GarbageCollector(repo: repo).run()
+            return [:]
+        }
     }
 
     @Test("rm, tag and ref stopped at every call")
     func smallVerbsAtEveryCall() throws {
         _ = try Self.sweep("rm", setUp: Self.twoSnapshots) { repo, _ in
             try SnapshotCatalog(repo: repo).remove([try SnapshotCatalog(repo: repo).list().snapshots[0].id])
+            return [:]
         }
         _ = try Self.sweep("tag", setUp: Self.twoSnapshots) { repo, _ in
             try SnapshotCatalog(repo: repo).tag(try SnapshotCatalog(repo: repo).list().snapshots[0].snapshot, set: ["k": "v"], remove: [])
+            return [:]
         }
         _ = try Self.sweep("ref", setUp: Self.twoSnapshots) { repo, _ in
             try SnapshotCatalog(repo: repo).addRef("r", to: try SnapshotCatalog(repo: repo).list().snapshots[0].id, force: false)
+            return [:]
         }
     }
 }

@@ -12,7 +12,7 @@ enum FaultInjection {
         var call: String
         /// The errno to fail with.
         var errno: Int32
-        /// Bytes (for writes) or calls (for fsync) that still succeed before the call starts failing.
+        /// Bytes (for writes), or calls (for fsync and `*`), that still succeed before calls start failing.
         var allowance: Int64
     }
 
@@ -41,7 +41,8 @@ enum FaultInjection {
         lock.lock()
         defer { lock.unlock() }
         for i in rules.indices where (rules[i].call == call || rules[i].call == "*") && path.hasPrefix(rules[i].pathPrefix) {
-            let cost = Int64(max(bytes, 1))
+            // A crash point counts calls; a disk-full rule counts bytes.
+            let cost = rules[i].call == "*" ? 1 : Int64(max(bytes, 1))
             if rules[i].allowance >= cost {
                 rules[i].allowance -= cost
                 return nil

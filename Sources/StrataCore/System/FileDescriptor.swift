@@ -78,6 +78,7 @@ public final class FileHandleFD: @unchecked Sendable {
         if let e = FaultInjection.check("write", path: path, bytes: count) {
             throw SystemCallError(call: "pwrite", path: path, errno: e)
         }
+        PowerLossSimulator.wrote(path)
         var done = 0
         while done < count {
             let n = Glibc.pwrite(fd, buffer + done, count - done, off_t(offset) + off_t(done))
@@ -110,6 +111,7 @@ public final class FileHandleFD: @unchecked Sendable {
             if errno == EINTR { continue }
             throw SystemCallError(call: "fsync", path: path, errno: errno)
         }
+        PowerLossSimulator.synced(path)
     }
 
     public func truncate(to size: Int64) throws {

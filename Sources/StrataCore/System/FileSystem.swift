@@ -57,6 +57,7 @@ public enum FileSystem {
 
     public static func rename(_ from: String, _ to: String) throws {
         if let e = FaultInjection.check("rename", path: to, bytes: 0) { throw SystemCallError(call: "rename", path: to, errno: e) }
+        PowerLossSimulator.willRename(from, to)
         if Glibc.rename(from, to) != 0 {
             throw SystemCallError(call: "rename", path: to, errno: errno)
         }
@@ -65,6 +66,7 @@ public enum FileSystem {
     /// Removes a file; succeeds when it is already gone.
     public static func remove(_ path: String) throws {
         if let e = FaultInjection.check("unlink", path: path, bytes: 0) { throw SystemCallError(call: "unlink", path: path, errno: e) }
+        PowerLossSimulator.willUnlink(path)
         if Glibc.unlink(path) == 0 || errno == ENOENT { return }
         throw SystemCallError(call: "unlink", path: path, errno: errno)
     }
@@ -83,6 +85,7 @@ public enum FileSystem {
         if Glibc.fsync(fd) != 0 && errno != EINVAL {
             throw SystemCallError(call: "fsync", path: path, errno: errno)
         }
+        PowerLossSimulator.syncedDirectory(path)
     }
 
     /// Reads a whole (small) file.
