@@ -54,17 +54,14 @@ public final class GarbageCollector {
         let live = try LiveSet.mark(roots: snapshots.map { ($0.id, $0.manifest.rootID!) }, reader: reader)
 
         // Per pack: live and total bytes, from the index.
-        // A kept pack keeps all its index entries, dead ones included: they stay valid (the pack is still there),
-        // a later snapshot may reuse them, and the pack's dead share stays visible to the next gc.
-        struct PackUse { var live: Int64 = 0; var total: Int64 = 0; var liveEntries: [(ObjectID, ChunkLocation)] = []; var allEntries: [(ObjectID, ChunkLocation)] = [] }
+        // Counts first; entries are gathered later only for the packs that need them (memory stays at one copy).
+        struct PackUse { var live: Int64 = 0; var total: Int64 = 0 }
         var use = [PackUse](repeating: PackUse(), count: index.packs.count)
         for (id, loc) in index.locations {
             let p = Int(loc.pack)
             use[p].total += Int64(loc.length)
-            use[p].allEntries.append((id, loc))
             if live.contains(id) {
                 use[p].live += Int64(loc.length)
-                use[p].liveEntries.append((id, loc))
                 result.liveObjects += 1
             } else {
                 result.deadObjects += 1
@@ -94,8 +91,8 @@ public final class GarbageCollector {
 
         var deletePacks: [ObjectID] = []
         var rewritePacks: [Int] = []
-        var keptEntries: [(id: ObjectID, location: ChunkLocation)] = []
         var keptBytes: Int64 = 0
+        var kept = [Bool](repeating: false, count: index.packs.count)
         for (ordinal, packID) in index.packs.enumerated() {
             let u = use[ordinal]
             let size = onDisk[packID]?.size ?? 0
@@ -104,7 +101,7 @@ public final class GarbageCollector {
             } else if u.total > 0 && Double(u.total - u.live) / Double(u.total) > rewriteThreshold {
                 rewritePacks.append(ordinal)
             } else {
-                keptEntries.append(contentsOf: u.allEntries.map { ($0.0, $0.1) })
+                kept[ordinal] = true
                 keptBytes += size
             }
         }
@@ -132,9 +129,15 @@ public final class GarbageCollector {
         if !rewritePacks.isEmpty {
             let cache = FrameCache(repo: repo, index: index, capacity: 2)
             let scratch = ByteBuffer(capacity: 64 << 10)
+            // The live objects of the packs to rewrite, gathered in one pass over the index.
+            let rewriting = Set(rewritePacks)
+            var toCopy: [Int: [(ObjectID, ChunkLocation)]] = [:]
+            for (id, loc) in index.locations where rewriting.contains(Int(loc.pack)) && live.contains(id) {
+                toCopy[Int(loc.pack), default: []].append((id, loc))
+            }
             do {
                 for ordinal in rewritePacks {
-                    let entries = use[ordinal].liveEntries.sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
+                    let entries = (toCopy[ordinal] ?? []).sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
                     for (id, loc) in entries {
                         let bytes = try cache.object(id, at: loc)
                         let ok = loc.kind == .chunk ? ChunkHasher.chunkID(of: bytes, scratch: scratch, identity: repo.identity) == id : repo.identity.id(bytes) == id
@@ -156,7 +159,9 @@ public final class GarbageCollector {
         var newIndexName: String?
         if needsNewIndex {
             // One index for everything live: kept entries (pack ordinals of `index`) and rewritten ones (of `fresh`).
-            var merged = index.contents(of: keptEntries)
+            // A kept pack keeps all its index entries, dead ones included: they stay valid (the pack is still
+            // there), a later snapshot may reuse them, and the pack's dead share stays visible to the next gc.
+            var merged = index.contents(of: index.locations.compactMap { kept[Int($0.value.pack)] ? (id: $0.key, location: $0.value) : nil })
             let offset = UInt32(merged.packs.count)
             merged.packs.append(contentsOf: rewrittenContents.packs)
             for (id, loc) in rewrittenContents.entries {
