@@ -203,3 +203,68 @@ struct KeyedIDTests {
         }
     }
 }
+
+@Suite("Hostile bundles and key files")
+struct HostileInputTests {
+    /// A bundle with its checksum recomputed after mutation, so that the parser and the staging checks meet hostile
+    /// but well-formed-looking input. Import must fail with a typed error or import only verified data.
+    @Test("mutated bundles with a valid checksum are refused or verified, never a crash", arguments: [21, 22, 23])
+    func mutatedBundles(seed: UInt64) throws {
+        let dir = TemporaryDirectory()
+        let source = try Repository.create(at: dir.file("source"))
+        var rng = SeededRandom(seed: seed)
+        let image = rng.textLike(300_000)
+        let s = try snap(source, try dir.write("img", image))
+        let bundle = dir.file("b")
+        _ = try Bundle.export([s], from: source, to: bundle, passphrase: nil)
+        let original = try FileSystem.readFile(bundle)
+        let target = try Repository.create(at: dir.file("target"))
+        for attempt in 0..<25 {
+            var body = Array(original.dropLast(32))
+            switch rng.next() % 3 {
+            case 0: body[16 + Int(rng.next() % UInt64(body.count - 16))] ^= UInt8(1 << (rng.next() % 8))
+            case 1: body = Array(body.prefix(16 + Int(rng.next() % UInt64(body.count - 16))))
+            default:
+                let at = 16 + Int(rng.next() % UInt64(body.count - 16))
+                body.insert(contentsOf: rng.bytes(Int(rng.next() % 40) + 1), at: at)
+            }
+            let path = try dir.write("m\(attempt)", body + ObjectID.sha256(body).bytes)
+            do {
+                let r = try Bundle.import(path, into: target, passphrase: { "x" })
+                // Whatever was imported must restore to the original bytes.
+                for pair in r.copied {
+                    #expect(try restoreBytes(target, try SnapshotResolver(repo: target).resolve(pair.target.hex), in: dir) == image)
+                }
+            } catch is StrataError {
+            } catch {
+                Issue.record("attempt \(attempt): untyped error \(error)")
+            }
+        }
+        #expect(try Checker(repo: target).run(readData: true).isHealthy)
+        #expect(try FileSystem.list(target.tmpPath).isEmpty)
+    }
+
+    @Test("damaged or foreign key files are skipped; a good one still opens the repository")
+    func mutatedKeyFiles() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"), encryption: .aes256gcm, passphrase: "good")
+        let good = try KeyStore(repo: repo).list()[0]
+        var rng = SeededRandom(seed: 30)
+        var json = try FileSystem.readFile(repo.keysPath + "/" + good.id)
+        for i in 0..<20 {
+            var m = json
+            m[Int(rng.next() % UInt64(m.count))] = UInt8(truncatingIfNeeded: rng.next())
+            try Data(m).write(to: URL(fileURLWithPath: repo.keysPath + "/" + String(format: "%016x", i + 1)))
+        }
+        // A key file with absurd scrypt parameters must not stop the others.
+        var file = good
+        file.id = "ffffffffffffffff"
+        file.n = 3
+        let encoder = JSONEncoder()
+        json = Array(try encoder.encode(file))
+        try Data(json).write(to: URL(fileURLWithPath: repo.keysPath + "/ffffffffffffffff"))
+        _ = try Repository.open(at: repo.path, passphrase: { "good" })
+        #expect { try Repository.open(at: repo.path, passphrase: { "bad" }) } throws: { $0 is StrataError }
+    }
+}
+
