@@ -73,3 +73,40 @@ struct SymlinkTests {
         #expect(try FileSystem.list(dir.file("elsewhere")).isEmpty)
     }
 }
+
+/// Changes the source file the first time progress is reported (at the latest when reading ends, before the
+/// snapshot is committed), as a VM still writing to its disk would.
+final class ChangingSource: ProgressReporter, @unchecked Sendable {
+    let path: String
+    var done = false
+    init(path: String) { self.path = path }
+    func progress(done bytes: Int64, total: Int64?, newBytes: Int64) {
+        guard !done else { return }
+        done = true
+        let fh = FileHandle(forWritingAtPath: path)!
+        fh.seekToEndOfFile()
+        fh.write(Data([1, 2, 3]))
+        fh.closeFile()
+    }
+}
+
+@Suite("Changing sources")
+struct ChangingSourceTests {
+    @Test("a source that changes while it is read is flagged, or refused with --fail-on-change")
+    func changedWhileRead() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 60)
+        let path = try dir.write("img", rng.bytes(1 << 20))
+        let flagged = try Snapshotter(repo: repo).run(SnapshotRequest(source: path, volume: "v"), progress: ChangingSource(path: path))
+        #expect(flagged.snapshot.manifest.sourceChanged)
+        let strict = SnapshotRequest(source: path, volume: "v", failOnChange: true)
+        #expect { try Snapshotter(repo: repo).run(strict, progress: ChangingSource(path: path)) } throws: { error in
+            guard let e = error as? StrataError else { return false }
+            return e.code == .refused && e.message.contains("changed while it was read")
+        }
+        #expect(try SnapshotCatalog(repo: repo).list().snapshots.count == 1)
+        let unchanged = try Snapshotter(repo: repo).run(strict)
+        #expect(!unchanged.snapshot.manifest.sourceChanged)
+    }
+}
