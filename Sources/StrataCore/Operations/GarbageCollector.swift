@@ -38,7 +38,10 @@ public final class GarbageCollector {
         self.rewriteThreshold = rewriteThreshold
     }
 
-    public func run(dryRun: Bool = false, wait: Bool = true, onWait: () -> Void = {}) throws -> GarbageCollectionResult {
+    /// - Parameter progress: told how many bytes of live objects have been copied out of the packs being rewritten
+    ///   (the long part of a gc).
+    public func run(dryRun: Bool = false, wait: Bool = true, progress: ProgressReporter? = nil,
+                    onWait: () -> Void = {}) throws -> GarbageCollectionResult {
         let clock = ContinuousClock.now
         var result = GarbageCollectionResult(dryRun: dryRun)
         let lock = try repo.lock(.exclusive, wait: wait, onWait: onWait)
@@ -135,6 +138,8 @@ public final class GarbageCollector {
             for (id, loc) in index.locations where rewriting.contains(Int(loc.pack)) && live.contains(id) {
                 toCopy[Int(loc.pack), default: []].append((id, loc))
             }
+            let toCopyBytes = toCopy.values.reduce(Int64(0)) { $0 + $1.reduce(Int64(0)) { $0 + Int64($1.1.length) } }
+            var copiedBytes: Int64 = 0
             do {
                 for ordinal in rewritePacks {
                     let entries = (toCopy[ordinal] ?? []).sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
@@ -145,6 +150,8 @@ public final class GarbageCollector {
                             throw StrataError.corrupt("gc stopped: object \(id.shortHex) in pack \(index.packs[ordinal].shortHex) does not match its hash; run 'strata fsck'")
                         }
                         try packer.add(id: id, kind: loc.kind, bytes: bytes)
+                        copiedBytes += Int64(bytes.count)
+                        progress?.progress(done: copiedBytes, total: toCopyBytes, newBytes: 0)
                     }
                 }
                 rewrittenContents = try packer.finish()

@@ -26,9 +26,17 @@ struct GC: ParsableCommand {
     mutating func run() throws {
         let repo = try repository.open()
         let quiet = output.quiet
-        let r = try GarbageCollector(repo: repo).run(dryRun: dryRun, wait: !noWait) {
-            if !quiet { Terminal.writeErr("waiting for other strata commands to finish…\n") }
+        let bar = output.reporter(verb: "gc")
+        let r: GarbageCollectionResult
+        do {
+            r = try GarbageCollector(repo: repo).run(dryRun: dryRun, wait: !noWait, progress: bar) {
+                if !quiet { Terminal.writeErr("waiting for other strata commands to finish…\n") }
+            }
+        } catch {
+            bar?.finish()
+            throw error
         }
+        bar?.finish()
         if output.json {
             try JSONOutput.print(GCJSON(r))
             return
