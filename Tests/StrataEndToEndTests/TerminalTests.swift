@@ -72,4 +72,28 @@ struct TerminalTests {
         #expect(log.status == 6, "\(log.stderr)")
         #expect(log.stderr.contains("format 2"))
     }
+
+    /// Runs a strata command under a pseudo-terminal whose keyboard input is `typed`.
+    static func atTerminal(_ command: String, typed: String, scratch: Scratch) throws -> CLI.Result {
+        let input = scratch.file("typed-\(UUID().uuidString)")
+        try typed.write(toFile: input, atomically: true, encoding: .utf8)
+        return try CLI.exec("/usr/bin/timeout", ["20", "/usr/bin/script", "-qec", command, "/dev/null"], stdin: input)
+    }
+
+    @Test("passphrases are asked on the terminal: twice at init (a mismatch creates nothing), once to open",
+          .enabled(if: TerminalTests.scriptAvailable, "needs script(1) from util-linux"))
+    func passphrasePrompts() throws {
+        let s = Scratch()
+        let repo = s.file("repo")
+        let mismatch = try Self.atTerminal("\(CLI.binary) init --encrypt \(repo)", typed: "one\ntwo\n", scratch: s)
+        #expect(mismatch.status == 2 && mismatch.stdout.contains("the two passphrases differ"), "\(mismatch.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: repo))
+        let created = try Self.atTerminal("\(CLI.binary) init --encrypt \(repo)", typed: "tty secret\ntty secret\n", scratch: s)
+        #expect(created.status == 0, "\(created.stdout)")
+        let opened = try Self.atTerminal("\(CLI.binary) -r \(repo) log", typed: "tty secret\n", scratch: s)
+        #expect(opened.status == 0 && opened.stdout.contains("passphrase:"), "\(opened.stdout)")
+        let wrong = try Self.atTerminal("\(CLI.binary) -r \(repo) log", typed: "nope\n", scratch: s)
+        #expect(wrong.status == 7 && wrong.stdout.contains("wrong passphrase"), "\(wrong.stdout)")
+    }
 }
+

@@ -70,8 +70,9 @@ enum Passphrase {
         tcgetattr(tty, &old)
         var quiet = old
         quiet.c_lflag &= ~tcflag_t(ECHO)
-        tcsetattr(tty, TCSAFLUSH, &quiet)
-        defer { tcsetattr(tty, TCSAFLUSH, &old) }
+        // TCSANOW, not TCSAFLUSH: a passphrase typed (or fed) ahead of the prompt is kept, not discarded.
+        tcsetattr(tty, TCSANOW, &quiet)
+        defer { tcsetattr(tty, TCSANOW, &old) }
         _ = prompt.withCString { Glibc.write(tty, $0, strlen($0)) }
         var bytes: [UInt8] = []
         var c: UInt8 = 0
