@@ -64,6 +64,15 @@ struct CrashPointTests {
         return (repo, [a: try FileSystem.readFile(dir.file("a")), b: try FileSystem.readFile(dir.file("b"))])
     }
 
+    /// Two snapshots, the older one removed: gc has packs to delete and to rewrite.
+    static func firstRemoved(_ dir: TemporaryDirectory) throws -> (Repository, [Snapshot: [UInt8]]) {
+        var (repo, expected) = try twoSnapshots(dir)
+        let first = expected.keys.sorted { $0.manifest.createdAt < $1.manifest.createdAt }[0]
+        try SnapshotCatalog(repo: repo).remove([first.id])
+        expected[first] = nil
+        return (repo, expected)
+    }
+
     @Test("snap stopped at every call")
     func snapAtEveryCall() throws {
         let calls = try Self.sweep("snap", setUp: Self.twoSnapshots) { repo, dir in
@@ -75,13 +84,7 @@ struct CrashPointTests {
 
     @Test("gc stopped at every call (with packs to delete and to rewrite)")
     func gcAtEveryCall() throws {
-        let calls = try Self.sweep("gc", setUp: { dir in
-            var (repo, expected) = try Self.twoSnapshots(dir)
-            let first = expected.keys.sorted { $0.manifest.createdAt < $1.manifest.createdAt }[0]
-            try SnapshotCatalog(repo: repo).remove([first.id])
-            expected[first] = nil
-            return (repo, expected)
-        }) { repo, _ in
+        let calls = try Self.sweep("gc", setUp: Self.firstRemoved) { repo, _ in
             _ = try GarbageCollector(repo: repo).run()
             return [:]
         }
@@ -94,13 +97,7 @@ struct CrashPointTests {
             let s = try snap(repo, try Self.image(dir, "c", seed: 3))
             return [s: try FileSystem.readFile(dir.file("c"))]
         }
-        _ = try Self.sweep("gc + power loss", powerLoss: true, setUp: { dir in
-            var (repo, expected) = try Self.twoSnapshots(dir)
-            let first = expected.keys.sorted { $0.manifest.createdAt < $1.manifest.createdAt }[0]
-            try SnapshotCatalog(repo: repo).remove([first.id])
-            expected[first] = nil
-            return (repo, expected)
-        }) { repo, _ in
+        _ = try Self.sweep("gc + power loss", powerLoss: true, setUp: Self.firstRemoved) { repo, _ in
             _ = try GarbageCollector(repo: repo).run()
             return [:]
         }

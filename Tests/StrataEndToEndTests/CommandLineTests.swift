@@ -126,4 +126,21 @@ struct CommandLineTests {
         #expect(restore.status == 4)
         #expect(!FileManager.default.fileExists(atPath: s.file("out")))
     }
+
+    @Test("protect refuses rm until unprotect; an unknown snapshot is one clear line")
+    func protection() throws {
+        let s = Scratch()
+        let img = try Self.image(s, seed: 11)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        let id = try cli.run(["snap", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["protect", "latest"]).status == 0)
+        let refused = try cli.run(["rm", id])
+        #expect(refused.status == 1 && refused.stderr.contains("is protected"), "\(refused.stderr)")
+        let unknown = try cli.run(["unprotect", "beefbeef"])
+        #expect(unknown.status == 3 && unknown.stderr.split(separator: "\n").count == 1)
+        #expect(try cli.run(["unprotect", id]).status == 0)
+        #expect(try cli.run(["rm", id]).status == 0)
+    }
 }
+

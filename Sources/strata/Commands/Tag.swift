@@ -56,19 +56,10 @@ struct Protect: ParsableCommand {
               strata unprotect 3f9c2a1b
             """)
 
-    @OptionGroup var repository: RepositoryOptions
-
-    @Argument(help: ArgumentHelp("Snapshots: ids, prefixes, refs or 'latest'.", valueName: "snapshot"), completion: Completions.snapshots)
-    var snapshots: [String]
-
-    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
-    var volume: String?
-
-    @Flag(name: [.short, .long], help: "Print nothing but errors.")
-    var quiet = false
+    @OptionGroup var target: ProtectionTarget
 
     mutating func run() throws {
-        try ProtectCommand.apply(repository, snapshots, volume: volume, protect: true, quiet: quiet)
+        try target.apply(protect: true)
     }
 }
 
@@ -80,6 +71,15 @@ struct Unprotect: ParsableCommand {
               strata unprotect 3f9c2a1b && strata rm 3f9c2a1b
             """)
 
+    @OptionGroup var target: ProtectionTarget
+
+    mutating func run() throws {
+        try target.apply(protect: false)
+    }
+}
+
+/// What `protect` and `unprotect` share: the snapshots, and how to change them.
+struct ProtectionTarget: ParsableArguments {
     @OptionGroup var repository: RepositoryOptions
 
     @Argument(help: ArgumentHelp("Snapshots: ids, prefixes, refs or 'latest'.", valueName: "snapshot"), completion: Completions.snapshots)
@@ -91,16 +91,10 @@ struct Unprotect: ParsableCommand {
     @Flag(name: [.short, .long], help: "Print nothing but errors.")
     var quiet = false
 
-    mutating func run() throws {
-        try ProtectCommand.apply(repository, snapshots, volume: volume, protect: false, quiet: quiet)
-    }
-}
-
-enum ProtectCommand {
-    static func apply(_ repository: RepositoryOptions, _ names: [String], volume: String?, protect: Bool, quiet: Bool) throws {
+    func apply(protect: Bool) throws {
         let repo = try repository.open()
         let resolver = SnapshotResolver(repo: repo)
-        let ids = try names.map { try resolver.resolve($0, volume: volume).id }
+        let ids = try snapshots.map { try resolver.resolve($0, volume: volume).id }
         for id in ids {
             try SnapshotCatalog(repo: repo).setProtected(id, protect)
             if !quiet { Terminal.writeErr("snapshot \(id.shortHex) is \(protect ? "protected" : "no longer protected")\n") }
