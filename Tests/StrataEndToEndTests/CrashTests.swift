@@ -49,7 +49,12 @@ struct CrashTests {
         for img in imgs.prefix(2) { #expect(try cli.run(["snap", img.path, "--volume", "disk"]).status == 0) }
         var rng = SplitMix(seed: 7)
         var killed = 0
-        for iteration in 0..<30 {
+        var iteration = 0
+        // How long each verb takes on this machine, learned from the runs that finished: the kill instant is drawn
+        // from that span, so that the loop hits commands mid-way on a fast machine as on a slow one.
+        var duration: [String: Double] = [:]
+        while iteration < 30 || (killed < 12 && iteration < 90) {
+            defer { iteration += 1 }
             let ids = try Self.listed(cli)
             var args: [String]
             switch rng.next() % 6 {
@@ -65,13 +70,19 @@ struct CrashTests {
             p.environment = ["STRATA_REPO": s.file("repo"), "PATH": "/usr/bin:/bin"]
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
+            let verb = args[0]
+            let span = duration[verb] ?? 0.12
+            let started = Date()
             try p.run()
-            usleep(UInt32(rng.next() % 120_000))
+            usleep(UInt32(Double(rng.next() % 1000) / 1000 * span * 1_000_000))
             if p.isRunning {
                 kill(p.processIdentifier, SIGKILL)
                 killed += 1
+                p.waitUntilExit()
+            } else {
+                p.waitUntilExit()
+                duration[verb] = Date().timeIntervalSince(started)
             }
-            p.waitUntilExit()
             // Whatever the instant, the repository is whole.
             let fsck = try cli.run(["fsck"])
             #expect(fsck.status == 0, "after \(args) (iteration \(iteration)): \(fsck.stderr)")
@@ -93,6 +104,6 @@ struct CrashTests {
         #expect(!fsck.stderr.contains("note:"), "\(fsck.stderr)")
         #expect((try FileManager.default.contentsOfDirectory(atPath: s.file("repo/tmp"))).isEmpty)
         #expect((try FileManager.default.contentsOfDirectory(atPath: s.file("repo/pending"))).filter { !$0.hasPrefix(".") }.isEmpty)
-        #expect(killed > 5, "only \(killed) of 30 commands were killed mid-way")
+        #expect(killed >= 12, "only \(killed) of \(iteration) commands were killed mid-way")
     }
 }

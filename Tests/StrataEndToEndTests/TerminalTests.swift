@@ -58,7 +58,10 @@ struct TerminalTests {
         holder.arguments = ["-s", s.file("repo/lock"), "sleep", "5"]
         try holder.run()
         defer { holder.terminate() }
-        usleep(300_000)
+        // Wait until the holder has the lock (an exclusive try fails), however slow the machine.
+        for _ in 0..<100 where try CLI.exec("/usr/bin/flock", ["-n", "-x", s.file("repo/lock"), "true"]).status == 0 {
+            usleep(50_000)
+        }
         let gc = try cli.run(["gc", "--no-wait"])
         #expect(gc.status == 5, "\(gc.stderr)")
         #expect(gc.stderr.hasPrefix("strata: repository is locked"))
