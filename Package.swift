@@ -18,6 +18,7 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
+        .systemLibrary(name: "CMalloc"),
         .target(
             name: "StrataCore",
             dependencies: [
@@ -30,6 +31,7 @@ let package = Package(
             name: "strata",
             dependencies: [
                 "StrataCore",
+                "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -22,7 +22,7 @@ struct IndexFileContents: Sendable {
     }
 
     private func encodedSorted() -> (bytes: [UInt8], id: ObjectID) {
-        var w = ByteWriter(capacity: 32 + packs.count * 32 + entries.count * 48)
+        var w = ByteWriter(capacity: 32 + packs.count * 32 + entries.count * 56)
         w.raw(Self.magic)
         w.u32(Self.version)
         w.u32(0)
@@ -45,6 +45,17 @@ struct IndexFileContents: Sendable {
     }
 
     static func decode(_ raw: UnsafeRawBufferPointer, what: String) throws -> (IndexFileContents, ObjectID) {
+        var contents = IndexFileContents(packs: [], entries: [])
+        let id = try decode(raw, what: what, packs: { contents.packs = $0 },
+                            entry: { contents.entries.append(($0, $1)) })
+        return (contents, id)
+    }
+
+    /// Decodes without building the entry array: `packs` receives the pack table, then `entry` each entry (with
+    /// `pack` an ordinal into that table), in file order. The checksum is verified before anything is delivered;
+    /// a later structural error throws after some entries were delivered.
+    static func decode(_ raw: UnsafeRawBufferPointer, what: String, packs deliverPacks: ([ObjectID]) -> Void,
+                       entry deliver: (ObjectID, ChunkLocation) -> Void) throws -> ObjectID {
         guard raw.count >= 16 + 32 else { throw StrataError.corrupt("\(what) is damaged: truncated (\(raw.count) bytes)") }
         let body = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 32)])
         let stored = ObjectID(bytes: raw.baseAddress! + raw.count - 32)
@@ -57,9 +68,8 @@ struct IndexFileContents: Sendable {
         var packs: [ObjectID] = []
         packs.reserveCapacity(packCount)
         for _ in 0..<packCount { packs.append(try r.id()) }
+        deliverPacks(packs)
         let entryCount = try r.count(minimumSize: 39)
-        var entries: [(id: ObjectID, location: ChunkLocation)] = []
-        entries.reserveCapacity(entryCount)
         for _ in 0..<entryCount {
             let id = try r.id()
             let pack = try r.varint()
@@ -73,11 +83,11 @@ struct IndexFileContents: Sendable {
             guard compressed <= UInt64(UInt32.max), frameRaw <= 64 << 20, length > 0, length <= frameRaw, offset <= frameRaw - length else {
                 throw r.fail("entry is inconsistent")
             }
-            entries.append((id, ChunkLocation(pack: UInt32(pack), kind: kind, frameOffset: frameOffset,
-                                              frameCompressedLength: UInt32(compressed), frameRawLength: UInt32(frameRaw),
-                                              offset: UInt32(offset), length: UInt32(length))))
+            deliver(id, ChunkLocation(pack: UInt32(pack), kind: kind, frameOffset: frameOffset,
+                                      frameCompressedLength: UInt32(compressed), frameRawLength: UInt32(frameRaw),
+                                      offset: UInt32(offset), length: UInt32(length)))
         }
         guard r.atEnd else { throw r.fail("trailing bytes") }
-        return (IndexFileContents(packs: packs, entries: entries), stored)
+        return stored
     }
 }

@@ -69,7 +69,7 @@ public final class Checker {
 
         // Packs: each indexed pack must exist, its table of contents must verify and agree with the index.
         var byPack = [[(ObjectID, ChunkLocation)]](repeating: [], count: index.packs.count)
-        for (id, loc) in index.locations { byPack[Int(loc.pack)].append((id, loc)) }
+        index.forEach { id, loc in byPack[Int(loc.pack)].append((id, loc)) }
         var tocs = [PackTOC?](repeating: nil, count: index.packs.count)
         for (ordinal, packID) in index.packs.enumerated() {
             report.packsChecked += 1
@@ -160,7 +160,7 @@ public final class Checker {
         // point nowhere go; objects a damaged index file named are found again in their packs. Dropping unreadable
         // entries also lets the next snapshot of the same data store those chunks anew, healing every snapshot that
         // needs them.
-        let unreadable = index.locations.filter { bad[$0.key] != nil }
+        let unreadable = index.entries.filter { bad[$0.id] != nil }
         if !unreadable.isEmpty || !index.damagedFiles.isEmpty {
             let rebuilt = ChunkIndex()
             var packsRead = 0
@@ -177,7 +177,7 @@ public final class Checker {
                     }
                 }
             }
-            let all = rebuilt.locations.map { (id: $0.key, location: $0.value) }
+            let all = rebuilt.entries
             let name = try ChunkIndex.write(rebuilt.contents(of: all), to: repo)
             for old in index.files + index.damagedFiles.map(\.name) where old != name {
                 try wrap(try FileSystem.remove(FileSystem.join(repo.indexPath, old)), "cannot remove an old index file")

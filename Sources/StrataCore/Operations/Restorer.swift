@@ -133,8 +133,9 @@ public final class Restorer {
         let poolLock = NSLock()
         var buffers: [ByteBuffer] = []
         var caches: [FrameCacheReader] = []
-        let zeros = ByteBuffer(capacity: 1 << 20)
-        memset(zeros.base, 0, 1 << 20)
+        // Zeros are written only to block devices; a file keeps its holes.
+        let zeros = ByteBuffer(capacity: writeZeros ? 1 << 20 : 64)
+        memset(zeros.base, 0, zeros.capacity)
 
         func take<T>(_ pool: inout [T], _ make: () -> T) -> T {
             poolLock.lock(); defer { poolLock.unlock() }

@@ -84,7 +84,7 @@ public final class SnapshotCopier {
         let reader = ObjectReader(repo: source, index: sourceIndex)
         let chunks = FrameCache(repo: source, index: sourceIndex, capacity: 2)
         let scratch = ByteBuffer(capacity: 64 << 10)
-        let packer = ObjectPacker(repo: target, index: targetIndex, indexFlushLimit: 1 << 16)
+        let packer = ObjectPacker(repo: target, index: targetIndex, indexFlushLimit: Snapshotter.defaultIndexFlushLimit)
         var visited = Set<ObjectID>()
         let what = "snapshot \(snapshot.id.shortHex)"
         do {

@@ -43,7 +43,11 @@ public final class Snapshotter {
     /// New index entries held in memory before an index file is written (bounds memory for huge images).
     let indexFlushLimit: Int
 
-    public init(repo: Repository, segmentSize: Int = 4 << 20, indexFlushLimit: Int = 1 << 16) {
+    /// New objects after which an index file is written (each costs ~120 bytes until then: its entry and its
+    /// encoding; 16,384 keeps that under 2 MiB and makes ~6 index files per 1.6 GB of new data, merged by gc).
+    public static let defaultIndexFlushLimit = 1 << 14
+
+    public init(repo: Repository, segmentSize: Int = 2 << 20, indexFlushLimit: Int = Snapshotter.defaultIndexFlushLimit) {
         self.repo = repo
         self.segmentSize = segmentSize
         self.indexFlushLimit = indexFlushLimit
@@ -85,9 +89,9 @@ public final class Snapshotter {
         defer { journal.finish() }
         let packer = ObjectPacker(repo: repo, index: index, indexFlushLimit: indexFlushLimit)
         do {
-            let pass = try ImagePass(repo: repo, source: source, packer: packer, segmentSize: segmentSize, progress: progress,
-                                     journal: journal)
-            let outcome = try pass.run()
+            // The pass (and its read buffer) is gone before the packer's last index contents are encoded.
+            let outcome = try ImagePass(repo: repo, source: source, packer: packer, segmentSize: segmentSize,
+                                        progress: progress, journal: journal).run()
             let contents = try packer.finish()
             let changed = source.changedSinceOpen()
             if changed && request.failOnChange {

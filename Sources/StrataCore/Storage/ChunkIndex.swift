@@ -1,12 +1,29 @@
 /// The in-memory index of every stored object: id → location. Loaded from the `index/` files.
+///
+/// Objects live in a compact sorted table (`IndexTable`, 44.5 bytes each); frame facts (pack, offset, lengths) are
+/// kept once per frame, not per object. Objects added in this process wait in a small dictionary that is merged
+/// into the table once it holds an eighth of it, so that memory stays ~45–60 bytes per object whatever the count.
+/// Reads may run on several threads at once; additions happen on one thread with no reader running.
 final class ChunkIndex: @unchecked Sendable {
     private(set) var packs: [ObjectID] = []
     private var packOrdinals: [ObjectID: UInt32] = [:]
-    private(set) var locations: [ObjectID: ChunkLocation] = [:]
+    private var frames: [FrameFacts] = []
+    private var frameOrdinals: [FrameFacts: UInt32] = [:]
+    private let table = IndexTable()
+    private var recent: [ObjectID: IndexTable.Value] = [:]
     /// Index files read, by name.
     private(set) var files: [String] = []
     /// Index files that could not be read, with the reason (fsck reports them).
     private(set) var damagedFiles: [(name: String, problem: String)] = []
+
+    /// Where a frame is. Two entries that disagree on a frame's lengths get two records, so that fsck can name
+    /// each disagreement with the pack's table of contents.
+    private struct FrameFacts: Hashable {
+        var pack: UInt32
+        var compressedLength: UInt32
+        var rawLength: UInt32
+        var offset: UInt64
+    }
 
     init() {}
 
@@ -17,6 +34,7 @@ final class ChunkIndex: @unchecked Sendable {
         let names = try wrap(try FileSystem.list(repo.indexPath), "cannot list \(repo.indexPath)")
         for name in names where !name.hasPrefix(".") {
             let path = FileSystem.join(repo.indexPath, name)
+            let mark = index.table.count
             do {
                 let stored = try wrap(try FileSystem.readFile(path), "cannot read index file \(path)")
                 var bytes = stored
@@ -26,16 +44,26 @@ final class ChunkIndex: @unchecked Sendable {
                     }
                     bytes = try repo.sealer.open(stored, .index, what: "index file \(name.prefix(12))")
                 }
-                let (contents, id) = try bytes.withUnsafeBytes { try IndexFileContents.decode($0, what: "index file \(name.prefix(12))") }
+                var ordinals: [UInt32] = []
+                let id = try bytes.withUnsafeBytes { raw in
+                    try IndexFileContents.decode(raw, what: "index file \(name.prefix(12))",
+                                                 packs: { ordinals = $0.map { index.ordinal(ofPack: $0) } },
+                                                 entry: { id, location in
+                                                     var l = location
+                                                     l.pack = ordinals[Int(location.pack)]
+                                                     index.table.append(id, index.value(for: l))
+                                                 })
+                }
                 guard repo.sealer.isEncrypted || id.hex == name else {
                     throw StrataError.corrupt("index file \(name.prefix(12)) is damaged: its name does not match its checksum")
                 }
-                index.add(contents)
                 index.files.append(name)
             } catch let error as StrataError where error.code == .damaged && !strict {
+                index.table.truncate(to: mark)
                 index.damagedFiles.append((name, error.message))
             }
         }
+        index.table.finishLoading()
         return index
     }
 
@@ -47,28 +75,71 @@ final class ChunkIndex: @unchecked Sendable {
         return o
     }
 
-    func add(_ contents: IndexFileContents) {
-        let map = contents.packs.map { ordinal(ofPack: $0) }
-        locations.reserveCapacity(locations.count + contents.entries.count)
-        for (id, loc) in contents.entries where locations[id] == nil {
-            var l = loc
-            l.pack = map[Int(loc.pack)]
-            locations[id] = l
+    private func value(for l: ChunkLocation) -> IndexTable.Value {
+        let facts = FrameFacts(pack: l.pack, compressedLength: l.frameCompressedLength, rawLength: l.frameRawLength,
+                               offset: l.frameOffset)
+        let frame: UInt32
+        if let f = frameOrdinals[facts] {
+            frame = f
+        } else {
+            frame = UInt32(frames.count)
+            frames.append(facts)
+            frameOrdinals[facts] = frame
         }
+        precondition(l.length < 1 << 31)
+        return IndexTable.Value(frame: frame, offset: l.offset,
+                                lengthAndKind: l.length | (l.kind == .mapNode ? 1 << 31 : 0))
     }
 
-    /// Adds one object written in this process (pack given by id).
+    private func location(_ v: IndexTable.Value) -> ChunkLocation {
+        let f = frames[Int(v.frame)]
+        return ChunkLocation(pack: f.pack, kind: v.lengthAndKind >> 31 == 1 ? .mapNode : .chunk, frameOffset: f.offset,
+                             frameCompressedLength: f.compressedLength, frameRawLength: f.rawLength,
+                             offset: v.offset, length: v.lengthAndKind & 0x7fff_ffff)
+    }
+
+    /// Adds one object written in this process (pack given by id), unless the id is known.
     func add(id: ObjectID, packID: ObjectID, location: ChunkLocation) {
-        guard locations[id] == nil else { return }
+        guard !contains(id) else { return }
         var l = location
         l.pack = ordinal(ofPack: packID)
-        locations[id] = l
+        recent[id] = value(for: l)
+        if recent.count >= max(1 << 14, table.count / 8) { mergeRecent() }
     }
 
-    @inline(__always) func contains(_ id: ObjectID) -> Bool { locations[id] != nil }
-    @inline(__always) func location(of id: ObjectID) -> ChunkLocation? { locations[id] }
+    private func mergeRecent() {
+        let items = recent.map { (id: $0.key, value: $0.value) }.sorted { $0.id < $1.id }
+        recent = [:]
+        table.merge(sortedNew: items)
+    }
 
-    var count: Int { locations.count }
+    @inline(__always) func contains(_ id: ObjectID) -> Bool {
+        table.find(id) != nil || (!recent.isEmpty && recent[id] != nil)
+    }
+
+    @inline(__always) func location(of id: ObjectID) -> ChunkLocation? {
+        if let v = table.find(id) ?? (recent.isEmpty ? nil : recent[id]) { return location(v) }
+        return nil
+    }
+
+    var count: Int { table.count + recent.count }
+
+    /// Every object and its location (table order, then the recent additions).
+    func forEach(_ body: (ObjectID, ChunkLocation) throws -> Void) rethrows {
+        try table.forEach { id, v in try body(id, location(v)) }
+        for (id, v) in recent { try body(id, location(v)) }
+    }
+
+    /// Every object and its location, as an array.
+    var entries: [(id: ObjectID, location: ChunkLocation)] {
+        var out: [(id: ObjectID, location: ChunkLocation)] = []
+        out.reserveCapacity(count)
+        forEach { out.append(($0, $1)) }
+        return out
+    }
+
+    /// Bytes the index holds for its objects (records, directory, frames; not the pack table), for measurements.
+    var memoryBytes: Int { table.memoryBytes + frames.count * 2 * MemoryLayout<FrameFacts>.stride + recent.count * 64 }
 
     /// Index contents for a set of entries, with a compact pack table.
     func contents(of entries: [(id: ObjectID, location: ChunkLocation)]) -> IndexFileContents {

@@ -36,7 +36,11 @@ final class ObjectPacker: @unchecked Sendable {
     private let level: Int
 
     private var current: [ObjectKind: Frame] = [:]
+    /// Objects added in this session whose packs are not finished yet. Objects in finished packs move to the
+    /// index (on the adding thread), so this set stays as small as the objects in flight.
     private var added: Set<ObjectID> = []
+    /// Objects of packs finished since the adding thread last looked, to move from `added` to the index.
+    private var finishedObjects: [(id: ObjectID, pack: ObjectID, location: ChunkLocation)] = []
 
     private let lock = NSLock()
     private let slots: DispatchSemaphore
@@ -108,7 +112,13 @@ final class ObjectPacker: @unchecked Sendable {
         slots.wait()
         lock.lock()
         let frame = freeFrames.popLast() ?? Frame(kind: kind, capacity: frameCapacity)
+        let finished = finishedObjects
+        finishedObjects.removeAll(keepingCapacity: true)
         lock.unlock()
+        for o in finished {
+            index.add(id: o.id, packID: o.pack, location: o.location)
+            added.remove(o.id)
+        }
         let f = frame
         f.kind = kind
         f.raw.count = 0
@@ -186,12 +196,13 @@ final class ObjectPacker: @unchecked Sendable {
             totals.packs += 1
             let ordinal = UInt32(written.packs.count)
             written.packs.append(id)
-            written.entries.reserveCapacity(written.entries.count + toc.entries.count)
             for e in toc.entries {
                 let f = toc.frames[Int(e.frame)]
-                written.entries.append((e.id, ChunkLocation(pack: ordinal, kind: e.kind, frameOffset: f.offset,
-                                                            frameCompressedLength: f.compressedLength, frameRawLength: f.rawLength,
-                                                            offset: e.offset, length: e.length)))
+                let location = ChunkLocation(pack: ordinal, kind: e.kind, frameOffset: f.offset,
+                                             frameCompressedLength: f.compressedLength, frameRawLength: f.rawLength,
+                                             offset: e.offset, length: e.length)
+                written.entries.append((e.id, location))
+                finishedObjects.append((e.id, id, location))
             }
         } catch {
             p.abandon()
@@ -222,7 +233,8 @@ final class ObjectPacker: @unchecked Sendable {
 
     /// Flushes every frame, finishes the last pack and makes the pack directories durable. Returns the index file
     /// contents for the new objects not yet named by a flushed index file (empty when nothing is left). The
-    /// in-memory index is not changed.
+    /// in-memory index holds every object written (in packs not yet named by an index file until the caller
+    /// writes the returned contents).
     func finish() throws -> IndexFileContents {
         for kind in [ObjectKind.chunk, .mapNode] {
             if let f = current[kind] {
@@ -245,8 +257,13 @@ final class ObjectPacker: @unchecked Sendable {
         }
         try finishPack()
         try syncPackDirectories()
+        // Nothing more to compress: the frame buffers and compression contexts go before the caller encodes.
+        freeFrames.removeAll()
+        compressors.removeAll()
         let out = written
         written = IndexFileContents(packs: [], entries: [])
+        for o in finishedObjects { index.add(id: o.id, packID: o.pack, location: o.location) }
+        finishedObjects = []
         added = []
         return out
     }

@@ -7,7 +7,8 @@ final class ObjectReader {
     init(repo: Repository, index: ChunkIndex) {
         self.repo = repo
         self.index = index
-        cache = FrameCache(repo: repo, index: index, capacity: 8)
+        // Map nodes are written in tree order, so a walk reads their frames nearly in sequence: a few suffice.
+        cache = FrameCache(repo: repo, index: index, capacity: 3)
     }
 
     /// Loads and verifies one map node.
