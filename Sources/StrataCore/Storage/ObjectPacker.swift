@@ -61,7 +61,21 @@ final class ObjectPacker: @unchecked Sendable {
     private let indexFlushLimit: Int?
     /// Index files written along the way.
     private(set) var flushedIndexFiles: [String] = []
-    private(set) var totals = Totals()
+    /// Counts kept by the adding thread (new objects) and by the writer (stored bytes, packs; under `lock`).
+    private var addedTotals = Totals()
+    private var writtenTotals = Totals()
+    var totals: Totals {
+        lock.lock()
+        defer { lock.unlock() }
+        var t = addedTotals
+        t.storedBytes = writtenTotals.storedBytes
+        t.packs = writtenTotals.packs
+        return t
+    }
+    /// Writes frames to packs in order, off the compression threads and outside `lock` (a pack's fsync must not
+    /// stall compression).
+    private let writerQueue = DispatchQueue(label: "strata.pack-write")
+    private var writerScheduled = false
 
     private let frameCapacity: Int
     private let sealer: ObjectSealer
@@ -97,9 +111,9 @@ final class ObjectPacker: @unchecked Sendable {
         let frame = try currentFrame(kind)
         frame.entries.append((id, UInt32(frame.raw.count), UInt32(bytes.count)))
         frame.raw.append(bytes.baseAddress!, count: bytes.count)
-        totals.newObjects += 1
-        if kind == .chunk { totals.newChunks += 1 }
-        totals.newRawBytes += Int64(bytes.count)
+        addedTotals.newObjects += 1
+        if kind == .chunk { addedTotals.newChunks += 1 }
+        addedTotals.newRawBytes += Int64(bytes.count)
         if frame.raw.count >= frameSize {
             current[kind] = nil
             submit(frame)
@@ -160,21 +174,40 @@ final class ObjectPacker: @unchecked Sendable {
         compressors.append(compressor)
         if let error, failure == nil { failure = error }
         completed[frame.sequence] = frame
-        drainLocked()
+        if !writerScheduled && completed[nextToWrite] != nil {
+            writerScheduled = true
+            group.enter()
+            writerQueue.async { [self] in
+                defer { group.leave() }
+                drain()
+            }
+        }
     }
 
-    /// Writes completed frames in order. Called with `lock` held.
-    private func drainLocked() {
-        while let frame = completed.removeValue(forKey: nextToWrite) {
+    /// Writes completed frames in order, on the writer queue, until the next one in order is not ready.
+    private func drain() {
+        while true {
+            lock.lock()
+            guard let frame = completed.removeValue(forKey: nextToWrite) else {
+                writerScheduled = false
+                lock.unlock()
+                return
+            }
             nextToWrite += 1
-            if failure == nil {
+            let failed = failure != nil
+            lock.unlock()
+            if !failed {
                 do {
                     try write(frame)
                 } catch let e {
-                    failure = e
+                    lock.lock()
+                    if failure == nil { failure = e }
+                    lock.unlock()
                 }
             }
+            lock.lock()
             freeFrames.append(frame)
+            lock.unlock()
             slots.signal()
         }
     }
@@ -192,10 +225,12 @@ final class ObjectPacker: @unchecked Sendable {
         do {
             let (id, size, toc) = try p.finish()
             touchedDirectories.insert(FileSystem.directoryName(repo.packFilePath(id)))
-            totals.storedBytes += size
-            totals.packs += 1
             let ordinal = UInt32(written.packs.count)
             written.packs.append(id)
+            lock.lock()
+            defer { lock.unlock() }
+            writtenTotals.storedBytes += size
+            writtenTotals.packs += 1
             for e in toc.entries {
                 let f = toc.frames[Int(e.frame)]
                 let location = ChunkLocation(pack: ordinal, kind: e.kind, frameOffset: f.offset,
@@ -248,9 +283,8 @@ final class ObjectPacker: @unchecked Sendable {
             }
         }
         group.wait()
-        lock.lock()
-        defer { lock.unlock() }
-        if let failure {
+        // No worker and no writer runs any more.
+        if let failure = (lock.withLock { failure }) {
             pack?.abandon()
             pack = nil
             throw failure
@@ -258,12 +292,15 @@ final class ObjectPacker: @unchecked Sendable {
         try finishPack()
         try syncPackDirectories()
         // Nothing more to compress: the frame buffers and compression contexts go before the caller encodes.
-        freeFrames.removeAll()
-        compressors.removeAll()
+        let finished: [(id: ObjectID, pack: ObjectID, location: ChunkLocation)] = lock.withLock {
+            freeFrames.removeAll()
+            compressors.removeAll()
+            defer { finishedObjects = [] }
+            return finishedObjects
+        }
         let out = written
         written = IndexFileContents(packs: [], entries: [])
-        for o in finishedObjects { index.add(id: o.id, packID: o.pack, location: o.location) }
-        finishedObjects = []
+        for o in finished { index.add(id: o.id, packID: o.pack, location: o.location) }
         added = []
         return out
     }
