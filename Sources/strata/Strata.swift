@@ -23,7 +23,7 @@ struct Strata: ParsableCommand {
             CommandGroup(name: "Snapshot", subcommands: [Init.self, Snap.self, Restore.self]),
             CommandGroup(name: "Inspection", subcommands: [Log.self, Show.self, Diff.self, Stats.self]),
             CommandGroup(name: "Labelling", subcommands: [Tag.self, Ref.self, Protect.self, Unprotect.self]),
-            CommandGroup(name: "Maintenance", subcommands: [Rm.self, GC.self, Fsck.self]),
+            CommandGroup(name: "Maintenance", subcommands: [Rm.self, GC.self, Fsck.self, Bench.self]),
             CommandGroup(name: "Keys and sharing", subcommands: [Key.self, Copy.self, Export.self, Import.self]),
         ]
     )

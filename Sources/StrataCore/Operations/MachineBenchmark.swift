@@ -1,0 +1,305 @@
+import Crypto
+import Dispatch
+import Foundation
+
+/// Measures, on this machine, the work Strata's steps are made of — SHA-256 of pages, zero detection, zstd at each
+/// level, decompression, sealing — on one core and on all, and from those rates the fastest each step could be for
+/// an image: its physical floor here. `strata bench` prints it; docs/BENCHMARKS.md compares measured times with it.
+public struct MachineBenchmark: Sendable {
+    /// One measured rate.
+    public struct Rate: Sendable, Codable {
+        public var name: String
+        /// Bytes of input per second on one core, and with every core busy.
+        public var oneCore: Double
+        public var allCores: Double
+        /// Compressed size / input size, for compression rows.
+        public var ratio: Double?
+    }
+
+    /// The least time each step needs on this machine for an image, from the rates.
+    public struct Floors: Sendable, Codable {
+        /// Bytes that are not holes or zero pages in the sample's proportion, extrapolated to the image.
+        public var dataBytes: Int64
+        /// Hash every page and compress (at the repository level) every data byte.
+        public var firstSnapshot: Double
+        /// Hash every data byte (an increment of unchanged data stores nothing).
+        public var unchangedSnapshot: Double
+        /// Decompress, re-hash and copy out every data byte (not counting the write-back to disk).
+        public var restore: Double
+        /// Seconds per data byte read and hashed, and per new byte compressed: an increment that stores N new
+        /// bytes needs at least dataBytes × hashing + N × storing.
+        public var hashingPerByte: Double
+        public var storingPerByte: Double
+    }
+
+    public struct Result: Sendable, Codable {
+        public var cores: Int
+        public var sampleBytes: Int
+        /// Where the sample came from: the image (its first data) or generated.
+        public var sample: String
+        public var rates: [Rate]
+        public var floors: Floors?
+    }
+
+    public let image: String?
+    public let sampleLimit: Int
+    public let secondsPerMeasure: Double
+    public let level: Int
+
+    /// - Parameters:
+    ///   - image: an image to sample (up to `sampleLimit` bytes of its data) and to compute floors for.
+    ///   - level: the zstd level the floors assume (the repository default unless told).
+    public init(image: String?, level: Int = CompressionParameters.defaultLevel, sampleLimit: Int = 64 << 20,
+                secondsPerMeasure: Double = 0.4) {
+        self.image = image
+        self.level = level
+        self.sampleLimit = sampleLimit
+        self.secondsPerMeasure = secondsPerMeasure
+    }
+
+    public func run(progress: (String) -> Void = { _ in }) throws -> Result {
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let (sample, origin, dataBytes) = try loadSample()
+        defer { sample.deallocate() }
+        let bytes = UnsafeRawBufferPointer(sample)
+        var rates: [Rate] = []
+
+        func measure(_ name: String, ratio: Double? = nil, _ work: @escaping (UnsafeRawBufferPointer) -> Void) {
+            progress(name)
+            let one = throughput(threads: 1, bytes: bytes, work)
+            let all = cores == 1 ? one : throughput(threads: cores, bytes: bytes, work)
+            rates.append(Rate(name: name, oneCore: one, allCores: all, ratio: ratio))
+        }
+
+        measure("sha256 of 4 KiB pages") { data in
+            var digest = [UInt8](repeating: 0, count: 32)
+            digest.withUnsafeMutableBytes { out in
+                var o = 0
+                while o < data.count {
+                    let n = min(ChunkerParameters.pageSize, data.count - o)
+                    ChunkHasher.hashPage(UnsafeRawBufferPointer(rebasing: data[o..<(o + n)]), into: out.baseAddress!)
+                    o += n
+                }
+            }
+        }
+        // A data page usually fails the check at its first bytes; a zero page is read whole: measure that.
+        let zeroPages = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+        defer { zeroPages.deallocate() }
+        zeroPages.initializeMemory(as: UInt8.self, repeating: 0)
+        // The count goes to memory the optimizer cannot see through, so the scan is not removed.
+        let sink = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        defer { sink.deallocate() }
+        sink.initialize(to: 0)
+        measure("zero-page check (of zero pages)") { _ in
+            var o = 0
+            var zeros = 0
+            while o < zeroPages.count {
+                if ZeroScan.isZero(UnsafeRawBufferPointer(rebasing: zeroPages[o..<(o + ChunkerParameters.pageSize)])) { zeros += 1 }
+                o += ChunkerParameters.pageSize
+            }
+            sink.pointee &+= zeros
+        }
+        let frame = CompressionParameters.defaultFrameSize
+        for l in Array(Set([1, 3, level, 9])).sorted() {
+            let ratio = compressedRatio(bytes, level: l, frame: frame)
+            measure("zstd level \(l), \(frame >> 10) KiB frames", ratio: ratio) { data in
+                let compressor = ZstdCompressor(level: l)
+                let out = ByteBuffer(capacity: ZstdCompressor.bound(frame))
+                forEachFrame(data, frame) { f in
+                    _ = try? compressor.compress(f, into: UnsafeMutableRawBufferPointer(start: out.base, count: out.capacity))
+                }
+            }
+        }
+        let compressed = compressFrames(bytes, level: level, frame: frame)
+        progress("zstd decompression")
+        let decompressOne = decompressThroughput(compressed, threads: 1)
+        let decompressAll = cores == 1 ? decompressOne : decompressThroughput(compressed, threads: cores)
+        rates.append(Rate(name: "zstd decompression (level \(level) frames)", oneCore: decompressOne, allCores: decompressAll, ratio: nil))
+        // Writing a restored image costs at least one copy of it into the page cache.
+        measure("memory copy (1 MiB blocks)") { data in
+            let target = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
+            defer { target.deallocate() }
+            forEachFrame(data, 1 << 20) { f in target.copyMemory(from: f.baseAddress!, byteCount: f.count) }
+            sink.pointee &+= Int(target.load(as: UInt8.self))
+        }
+        let key = SymmetricKey(size: .bits256)
+        measure("aes-256-gcm seal") { data in
+            forEachFrame(data, frame) { f in _ = try? AES.GCM.seal(f, using: key) }
+        }
+        measure("chacha20-poly1305 seal") { data in
+            forEachFrame(data, frame) { f in _ = try? ChaChaPoly.seal(f, using: key) }
+        }
+
+        var floors: Floors?
+        if let dataBytes {
+            let rate = { (prefix: String) in rates.first { $0.name.hasPrefix(prefix) }!.allCores }
+            let d = Double(dataBytes)
+            let sha = rate("sha256"), zstd = rate("zstd level \(level),"), unzstd = rate("zstd decompression")
+            let copy = rate("memory copy")
+            floors = Floors(dataBytes: dataBytes,
+                            firstSnapshot: d / sha + d / zstd,
+                            unchangedSnapshot: d / sha,
+                            restore: d / unzstd + d / sha + d / copy,
+                            hashingPerByte: 1 / sha, storingPerByte: 1 / zstd)
+        }
+        return Result(cores: cores, sampleBytes: bytes.count, sample: origin, rates: rates, floors: floors)
+    }
+
+    // MARK: Sample
+
+    /// The sample: up to `sampleLimit` bytes of the image's data from places spread over it (holes and zero pages
+    /// skipped), or generated data
+    /// that compresses about as a filesystem of ordinary files does. Also returns the image's data bytes: the
+    /// non-hole bytes, scaled by the share of non-zero pages in what was read.
+    private func loadSample() throws -> (UnsafeMutableRawBufferPointer, String, Int64?) {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: sampleLimit, alignment: 64)
+        guard let image else {
+            // 16 MiB: 64 KiB of text-like data, then 32 KiB of random bytes (already-compressed files), and again.
+            let size = min(sampleLimit, 16 << 20)
+            var rng = SystemRandomNumberGenerator()
+            let words = ["block ", "inode ", "extent ", "journal ", "superblock ", "snapshot ", "volume ", "chunk ", "\n"]
+                .map { Array($0.utf8) }
+            var o = 0
+            let base = buffer.baseAddress!
+            while o < size {
+                let textEnd = min(size, o + (64 << 10))
+                while o < textEnd {
+                    let w = words[Int(rng.next() % UInt64(words.count))]
+                    let n = min(w.count, textEnd - o)
+                    w.withUnsafeBytes { (base + o).copyMemory(from: $0.baseAddress!, byteCount: n) }
+                    o += n
+                }
+                let randomEnd = min(size, o + (32 << 10))
+                while o + 8 <= randomEnd { (base + o).storeBytes(of: rng.next(), as: UInt64.self); o += 8 }
+                while o < randomEnd { base.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: o, as: UInt8.self); o += 1 }
+            }
+            return (UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), "generated (text and random bytes, 2:1)", nil)
+        }
+        do {
+            let source = try ImageSource(path: image)
+            guard source.kind != .stream else {
+                throw StrataError(.invalidArgument, "bench needs an image file or a block device, not a stream")
+            }
+            // 1 MiB pieces spread evenly over the data ranges, zero pages left out.
+            let ranges = try source.dataRanges()
+            let dataRangeBytes = ranges.reduce(Int64(0)) { $0 + ($1.end - $1.start) }
+            let piece = 1 << 20
+            let pieces = max(1, sampleLimit / piece)
+            let spacing = max(Int64(piece), dataRangeBytes / Int64(pieces))
+            var filled = 0
+            var readBytes = 0
+            let page = ChunkerParameters.pageSize
+            let scratch = ByteBuffer(capacity: piece)
+            var logical: Int64 = 0  // position in the concatenated data ranges
+            var next: Int64 = 0     // where the next piece starts, in the same terms
+            for range in ranges {
+                let length = range.end - range.start
+                while next < logical + length && filled < sampleLimit {
+                    let offset = range.start + (next - logical)
+                    let want = Int(min(Int64(piece), range.end - offset))
+                    let n = try source.read(into: scratch.base, count: want, offset: offset)
+                    if n == 0 { break }
+                    readBytes += n
+                    var p = 0
+                    while p < n && filled < sampleLimit {
+                        let len = min(page, n - p, sampleLimit - filled)
+                        if !ZeroScan.isZero(UnsafeRawBufferPointer(start: scratch.base + p, count: len)) {
+                            (buffer.baseAddress! + filled).copyMemory(from: scratch.base + p, byteCount: len)
+                            filled += len
+                        }
+                        p += len
+                    }
+                    next += spacing
+                }
+                logical += length
+            }
+            guard filled > 0 else {
+                throw StrataError(.invalidArgument, "image \(image) holds no data to measure")
+            }
+            // The share of non-zero pages in what was read, applied to all the data ranges.
+            let share = Double(filled) / Double(max(readBytes, 1))
+            let dataBytes = Int64(Double(dataRangeBytes) * share)
+            return (UnsafeMutableRawBufferPointer(rebasing: buffer[0..<filled]), "\(filled >> 20) MiB of data from \(pieces) places across \(image)", dataBytes)
+        } catch {
+            buffer.deallocate()
+            throw error
+        }
+    }
+
+    // MARK: Measuring
+
+    /// Bytes per second of `work` over `bytes`, run on `threads` threads at once for about `secondsPerMeasure`.
+    private func throughput(threads: Int, bytes: UnsafeRawBufferPointer, _ work: @escaping (UnsafeRawBufferPointer) -> Void) -> Double {
+        work(UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, 1 << 20)]))  // warm up
+        let limit = secondsPerMeasure
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
+        defer { counts.deallocate() }
+        let started = ContinuousClock.now
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            var done = 0
+            // Each thread works through the sample from its own starting point, a frame at a time.
+            let step = min(bytes.count, 1 << 20)
+            var offset = (bytes.count / threads * t) / step * step
+            while ContinuousClock.now - started < .milliseconds(Int(limit * 1000)) {
+                let end = min(bytes.count, offset + step)
+                work(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
+                done += end - offset
+                offset = end >= bytes.count ? 0 : end
+            }
+            counts[t] = done
+        }
+        return Double(counts.reduce(0, +)) / started.secondsElapsed
+    }
+
+    private func forEachFrame(_ data: UnsafeRawBufferPointer, _ frame: Int, _ body: (UnsafeRawBufferPointer) -> Void) {
+        var o = 0
+        while o < data.count {
+            let end = min(data.count, o + frame)
+            body(UnsafeRawBufferPointer(rebasing: data[o..<end]))
+            o = end
+        }
+    }
+
+    private func compressFrames(_ data: UnsafeRawBufferPointer, level: Int, frame: Int) -> [(compressed: [UInt8], rawLength: Int)] {
+        let compressor = ZstdCompressor(level: level)
+        var out: [(compressed: [UInt8], rawLength: Int)] = []
+        forEachFrame(data, frame) { f in
+            var c = [UInt8](repeating: 0, count: ZstdCompressor.bound(f.count))
+            let n = c.withUnsafeMutableBytes { (try? compressor.compress(f, into: $0)) ?? 0 }
+            c.removeLast(c.count - n)
+            out.append((c, f.count))
+        }
+        return out
+    }
+
+    private func compressedRatio(_ data: UnsafeRawBufferPointer, level: Int, frame: Int) -> Double {
+        let frames = compressFrames(data, level: level, frame: frame)
+        return Double(frames.reduce(0) { $0 + $1.compressed.count }) / Double(max(data.count, 1))
+    }
+
+    /// Decompressed bytes per second over the sample's frames, on `threads` threads.
+    private func decompressThroughput(_ frames: [(compressed: [UInt8], rawLength: Int)], threads: Int) -> Double {
+        guard !frames.isEmpty else { return 0 }
+        let limit = secondsPerMeasure
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
+        defer { counts.deallocate() }
+        let started = ContinuousClock.now
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let d = ZstdDecompressor()
+            let out = ByteBuffer(capacity: CompressionParameters.defaultFrameSize)
+            var i = frames.count / threads * t
+            var done = 0
+            while ContinuousClock.now - started < .milliseconds(Int(limit * 1000)) {
+                let f = frames[i]
+                out.reserve(f.rawLength)
+                f.compressed.withUnsafeBytes { c in
+                    _ = try? d.decompress(c, into: UnsafeMutableRawBufferPointer(start: out.base, count: f.rawLength), what: "sample frame")
+                }
+                done += f.rawLength
+                i = (i + 1) % frames.count
+            }
+            counts[t] = done
+        }
+        return Double(counts.reduce(0, +)) / started.secondsElapsed
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import StrataCore
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure this machine: hashing, zero detection, compression levels, decompression, sealing.",
+        discussion: """
+            Runs each piece of work Strata's steps are made of for a moment on one core and on all cores, on a \
+            sample of an image's data (64 MiB of non-zero pages read from 64 places across it) or on generated data. With an image, \
+            also prints the least time a first snapshot, an unchanged re-snapshot and a restore of it can take on \
+            this machine (the physical floor the benchmarks in docs/BENCHMARKS.md are compared with). Needs no \
+            repository and writes nothing.
+
+            Examples:
+              strata bench
+              strata bench --image disk.img
+              strata bench --image /dev/vg0/vm1 --level 1 --json
+            """)
+
+    @Option(help: ArgumentHelp("An image file or block device to sample and compute floors for.", valueName: "path"))
+    var image: String?
+
+    @Option(help: "The zstd level the floors assume (a repository's level; default 3).")
+    var level = CompressionParameters.defaultLevel
+
+    @Option(help: ArgumentHelp("How long each measurement runs, in seconds.", valueName: "seconds"))
+    var secondsPerMeasure = 0.4
+
+    @Flag(help: "Print the result as JSON on stdout.")
+    var json = false
+
+    @Flag(name: [.short, .long], help: "Do not show which measurement runs (on a terminal).")
+    var quiet = false
+
+    mutating func validate() throws {
+        guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19") }
+        guard secondsPerMeasure > 0 && secondsPerMeasure <= 60 else {
+            throw ValidationError("--seconds-per-measure must be more than 0 and at most 60")
+        }
+    }
+
+    mutating func run() throws {
+        let quiet = quiet || json
+        let result = try MachineBenchmark(image: image, level: level, secondsPerMeasure: secondsPerMeasure).run { step in
+            if !quiet && Terminal.stderrIsTTY { Terminal.writeErr("measuring \(step)…\r\u{1B}[K") }
+        }
+        if json {
+            try JSONOutput.print(result)
+            return
+        }
+        var rows = [["work", "one core", "\(result.cores) cores", "compressed to"]]
+        for r in result.rates {
+            rows.append([r.name, Format.bytes(Int64(r.oneCore)) + "/s", Format.bytes(Int64(r.allCores)) + "/s",
+                         r.ratio.map { String(format: "%.1f%%", $0 * 100) } ?? ""])
+        }
+        Terminal.writeOut("sample: \(result.sample)\n")
+        Terminal.writeOut(Format.table(rows))
+        if let f = result.floors {
+            Terminal.writeOut("""
+                floors for \(Format.bytes(f.dataBytes)) of data on \(result.cores) cores (zstd level \(level)):
+                  first snapshot        \(String(format: "%.2f s", f.firstSnapshot))  (hash + compress every data byte)
+                  unchanged snapshot    \(String(format: "%.2f s", f.unchangedSnapshot))  (hash every data byte)
+                  restore               \(String(format: "%.2f s", f.restore))  (decompress + verify + copy out every data byte)
+                  an increment storing N new bytes: \(String(format: "%.2f s", f.unchangedSnapshot)) + N / \(Format.bytes(Int64(1 / f.storingPerByte)))/s
+
+                """)
+        }
+    }
+}
