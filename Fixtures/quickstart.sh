@@ -8,9 +8,9 @@ if ! dpkg -s libzstd-dev e2fsprogs >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then echo "quickstart: run as root, or first: sudo apt-get install -y libzstd-dev e2fsprogs" >&2; exit 1; fi
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzstd-dev e2fsprogs >/dev/null
 fi
-echo "== building strata (release)"
-swift build -c release 2>&1 | tail -1
-strata=$PWD/.build/release/strata
+echo "== building strata (release, the Swift runtime linked in: one self-contained binary)"
+swift build -c release --static-swift-stdlib --build-path .build-static 2>&1 | tail -1
+strata=$PWD/.build-static/release/strata
 demo=${1:-/tmp/strata-demo}
 rm -rf "$demo" && mkdir -p "$demo/tree" && cd "$demo"
 
