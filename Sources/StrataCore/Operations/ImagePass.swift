@@ -3,10 +3,12 @@ import Foundation
 
 /// One pass over a source: the reading, hashing, cutting and packing loop.
 ///
-/// The source is read in segments into one reused buffer. Each segment's pages are zero-checked and hashed on all
-/// cores; then, in order, the chunker decides the cuts, each chunk's id is hashed from its page digests, and new
-/// chunks go to the packer (which compresses on worker threads). A chunk still open at the end of a segment is moved
-/// to the front of the buffer, so a chunk is always contiguous in memory.
+/// The source is read in segments into two buffers that take turns. In one parallel step, one task cuts segment
+/// k in order (the chunker decides the cuts from page digests, each chunk's id is hashed from its page digests,
+/// new chunks go to the packer, which compresses on worker threads) while the other tasks read and hash the pages
+/// of segment k + 1, a share each: no core waits for a serial read or the cut. Each buffer keeps room in front of
+/// its segment for the chunk still open at the end of the previous one, which is copied there (bytes and page
+/// digests), so that a chunk is always contiguous in memory.
 final class ImagePass {
     struct Outcome {
         var root: ObjectID
@@ -16,18 +18,50 @@ final class ImagePass {
         var newChunkBytes: Int64
     }
 
+    /// One segment's memory: room for the open chunk carried over, then the segment; page digests and zero flags.
+    private final class SegmentBuffer: @unchecked Sendable {
+        let bytes: ByteBuffer
+        let digests: ByteBuffer
+        let zeros: UnsafeMutablePointer<Bool>
+        /// Where the segment's bytes start; a carried chunk ends here.
+        let dataStart: Int
+
+        init(dataStart: Int, segmentSize: Int) {
+            let page = ChunkerParameters.pageSize
+            self.dataStart = dataStart
+            bytes = ByteBuffer(capacity: dataStart + segmentSize)
+            let pages = (dataStart + segmentSize) / page + 1
+            digests = ByteBuffer(capacity: pages * 32)
+            zeros = UnsafeMutablePointer<Bool>.allocate(capacity: pages)
+            zeros.initialize(repeating: false, count: pages)
+        }
+
+        deinit { zeros.deallocate() }
+    }
+
+    /// A segment to read: where, how much, the hole before it, and what reading it gave.
+    private struct Segment {
+        var offset: Int64
+        var length: Int
+        var holeBefore: Int64
+        var buffer: SegmentBuffer
+        /// Bytes read: fewer than `length` only at the end of a stream or when a file shrank.
+        var count = 0
+    }
+
     private let source: ImageSource
     private let packer: ObjectPacker
     private let chunker: PageChunker
     private let builder: ChunkMapBuilder
     private let progress: ProgressReporter?
     private let segmentSize: Int
-    private let buffer: ByteBuffer
-    private let digests: ByteBuffer
-    private var zeroPage: [Bool]
-    private let workers: Int
+    /// Read-and-hash tasks per segment: several per core, so that the cut task's core takes its share too.
+    private let shares: Int
+    private let buffers: [SegmentBuffer]
 
-    private var chunkStart = 0       // byte offset in buffer where the open chunk starts
+    /// The buffer the open chunk lives in.
+    private var current: SegmentBuffer
+    private var chunkStart = 0       // byte offset in `current` where the open chunk starts
     private var chunkPages = 0
     private var chunkBytes = 0
     private var zeroRun: UInt64 = 0
@@ -46,11 +80,11 @@ final class ImagePass {
         self.segmentSize = segmentSize
         chunker = PageChunker(repo.config.chunker, identity: repo.identity)
         let page = ChunkerParameters.pageSize
-        let capacity = segmentSize + repo.config.chunker.maxSize + page
-        buffer = ByteBuffer(capacity: capacity)
-        digests = ByteBuffer(capacity: (capacity / page + 1) * 32)
-        zeroPage = [Bool](repeating: false, count: capacity / page + 1)
-        workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let carryRoom = (repo.config.chunker.maxSize + page - 1) / page * page
+        buffers = [SegmentBuffer(dataStart: carryRoom, segmentSize: segmentSize),
+                   SegmentBuffer(dataStart: carryRoom, segmentSize: segmentSize)]
+        current = buffers[1]
+        shares = 4 * max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         builder = ChunkMapBuilder { node in
             let bytes = node.encoded()
             let id = repo.identity.id(bytes)
@@ -62,40 +96,71 @@ final class ImagePass {
 
     func run() throws -> Outcome {
         let ranges = try source.dataRanges()
-        var imageOffset: Int64 = 0
+        // The segments, range by range (a stream is one open-ended range, read until it ends), alternating buffers.
+        var rangeIndex = 0
+        var position: Int64 = 0
+        var nextOffset = ranges.first?.start ?? 0
+        var turn = 0
+        func nextSegment() -> Segment? {
+            while rangeIndex < ranges.count {
+                let range = ranges[rangeIndex]
+                if nextOffset < range.start { nextOffset = range.start }
+                if nextOffset >= range.end { rangeIndex += 1; continue }
+                let length = Int(min(Int64(segmentSize), range.end - nextOffset))
+                let segment = Segment(offset: nextOffset, length: length, holeBefore: nextOffset - position, buffer: buffers[turn])
+                turn ^= 1
+                position = nextOffset + Int64(length)
+                nextOffset = position
+                return segment
+            }
+            return nil
+        }
+
         var lastReport = ContinuousClock.now
-        for range in ranges {
-            if range.start > imageOffset {
+        var imageOffset: Int64 = 0
+        var segment = nextSegment()
+        if var first = segment {
+            try readAndHash(&first, alongside: nil)
+            segment = first
+        }
+        while let s = segment {
+            if s.holeBefore > 0 {
                 try closeChunk()
-                zeroRun += UInt64(range.start - imageOffset)
+                zeroRun += UInt64(s.holeBefore)
             }
-            imageOffset = range.start
-            while imageOffset < range.end {
-                let carry = chunkBytes
-                if carry > 0 && chunkStart > 0 {
-                    // Keep the open chunk contiguous: move its bytes and page digests to the front.
-                    memmove(buffer.base, buffer.base + chunkStart, carry)
-                    memmove(digests.base, digests.base + chunkStart / 4096 * 32, chunkPages * 32)
-                }
-                chunkStart = 0
-                let want = Int(min(Int64(segmentSize), range.end - imageOffset))
-                let n = try source.read(into: buffer.base + carry, count: want, offset: imageOffset)
-                if n == 0 && source.kind == .stream { break }
-                if n == 0 {
-                    throw StrataError(.io, "source \(source.path) ended early at byte \(imageOffset) (it shrank while being read)")
-                }
-                try process(carry: carry, count: n, imageOffset: imageOffset)
-                imageOffset += Int64(n)
-                if n < want && source.kind == .stream { break }
-                if n < want {
-                    throw StrataError(.io, "source \(source.path) ended early at byte \(imageOffset) (it shrank while being read)")
-                }
-                if ContinuousClock.now - lastReport > .milliseconds(100) {
-                    lastReport = ContinuousClock.now
-                    progress?.progress(done: imageOffset, total: source.size, newBytes: packer.totals.newRawBytes)
-                    try journal?.progress(done: imageOffset, newBytes: packer.totals.newRawBytes)
-                }
+            if s.count == 0 && source.kind == .stream { break }
+            if s.count == 0 {
+                throw StrataError(.io, "source \(source.path) ended early at byte \(s.offset) (it shrank while being read)")
             }
+            // Carry the open chunk to the front of this segment's buffer.
+            if chunkBytes > 0 {
+                let page = ChunkerParameters.pageSize
+                let to = s.buffer.dataStart - chunkBytes
+                (s.buffer.bytes.base + to).copyMemory(from: current.bytes.base + chunkStart, byteCount: chunkBytes)
+                (s.buffer.digests.base + to / page * 32).copyMemory(from: current.digests.base + chunkStart / page * 32,
+                                                                     byteCount: chunkPages * 32)
+                chunkStart = to
+            }
+            current = s.buffer
+            // Cut this segment while the next one is read and hashed.
+            var next = s.count == s.length ? nextSegment() : nil
+            if var n = next {
+                try readAndHash(&n, alongside: { try self.cut(count: s.count, imageOffset: s.offset) })
+                next = n
+            } else {
+                try cut(count: s.count, imageOffset: s.offset)
+            }
+            imageOffset = s.offset + Int64(s.count)
+            if s.count < s.length {
+                if source.kind == .stream { break }
+                throw StrataError(.io, "source \(source.path) ended early at byte \(imageOffset) (it shrank while being read)")
+            }
+            if ContinuousClock.now - lastReport > .milliseconds(100) {
+                lastReport = ContinuousClock.now
+                progress?.progress(done: imageOffset, total: source.size, newBytes: packer.totals.newRawBytes)
+                try journal?.progress(done: imageOffset, newBytes: packer.totals.newRawBytes)
+            }
+            segment = next
         }
         try closeChunk()
         if let size = source.size, source.kind != .stream, size > imageOffset {
@@ -109,39 +174,94 @@ final class ImagePass {
         return outcome
     }
 
-    /// Handles `count` new bytes at `buffer[carry...]`, which start at image offset `imageOffset`.
-    private func process(carry: Int, count: Int, imageOffset: Int64) throws {
+    // MARK: Reading and hashing
+
+    /// Reads `segment` and zero-checks and hashes its pages on all cores, running `alongside` (the previous
+    /// segment's cut) as one more task of the same parallel step. Sets `segment.count` to the bytes read from its
+    /// start: fewer than asked only when the source ended, and then whole pages only (a file or device).
+    private func readAndHash(_ segment: inout Segment, alongside: (() throws -> Void)?) throws {
+        let buffer = segment.buffer
         let page = ChunkerParameters.pageSize
-        let firstPage = carry / page
-        let pages = (count + page - 1) / page
-        let base = buffer.base + carry
-        let digestBase = digests.base + carry / page * 32
-        // Hash and zero-check every page of the segment on all cores.
-        zeroPage.withUnsafeMutableBufferPointer { zeros in
-            let zerosBase = zeros.baseAddress! + firstPage
-            let perWorker = (pages + workers - 1) / workers
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = w * perWorker
-                let hi = min(pages, lo + perWorker)
-                if lo >= hi { return }
-                for i in lo..<hi {
-                    let len = min(page, count - i * page)
-                    let bytes = UnsafeRawBufferPointer(start: base + i * page, count: len)
-                    if ZeroScan.isZero(bytes) {
-                        zerosBase[i] = true
-                    } else {
-                        zerosBase[i] = false
-                        ChunkHasher.hashPage(bytes, into: digestBase + i * 32)
-                    }
-                }
+        let failures = ErrorBox()
+        if source.kind == .stream {
+            // A stream is read in order before the parallel step; its pages are hashed in it.
+            segment.count = try source.read(into: buffer.bytes.base + buffer.dataStart, count: segment.length, offset: segment.offset)
+        }
+        let stream = source.kind == .stream
+        let length = stream ? segment.count : segment.length
+        let offset = segment.offset
+        let pages = (length + page - 1) / page
+        let perShare = max(1, (pages + shares - 1) / shares)
+        let tasks = (pages + perShare - 1) / perShare
+        let got = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(tasks, 1))
+        defer { got.deallocate() }
+        got.initialize(repeating: 0)
+        let extra = alongside == nil ? 0 : 1
+        DispatchQueue.concurrentPerform(iterations: tasks + extra) { i in
+            if extra == 1 && i == 0 {
+                do { try alongside!() } catch { failures.set(error) }
+                return
+            }
+            let share = i - extra
+            let lo = share * perShare, hi = min(pages, lo + perShare)
+            let start = lo * page, shareLength = min(length, hi * page) - start
+            do {
+                let n = stream ? shareLength
+                    : try source.read(into: buffer.bytes.base + buffer.dataStart + start, count: shareLength, offset: offset + Int64(start))
+                got[share] = n
+                // Whole pages, and a partial last page only at the true end of what was read.
+                let whole = n == shareLength ? hi - lo : n / page
+                if whole > 0 { Self.hash(pages: lo, lo + whole, count: n == shareLength ? length : start + whole * page, in: buffer) }
+            } catch {
+                failures.set(error)
             }
         }
-        // Cut, in order.
+        if let error = failures.error { throw error }
+        if stream { return }
+        var n = 0
+        for share in 0..<tasks {
+            let lo = share * perShare, hi = min(pages, lo + perShare)
+            let shareLength = min(length, hi * page) - lo * page
+            if got[share] < shareLength {
+                n += got[share] / page * page
+                break
+            }
+            n += got[share]
+        }
+        segment.count = n
+    }
+
+    /// Zero-checks and hashes pages `lo..<hi` of the `count` bytes at the buffer's segment start.
+    private static func hash(pages lo: Int, _ hi: Int, count: Int, in buffer: SegmentBuffer) {
+        let page = ChunkerParameters.pageSize
+        let base = buffer.bytes.base + buffer.dataStart
+        let digestBase = buffer.digests.base + buffer.dataStart / page * 32
+        let zeros = buffer.zeros + buffer.dataStart / page
+        for i in lo..<hi {
+            let len = min(page, count - i * page)
+            let bytes = UnsafeRawBufferPointer(start: base + i * page, count: len)
+            if ZeroScan.isZero(bytes) {
+                zeros[i] = true
+            } else {
+                zeros[i] = false
+                ChunkHasher.hashPage(bytes, into: digestBase + i * 32)
+            }
+        }
+    }
+
+    // MARK: Cutting (one task at a time, in order)
+
+    /// Cuts the `count` hashed bytes of the current buffer's segment, which start at image offset `imageOffset`.
+    private func cut(count: Int, imageOffset: Int64) throws {
+        let page = ChunkerParameters.pageSize
+        let buffer = current
+        let firstPage = buffer.dataStart / page
+        let pages = (count + page - 1) / page
         var pageOffset = imageOffset
         for i in 0..<pages {
             let len = min(page, count - i * page)
-            let at = carry + i * page
-            if zeroPage[firstPage + i] {
+            let at = buffer.dataStart + i * page
+            if buffer.zeros[firstPage + i] {
                 try closeChunk()
                 zeroRun += UInt64(len)
             } else {
@@ -151,14 +271,13 @@ final class ImagePass {
                 chunkBytes += len
                 outcome.dataBytes += UInt64(len)
                 let end = UInt64(pageOffset) + UInt64(len)
-                if chunker.cutAfter(pagesInChunk: chunkPages, digest: digests.base + at / page * 32,
-                                    page: UnsafeRawBufferPointer(start: buffer.base + at, count: len), endOffset: end) {
+                if chunker.cutAfter(pagesInChunk: chunkPages, digest: buffer.digests.base + at / page * 32,
+                                    page: UnsafeRawBufferPointer(start: buffer.bytes.base + at, count: len), endOffset: end) {
                     try closeChunk()
                 }
             }
             pageOffset += Int64(len)
         }
-        if chunkPages == 0 { chunkStart = 0 }
     }
 
     private func flushZero() throws {
@@ -170,9 +289,11 @@ final class ImagePass {
 
     private func closeChunk() throws {
         guard chunkPages > 0 else { return }
-        let id = ChunkHasher.chunkID(pageDigests: UnsafeRawBufferPointer(start: digests.base + chunkStart / 4096 * 32, count: chunkPages * 32),
+        let page = ChunkerParameters.pageSize
+        let id = ChunkHasher.chunkID(pageDigests: UnsafeRawBufferPointer(start: current.digests.base + chunkStart / page * 32,
+                                                                         count: chunkPages * 32),
                                      identity: identity)
-        let bytes = UnsafeRawBufferPointer(start: buffer.base + chunkStart, count: chunkBytes)
+        let bytes = UnsafeRawBufferPointer(start: current.bytes.base + chunkStart, count: chunkBytes)
         if try packer.add(id: id, kind: .chunk, bytes: bytes) {
             outcome.newChunkBytes += Int64(chunkBytes)
         }
@@ -183,7 +304,3 @@ final class ImagePass {
         chunkBytes = 0
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -47,7 +47,7 @@ public final class Snapshotter {
     /// encoding; 16,384 keeps that under 2 MiB and makes ~6 index files per 1.6 GB of new data, merged by gc).
     public static let defaultIndexFlushLimit = 1 << 14
 
-    public init(repo: Repository, segmentSize: Int = 2 << 20, indexFlushLimit: Int = Snapshotter.defaultIndexFlushLimit) {
+    public init(repo: Repository, segmentSize: Int = 1 << 20, indexFlushLimit: Int = Snapshotter.defaultIndexFlushLimit) {
         self.repo = repo
         self.segmentSize = segmentSize
         self.indexFlushLimit = indexFlushLimit

@@ -80,10 +80,10 @@ final class ObjectPacker: @unchecked Sendable {
     private let frameCapacity: Int
     private let sealer: ObjectSealer
 
-    /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once (default: 2 × cores + 2:
-    ///   with fewer, the reading thread waits for compression; measured 3.3 s -> 2.9 s for the first snapshot of the
-    ///   benchmark fixture for ~11 MiB more memory);
-    ///   with the frame size, this bounds the packer's memory.
+    /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once (default: 2 × cores + 1;
+    ///   each costs ~1.8 MiB. Measured on the benchmark fixture's first snapshot, 2 cores: 4 frames 3.13–3.24 s and
+    ///   50 MiB peak, 5 frames 3.04–3.24 s and 52 MiB, 6 frames 2.95–3.12 s and 54 MiB; with fewer, the cutting
+    ///   thread waits for compression). With the frame size, this bounds the packer's memory.
     init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int? = nil, indexFlushLimit: Int? = nil) {
         self.repo = repo
         self.indexFlushLimit = indexFlushLimit
@@ -91,7 +91,7 @@ final class ObjectPacker: @unchecked Sendable {
         frameSize = repo.config.compression.frameSize
         sealer = repo.sealer
         frameCapacity = frameSize + max(repo.config.chunker.maxSize, 64 << 10)
-        let inFlight = maxFramesInFlight ?? (2 * min(ProcessInfo.processInfo.activeProcessorCount, 8) + 2)
+        let inFlight = maxFramesInFlight ?? (2 * min(ProcessInfo.processInfo.activeProcessorCount, 8) + 1)
         packSize = repo.config.packSize
         level = repo.config.compression.level
         slots = DispatchSemaphore(value: max(inFlight, 2))

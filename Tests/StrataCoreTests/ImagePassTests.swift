@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+@testable import StrataCore
+
+/// The pass reads segment k + 1 while it cuts segment k, carrying the open chunk between two buffers: whatever the
+/// segment size and whether the source is a sparse file or a stream, the chunk map must be the same.
+@Suite("Image pass")
+struct ImagePassTests {
+    /// A sparse image: text and random runs, zero pages inside the data, a hole in the middle, a partial last page.
+    static func sparseImage(_ dir: TemporaryDirectory, seed: UInt64) throws -> (path: String, bytes: [UInt8]) {
+        var rng = SeededRandom(seed: seed)
+        var image = rng.textLike(3 << 20) + [UInt8](repeating: 0, count: 5 * 4096) + rng.bytes(1 << 20)
+        let hole = [UInt8](repeating: 0, count: 2 << 20)
+        image += hole + rng.textLike(700 * 1024 + 1234)
+        let path = dir.file("sparse-\(seed).img")
+        let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o600)
+        #expect(fd >= 0)
+        // Write the data around the hole so that the file really has one (SEEK_HOLE reports it).
+        let holeStart = (4 << 20) + 5 * 4096
+        image.withUnsafeBytes { raw in
+            _ = pwrite(fd, raw.baseAddress!, holeStart, 0)
+            _ = pwrite(fd, raw.baseAddress! + holeStart + hole.count, image.count - holeStart - hole.count, off_t(holeStart + hole.count))
+        }
+        close(fd)
+        return (path, image)
+    }
+
+    @Test("the chunk map does not depend on the segment size, for a sparse file and for a stream",
+          arguments: [4096, 3 * 4096, 17 * 4096, 256 << 10, 1 << 20])
+    func segmentSizes(segment: Int) throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("repo"))
+        let (path, image) = try Self.sparseImage(dir, seed: 3)
+        let reference = try Snapshotter(repo: repo, segmentSize: 4 << 20).run(SnapshotRequest(source: path, volume: "ref")).snapshot
+        let file = try Snapshotter(repo: repo, segmentSize: segment).run(SnapshotRequest(source: path, volume: "file")).snapshot
+        #expect(file.manifest.root == reference.manifest.root)
+        #expect(file.manifest.chunkCount == reference.manifest.chunkCount)
+        #expect(file.manifest.dataBytes == reference.manifest.dataBytes)
+        #expect(file.manifest.size == UInt64(image.count))
+        #expect(file.manifest.newChunks == 0, "the same image again stores nothing")
+
+        // The same bytes as a stream (read in order, no holes reported).
+        let handle = try FileHandleFD.openForReading(path)
+        let streamed = try Snapshotter(repo: repo, segmentSize: segment)
+            .run(SnapshotRequest(source: "-", volume: "stream"), source: ImageSource(stream: handle, name: "stream"), progress: nil, onWait: {})
+            .snapshot
+        try handle.close()
+        #expect(streamed.manifest.root == reference.manifest.root)
+        #expect(streamed.manifest.size == UInt64(image.count))
+        #expect(try restoreBytes(repo, streamed, in: dir) == image)
+    }
+}
