@@ -141,6 +141,11 @@ public final class Checker {
         for (id, problem) in (try? MetaStore(repo: repo).all().damaged) ?? [] {
             report.problems.append(FsckProblem(snapshot: id, range: nil, message: "\(problem): its later tags and protection are unknown"))
         }
+        for journal in (try? PendingStore(repo: repo).unreadable()) ?? [] where !repair || journal.alive {
+            report.notes.append(journal.alive
+                ? "pending journal \(journal.token) cannot be read; the snapshot that holds it is still running"
+                : "pending journal \(journal.token) cannot be read (damaged, or left by a failed snapshot); 'strata gc' or 'strata fsck --repair' removes it")
+        }
         let leftovers = ((try? FileSystem.list(repo.tmpPath)) ?? []).count
         if leftovers > 0 && !repair { report.notes.append("\(leftovers) temporary file(s) in tmp/ (left by an interrupted command); 'strata gc' or 'strata fsck --repair' removes them") }
         if repair { try self.repair(&report, index: index, bad: bad, known: known) }

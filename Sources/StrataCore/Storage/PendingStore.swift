@@ -38,17 +38,31 @@ public struct PendingStore {
 
     static func isToken(_ s: String) -> Bool { s.utf8.count == 16 && Hex.isHex(Substring(s)) }
 
-    /// Every journal, with `alive` set from its lock.
+    /// Every readable journal, with `alive` set from its lock.
     public func all() throws -> [PendingSnapshot] {
-        var out: [PendingSnapshot] = []
+        try journals().readable
+    }
+
+    /// Journals that cannot be read, opened or decoded (damaged on disk, or not written by Strata), by token, with
+    /// whether a process still holds their lock.
+    public func unreadable() throws -> [(token: String, alive: Bool)] {
+        try journals().unreadable
+    }
+
+    private func journals() throws -> (readable: [PendingSnapshot], unreadable: [(token: String, alive: Bool)]) {
+        var readable: [PendingSnapshot] = []
+        var unreadable: [(token: String, alive: Bool)] = []
         for name in try wrap(try FileSystem.list(directory), "cannot list \(directory)") where Self.isToken(name) {
             guard let stored = try? FileSystem.readFile(journalPath(name), limit: 1 << 20),
                   let bytes = try? repo.sealer.open(stored, .journal, context: name, what: "journal"),
-                  var p = try? JSONDecoder().decode(PendingSnapshot.self, from: Data(bytes)) else { continue }
+                  var p = try? JSONDecoder().decode(PendingSnapshot.self, from: Data(bytes)), p.token == name else {
+                unreadable.append((name, isAlive(name)))
+                continue
+            }
             p.alive = isAlive(name)
-            out.append(p)
+            readable.append(p)
         }
-        return out.sorted { $0.startedAt > $1.startedAt }
+        return (readable.sorted { $0.startedAt > $1.startedAt }, unreadable.sorted { $0.token < $1.token })
     }
 
     /// True when a process holds the journal's lock.
@@ -123,11 +137,13 @@ public struct PendingStore {
         }(), "cannot remove the pending journal \(token)")
     }
 
-    /// Removes the journals of failed snapshots (called by gc under the exclusive lock). Returns how many.
+    /// Removes the journals of failed snapshots, and unreadable journals no running process holds (called by gc
+    /// under the exclusive lock). Returns how many.
     func removeFailed() throws -> Int {
         var n = 0
-        for p in try all() where !p.alive {
-            try removeJournal(p.token)
+        let (readable, unreadable) = try journals()
+        for token in readable.filter({ !$0.alive }).map(\.token) + unreadable.filter({ !$0.alive }).map(\.token) {
+            try removeJournal(token)
             n += 1
         }
         // Lock files whose journal was never written.
