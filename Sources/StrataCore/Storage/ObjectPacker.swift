@@ -162,9 +162,7 @@ final class ObjectPacker: @unchecked Sendable {
                                             into: UnsafeMutableRawBufferPointer(start: frame.compressed.base, count: frame.compressed.capacity))
             frame.compressed.count = n
             if sealer.isEncrypted {
-                let sealed = try sealer.seal(frame.compressed.bytes, .frame)
-                frame.compressed.count = 0
-                sealed.withUnsafeBytes { frame.compressed.append($0.baseAddress!, count: $0.count) }
+                try sealer.sealInPlace(frame.compressed, .frame)
             }
         } catch let e {
             error = e

@@ -71,9 +71,7 @@ final class PackFile {
         guard n == length else { throw StrataError.corrupt("pack \(id.shortHex) is truncated: frame at \(offset) is cut off") }
         buffer.count = length
         if sealer.isEncrypted {
-            let plain = try sealer.open(buffer.bytes, .frame, what: "frame at \(offset) of pack \(id.shortHex)")
-            buffer.count = 0
-            plain.withUnsafeBytes { buffer.append($0.baseAddress!, count: $0.count) }
+            try sealer.openInPlace(buffer, .frame, what: "frame at \(offset) of pack \(id.shortHex)")
         }
     }
 }
