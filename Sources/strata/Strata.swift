@@ -1,4 +1,3 @@
-import CMalloc
 import ArgumentParser
 import Foundation
 import StrataCore
@@ -46,12 +45,6 @@ enum Main {
     }
 
     static func main() {
-        // Buffers of 128 KiB and more are mapped and unmapped, not kept in the heap: glibc otherwise raises this
-        // threshold after the first large free and then holds freed buffers (measured: the first snapshot of the
-        // benchmark image peaks at 52 MiB instead of 62 MiB, at the same speed). The cost falls on encrypted
-        // repositories, where swift-crypto returns each sealed or opened frame in a new buffer whose pages are
-        // faulted in afresh: fsck --read-data 1.16 s instead of 0.90 s there (docs/BENCHMARKS.md).
-        mallopt(M_MMAP_THRESHOLD, 128 << 10)
         let args = Array(CommandLine.arguments.dropFirst())
         if args.isEmpty {
             Terminal.writeErr(Strata.helpMessage() + "\n")

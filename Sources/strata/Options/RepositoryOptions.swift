@@ -17,7 +17,9 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     func open() throws -> Repository {
-        try Repository.open(at: try path(), passphrase: passphrase.provider())
+        let repo = try Repository.open(at: try path(), passphrase: passphrase.provider())
+        Allocator.tune(for: repo)
+        return repo
     }
 }
 
