@@ -165,7 +165,8 @@ public final class Checker {
         // point nowhere go; objects a damaged index file named are found again in their packs. Dropping unreadable
         // entries also lets the next snapshot of the same data store those chunks anew, healing every snapshot that
         // needs them.
-        let unreadable = index.entries.filter { bad[$0.id] != nil }
+        var unreadable: [ObjectID] = []
+        if !bad.isEmpty { index.forEach { id, _ in if bad[id] != nil { unreadable.append(id) } } }
         if !unreadable.isEmpty || !index.damagedFiles.isEmpty {
             let rebuilt = ChunkIndex()
             var packsRead = 0
@@ -182,8 +183,7 @@ public final class Checker {
                     }
                 }
             }
-            let all = rebuilt.entries
-            let name = try ChunkIndex.write(rebuilt.contents(of: all), to: repo)
+            let name = try ChunkIndex.write(rebuilt.contents { _, _ in true }, to: repo)
             for old in index.files + index.damagedFiles.map(\.name) where old != name {
                 try wrap(try FileSystem.remove(FileSystem.join(repo.indexPath, old)), "cannot remove an old index file")
             }

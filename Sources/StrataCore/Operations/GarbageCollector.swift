@@ -168,7 +168,7 @@ public final class GarbageCollector {
             // One index for everything live: kept entries (pack ordinals of `index`) and rewritten ones (of `fresh`).
             // A kept pack keeps all its index entries, dead ones included: they stay valid (the pack is still
             // there), a later snapshot may reuse them, and the pack's dead share stays visible to the next gc.
-            var merged = index.contents(of: index.entries.filter { kept[Int($0.location.pack)] })
+            var merged = index.contents { _, location in kept[Int(location.pack)] }
             let offset = UInt32(merged.packs.count)
             merged.packs.append(contentsOf: rewrittenContents.packs)
             for (id, loc) in rewrittenContents.entries {

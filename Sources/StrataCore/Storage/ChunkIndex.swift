@@ -143,21 +143,36 @@ final class ChunkIndex: @unchecked Sendable {
 
     /// Index contents for a set of entries, with a compact pack table.
     func contents(of entries: [(id: ObjectID, location: ChunkLocation)]) -> IndexFileContents {
-        var table: [ObjectID] = []
+        var builder = ContentsBuilder(packs: packs)
+        for (id, loc) in entries { builder.add(id, loc) }
+        return builder.contents
+    }
+
+    /// Index contents for the objects that `include` keeps, gathered in one pass (no copy of the whole index).
+    func contents(where include: (ObjectID, ChunkLocation) -> Bool) -> IndexFileContents {
+        var builder = ContentsBuilder(packs: packs)
+        forEach { id, loc in if include(id, loc) { builder.add(id, loc) } }
+        return builder.contents
+    }
+
+    /// Builds index file contents with a pack table holding only the packs its entries name.
+    private struct ContentsBuilder {
+        let packs: [ObjectID]
         var remap: [UInt32: UInt32] = [:]
-        var out: [(id: ObjectID, location: ChunkLocation)] = []
-        out.reserveCapacity(entries.count)
-        for (id, loc) in entries {
+        var contents = IndexFileContents(packs: [], entries: [])
+
+        init(packs: [ObjectID]) { self.packs = packs }
+
+        mutating func add(_ id: ObjectID, _ loc: ChunkLocation) {
             var l = loc
             if let o = remap[loc.pack] { l.pack = o } else {
-                let o = UInt32(table.count)
-                table.append(packs[Int(loc.pack)])
+                let o = UInt32(contents.packs.count)
+                contents.packs.append(packs[Int(loc.pack)])
                 remap[loc.pack] = o
                 l.pack = o
             }
-            out.append((id, l))
+            contents.entries.append((id, l))
         }
-        return IndexFileContents(packs: table, entries: out)
     }
 
     /// Writes an index file durably (tmp, fsync, rename, directory fsync) and returns its name.
