@@ -94,4 +94,40 @@ struct HostileFileTests {
         }
         #expect(try restoreBytes(repo, s, in: dir) == image)
     }
+
+    @Test("while a ref is damaged nothing is removed without --force: it might name the snapshot")
+    func damagedRefGuardsRemoval() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 44)
+        let a = try snap(repo, try dir.write("a", rng.textLike(50_000)))
+        let b = try snap(repo, try dir.write("b", rng.textLike(50_000)))
+        try RefStore(repo: repo).set("keep", to: a.id)
+        try AtomicFile.write(Array("garbage".utf8), to: FileSystem.join(repo.refsPath, "keep"), tmpDirectory: repo.tmpPath)
+        let catalog = SnapshotCatalog(repo: repo)
+        for dryRun in [true, false] {
+            #expect { try catalog.remove([a.id], dryRun: dryRun) } throws: { e in
+                (e as? StrataError)?.code == .damaged && (e as? StrataError)?.message.contains("ref 'keep' is damaged") == true
+            }
+        }
+        #expect(try catalog.list().snapshots.count == 2)
+        #expect(try catalog.remove([b.id], force: true).removed == [b.id])
+        _ = try Checker(repo: repo).run(readData: false, repair: true)
+        #expect(try catalog.remove([a.id]).removed == [a.id])
+    }
+
+    @Test("a directory or symlink with a journal's name is not a journal: gc and fsck leave it and succeed")
+    func strangeEntriesInPending() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 45)
+        _ = try snap(repo, try dir.write("a", rng.textLike(50_000)))
+        let store = PendingStore(repo: repo)
+        try FileSystem.makeDirectory(store.directory)
+        try FileManager.default.createDirectory(atPath: FileSystem.join(store.directory, "00000000000000bb"), withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: FileSystem.join(store.directory, "00000000000000cc"), withDestinationPath: "/etc/passwd")
+        #expect(try store.all().isEmpty && (try store.unreadable()).isEmpty)
+        #expect(try GarbageCollector(repo: repo).run().failedSnapshotsRemoved == 0)
+        #expect(try Checker(repo: repo).run(readData: false).isHealthy)
+    }
 }

@@ -52,6 +52,22 @@ struct BenchTests {
         let empty = try cli.run(["bench", "--image", s.file("empty.img"), "--seconds-per-measure", "0.01"])
         #expect(empty.status == 2 && empty.stderr.contains("holds no data"), "\(empty.status) \(empty.stderr)")
         let badLevel = try cli.run(["bench", "--level", "40"])
-        #expect(badLevel.status == 2)
+        #expect(badLevel.status == 2 && badLevel.stderr.hasPrefix("strata: --level 40 is not valid"), "\(badLevel.stderr)")
+        // A named pipe is refused before it is opened (opening it would wait for a writer); so is a directory.
+        #expect(mkfifo(s.file("fifo"), 0o600) == 0)
+        let fifo = try CLI.exec("/usr/bin/timeout", ["10", CLI.binary, "bench", "--image", s.file("fifo")])
+        #expect(fifo.status == 2 && fifo.stderr.contains("is neither"), "\(fifo.status) \(fifo.stderr)")
+        #expect(try cli.run(["bench", "--image", s.path]).status == 2)
+        // Too little data to time anything on: generated data for the rates, the image's own bytes for the floors;
+        // the shortest measurement still measures something.
+        FileManager.default.createFile(atPath: s.file("one.img"), contents: Data([7]))
+        let tiny = try cli.run(["bench", "--image", s.file("one.img"), "--json", "--seconds-per-measure", "0.001"])
+        #expect(tiny.status == 0, "\(tiny.stderr)")
+        let j2 = try JSONSerialization.jsonObject(with: Data(tiny.stdout.utf8)) as! [String: Any]
+        #expect((j2["sample"] as! String).hasPrefix("generated") && (j2["sample"] as! String).contains("1 byte of data"))
+        let floors = j2["floors"] as! [String: Any]
+        #expect(floors["dataBytes"] as? Int == 1)
+        #expect((floors["firstSnapshot"] as! Double).isFinite && (floors["firstSnapshot"] as! Double) > 0)
+        for rate in j2["rates"] as! [[String: Any]] { #expect((rate["allCores"] as! Double) > 0, "\(rate)") }
     }
 }

@@ -158,7 +158,7 @@ public final class Checker {
         let refs = RefStore(repo: repo)
         for ref in (try? refs.all()) ?? [] where ref.target == nil || !known.contains(ref.target!) {
             try refs.remove(ref.name)
-            report.repairs.append("removed ref '\(ref.name)' (it pointed nowhere)")
+            report.repairs.append("removed ref '\(ref.name)' (\(ref.target == nil ? "it was damaged" : "it pointed nowhere"))")
         }
         // The index is rebuilt from the packs themselves whenever anything in it is wrong: every pack on disk whose
         // table of contents verifies contributes its objects, except objects that failed their hash. Entries that
@@ -301,6 +301,7 @@ public final class Checker {
                 lock.unlock()
             }
         }
+        progress?.progress(done: bytes, total: total, newBytes: 0)
         return (verified, jobs.count, framesTotal, bytes, damage)
     }
 }

@@ -157,8 +157,8 @@ final class ImagePass {
             }
             if ContinuousClock.now - lastReport > .milliseconds(100) {
                 lastReport = ContinuousClock.now
-                progress?.progress(done: imageOffset, total: source.size, newBytes: packer.totals.newRawBytes)
-                try journal?.progress(done: imageOffset, newBytes: packer.totals.newRawBytes)
+                progress?.progress(done: imageOffset, total: source.size, newBytes: outcome.newChunkBytes)
+                try journal?.progress(done: imageOffset, newBytes: outcome.newChunkBytes)
             }
             segment = next
         }
@@ -170,7 +170,7 @@ final class ImagePass {
         try flushZero()
         outcome.root = try builder.finish()
         outcome.size = builder.totalLength
-        progress?.progress(done: imageOffset, total: source.size ?? imageOffset, newBytes: packer.totals.newRawBytes)
+        progress?.progress(done: imageOffset, total: source.size ?? imageOffset, newBytes: outcome.newChunkBytes)
         return outcome
     }
 

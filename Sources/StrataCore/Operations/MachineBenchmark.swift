@@ -64,14 +64,15 @@ public struct MachineBenchmark: Sendable {
         let bytes = UnsafeRawBufferPointer(sample)
         var rates: [Rate] = []
 
-        func measure(_ name: String, ratio: Double? = nil, _ work: @escaping (UnsafeRawBufferPointer) -> Void) {
+        /// `makeWork` runs once per thread and returns the work that thread repeats (its contexts made once).
+        func measure(_ name: String, ratio: Double? = nil, perThread makeWork: @escaping () -> (UnsafeRawBufferPointer) -> Void) {
             progress(name)
-            let one = throughput(threads: 1, bytes: bytes, work)
-            let all = cores == 1 ? one : throughput(threads: cores, bytes: bytes, work)
+            let one = throughput(threads: 1, bytes: bytes, makeWork)
+            let all = cores == 1 ? one : throughput(threads: cores, bytes: bytes, makeWork)
             rates.append(Rate(name: name, oneCore: one, allCores: all, ratio: ratio))
         }
 
-        measure("sha256 of 4 KiB pages") { data in
+        measure("sha256 of 4 KiB pages") { { data in
             var digest = [UInt8](repeating: 0, count: 32)
             digest.withUnsafeMutableBytes { out in
                 var o = 0
@@ -81,7 +82,7 @@ public struct MachineBenchmark: Sendable {
                     o += n
                 }
             }
-        }
+        } }
         // A data page usually fails the check at its first bytes; a zero page is read whole: measure that.
         let zeroPages = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
         defer { zeroPages.deallocate() }
@@ -90,7 +91,7 @@ public struct MachineBenchmark: Sendable {
         let sink = UnsafeMutablePointer<Int>.allocate(capacity: 1)
         defer { sink.deallocate() }
         sink.initialize(to: 0)
-        measure("zero-page check (of zero pages)") { _ in
+        measure("zero-page check (of zero pages)") { { _ in
             var o = 0
             var zeros = 0
             while o < zeroPages.count {
@@ -98,15 +99,17 @@ public struct MachineBenchmark: Sendable {
                 o += ChunkerParameters.pageSize
             }
             sink.pointee &+= zeros
-        }
+        } }
         let frame = CompressionParameters.defaultFrameSize
         for l in Array(Set([1, 3, level, 9])).sorted() {
             let ratio = compressedRatio(bytes, level: l, frame: frame)
-            measure("zstd level \(l), \(frame >> 10) KiB frames", ratio: ratio) { data in
+            measure("zstd level \(l), \(frame >> 10) KiB frames", ratio: ratio) {
                 let compressor = ZstdCompressor(level: l)
                 let out = ByteBuffer(capacity: ZstdCompressor.bound(frame))
-                forEachFrame(data, frame) { f in
-                    _ = try? compressor.compress(f, into: UnsafeMutableRawBufferPointer(start: out.base, count: out.capacity))
+                return { data in
+                    forEachFrame(data, frame) { f in
+                        _ = try? compressor.compress(f, into: UnsafeMutableRawBufferPointer(start: out.base, count: out.capacity))
+                    }
                 }
             }
         }
@@ -116,19 +119,20 @@ public struct MachineBenchmark: Sendable {
         let decompressAll = cores == 1 ? decompressOne : decompressThroughput(compressed, threads: cores)
         rates.append(Rate(name: "zstd decompression (level \(level) frames)", oneCore: decompressOne, allCores: decompressAll, ratio: nil))
         // Writing a restored image costs at least one copy of it into the page cache.
-        measure("memory copy (1 MiB blocks)") { data in
-            let target = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 64)
-            defer { target.deallocate() }
-            forEachFrame(data, 1 << 20) { f in target.copyMemory(from: f.baseAddress!, byteCount: f.count) }
-            sink.pointee &+= Int(target.load(as: UInt8.self))
+        measure("memory copy (1 MiB blocks)") {
+            let target = ByteBuffer(capacity: 1 << 20)
+            return { data in
+                forEachFrame(data, 1 << 20) { f in target.base.copyMemory(from: f.baseAddress!, byteCount: f.count) }
+                sink.pointee &+= Int(target.base.load(as: UInt8.self))
+            }
         }
         let key = SymmetricKey(size: .bits256)
-        measure("aes-256-gcm seal") { data in
+        measure("aes-256-gcm seal") { { data in
             forEachFrame(data, frame) { f in _ = try? AES.GCM.seal(f, using: key) }
-        }
-        measure("chacha20-poly1305 seal") { data in
+        } }
+        measure("chacha20-poly1305 seal") { { data in
             forEachFrame(data, frame) { f in _ = try? ChaChaPoly.seal(f, using: key) }
-        }
+        } }
 
         var floors: Floors?
         if let dataBytes {
@@ -152,34 +156,24 @@ public struct MachineBenchmark: Sendable {
     /// that compresses about as a filesystem of ordinary files does. Also returns the image's data bytes: the
     /// non-hole bytes, scaled by the share of non-zero pages in what was read.
     private func loadSample() throws -> (UnsafeMutableRawBufferPointer, String, Int64?) {
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: sampleLimit, alignment: 64)
         guard let image else {
-            // 16 MiB: 64 KiB of text-like data, then 32 KiB of random bytes (already-compressed files), and again.
-            let size = min(sampleLimit, 16 << 20)
-            var rng = SystemRandomNumberGenerator()
-            let words = ["block ", "inode ", "extent ", "journal ", "superblock ", "snapshot ", "volume ", "chunk ", "\n"]
-                .map { Array($0.utf8) }
-            var o = 0
-            let base = buffer.baseAddress!
-            while o < size {
-                let textEnd = min(size, o + (64 << 10))
-                while o < textEnd {
-                    let w = words[Int(rng.next() % UInt64(words.count))]
-                    let n = min(w.count, textEnd - o)
-                    w.withUnsafeBytes { (base + o).copyMemory(from: $0.baseAddress!, byteCount: n) }
-                    o += n
-                }
-                let randomEnd = min(size, o + (32 << 10))
-                while o + 8 <= randomEnd { (base + o).storeBytes(of: rng.next(), as: UInt64.self); o += 8 }
-                while o < randomEnd { base.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: o, as: UInt8.self); o += 1 }
-            }
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: sampleLimit, alignment: 64)
+            let size = Self.generate(into: buffer, size: min(sampleLimit, 16 << 20))
             return (UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), "generated (text and random bytes, 2:1)", nil)
         }
+        guard image != "-" else {
+            throw StrataError(.invalidArgument, "bench needs an image file or a block device, not standard input")
+        }
+        // Checked before opening: opening a named pipe would wait for a writer.
+        guard let found = (try? FileSystem.status(image)) ?? nil else {
+            throw StrataError(.notFound, "image '\(image)' does not exist")
+        }
+        guard found.isRegularFile || found.isBlockDevice else {
+            throw StrataError(.invalidArgument, "bench needs an image file or a block device; '\(image)' is neither")
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: sampleLimit, alignment: 64)
         do {
             let source = try ImageSource(path: image)
-            guard source.kind != .stream else {
-                throw StrataError(.invalidArgument, "bench needs an image file or a block device, not a stream")
-            }
             // 1 MiB pieces spread evenly over the data ranges, zero pages left out.
             let ranges = try source.dataRanges()
             let dataRangeBytes = ranges.reduce(Int64(0)) { $0 + ($1.end - $1.start) }
@@ -188,6 +182,7 @@ public struct MachineBenchmark: Sendable {
             let spacing = max(Int64(piece), dataRangeBytes / Int64(pieces))
             var filled = 0
             var readBytes = 0
+            var places = 0
             let page = ChunkerParameters.pageSize
             let scratch = ByteBuffer(capacity: piece)
             var logical: Int64 = 0  // position in the concatenated data ranges
@@ -200,6 +195,7 @@ public struct MachineBenchmark: Sendable {
                     let n = try source.read(into: scratch.base, count: want, offset: offset)
                     if n == 0 { break }
                     readBytes += n
+                    places += 1
                     var p = 0
                     while p < n && filled < sampleLimit {
                         let len = min(page, n - p, sampleLimit - filled)
@@ -219,33 +215,66 @@ public struct MachineBenchmark: Sendable {
             // The share of non-zero pages in what was read, applied to all the data ranges.
             let share = Double(filled) / Double(max(readBytes, 1))
             let dataBytes = Int64(Double(dataRangeBytes) * share)
-            return (UnsafeMutableRawBufferPointer(rebasing: buffer[0..<filled]), "\(filled >> 20) MiB of data from \(pieces) places across \(image)", dataBytes)
+            let mib = String(format: "%.1f MiB", Double(filled) / 1_048_576)
+            if filled < 1 << 20 {
+                // Too little to time anything on: rates from generated data, floors still for the image's data.
+                let size = Self.generate(into: buffer, size: min(sampleLimit, 16 << 20))
+                return (UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]),
+                        "generated (text and random bytes, 2:1): \(image) holds only \(filled) byte\(filled == 1 ? "" : "s") of data", dataBytes)
+            }
+            return (UnsafeMutableRawBufferPointer(rebasing: buffer[0..<filled]),
+                    "\(mib) of data from \(places) place\(places == 1 ? "" : "s") across \(image)", dataBytes)
         } catch {
             buffer.deallocate()
             throw error
         }
     }
 
+    /// Fills `size` bytes with 64 KiB of text-like data, then 32 KiB of random bytes (already-compressed files),
+    /// and again; returns `size`.
+    private static func generate(into buffer: UnsafeMutableRawBufferPointer, size: Int) -> Int {
+        var rng = SystemRandomNumberGenerator()
+        let words = ["block ", "inode ", "extent ", "journal ", "superblock ", "snapshot ", "volume ", "chunk ", "\n"]
+            .map { Array($0.utf8) }
+        var o = 0
+        let base = buffer.baseAddress!
+        while o < size {
+            let textEnd = min(size, o + (64 << 10))
+            while o < textEnd {
+                let w = words[Int(rng.next() % UInt64(words.count))]
+                let n = min(w.count, textEnd - o)
+                w.withUnsafeBytes { (base + o).copyMemory(from: $0.baseAddress!, byteCount: n) }
+                o += n
+            }
+            let randomEnd = min(size, o + (32 << 10))
+            while o + 8 <= randomEnd { (base + o).storeBytes(of: rng.next(), as: UInt64.self); o += 8 }
+            while o < randomEnd { base.storeBytes(of: UInt8(truncatingIfNeeded: rng.next()), toByteOffset: o, as: UInt8.self); o += 1 }
+        }
+        return size
+    }
+
     // MARK: Measuring
 
     /// Bytes per second of `work` over `bytes`, run on `threads` threads at once for about `secondsPerMeasure`.
-    private func throughput(threads: Int, bytes: UnsafeRawBufferPointer, _ work: @escaping (UnsafeRawBufferPointer) -> Void) -> Double {
-        work(UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, 1 << 20)]))  // warm up
+    private func throughput(threads: Int, bytes: UnsafeRawBufferPointer,
+                            _ makeWork: @escaping () -> (UnsafeRawBufferPointer) -> Void) -> Double {
+        makeWork()(UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, 1 << 20)]))  // warm up
         let limit = secondsPerMeasure
         let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
         defer { counts.deallocate() }
         let started = ContinuousClock.now
         DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let work = makeWork()
             var done = 0
-            // Each thread works through the sample from its own starting point, a frame at a time.
+            // Each thread works through the sample from its own starting point, a frame at a time, at least once.
             let step = min(bytes.count, 1 << 20)
             var offset = (bytes.count / threads * t) / step * step
-            while ContinuousClock.now - started < .milliseconds(Int(limit * 1000)) {
+            repeat {
                 let end = min(bytes.count, offset + step)
                 work(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
                 done += end - offset
                 offset = end >= bytes.count ? 0 : end
-            }
+            } while ContinuousClock.now - started < .microseconds(Int(limit * 1_000_000))
             counts[t] = done
         }
         return Double(counts.reduce(0, +)) / started.secondsElapsed
@@ -289,7 +318,7 @@ public struct MachineBenchmark: Sendable {
             let out = ByteBuffer(capacity: CompressionParameters.defaultFrameSize)
             var i = frames.count / threads * t
             var done = 0
-            while ContinuousClock.now - started < .milliseconds(Int(limit * 1000)) {
+            repeat {
                 let f = frames[i]
                 out.reserve(f.rawLength)
                 f.compressed.withUnsafeBytes { c in
@@ -297,7 +326,7 @@ public struct MachineBenchmark: Sendable {
                 }
                 done += f.rawLength
                 i = (i + 1) % frames.count
-            }
+            } while ContinuousClock.now - started < .microseconds(Int(limit * 1_000_000))
             counts[t] = done
         }
         return Double(counts.reduce(0, +)) / started.secondsElapsed

@@ -149,13 +149,18 @@ public struct SnapshotCatalog {
 
     /// Removes manifests under the shared lock; their data stays until gc. A protected snapshot is refused. A snapshot
     /// that a ref names is refused unless `force`, which removes those refs too (after the manifest; fsck reports a
-    /// ref left pointing nowhere by a crash in between). Every id is checked before anything is removed.
+    /// ref left pointing nowhere by a crash in between). A damaged ref might name any snapshot, so while one exists
+    /// nothing is removed without `force` (as a damaged protection flag refuses). Every id is checked before
+    /// anything is removed.
     /// - Returns: the ids removed and the refs dropped.
     @discardableResult
     public func remove(_ ids: [ObjectID], force: Bool = false, dryRun: Bool = false) throws -> (removed: [ObjectID], refsDropped: [String]) {
         let lock = try repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
         let refs = try RefStore(repo: repo).all()
+        if let damaged = refs.first(where: { $0.target == nil }), !force, !ids.isEmpty {
+            throw StrataError(.damaged, "ref '\(damaged.name)' is damaged: which snapshot it names is unknown, so nothing is removed; run 'strata fsck --repair' to drop it, or use --force")
+        }
         let metaStore = MetaStore(repo: repo)
         var dropping: [String] = []
         for id in ids {

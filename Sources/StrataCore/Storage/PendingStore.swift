@@ -53,6 +53,8 @@ public struct PendingStore {
         var readable: [PendingSnapshot] = []
         var unreadable: [(token: String, alive: Bool)] = []
         for name in try wrap(try FileSystem.list(directory), "cannot list \(directory)") where Self.isToken(name) {
+            // Only regular files are journals (a directory or symlink with a token's name is not Strata's).
+            guard (try? FileSystem.linkStatus(journalPath(name)))??.isRegularFile == true else { continue }
             guard let stored = try? FileSystem.readFile(journalPath(name), limit: 1 << 20),
                   let bytes = try? repo.sealer.open(stored, .journal, context: name, what: "journal"),
                   var p = try? JSONDecoder().decode(PendingSnapshot.self, from: Data(bytes)), p.token == name else {

@@ -22,7 +22,7 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("An image file or block device to sample and compute floors for.", valueName: "path"))
     var image: String?
 
-    @Option(help: "The zstd level the floors assume (a repository's level; default 3).")
+    @Option(help: "The zstd level the floors assume (a repository's level).")
     var level = CompressionParameters.defaultLevel
 
     @Option(help: ArgumentHelp("How long each measurement runs, in seconds.", valueName: "seconds"))
@@ -34,14 +34,13 @@ struct Bench: ParsableCommand {
     @Flag(name: [.short, .long], help: "Do not show which measurement runs (on a terminal).")
     var quiet = false
 
-    mutating func validate() throws {
-        guard (1...19).contains(level) else { throw ValidationError("--level must be between 1 and 19") }
-        guard secondsPerMeasure > 0 && secondsPerMeasure <= 60 else {
-            throw ValidationError("--seconds-per-measure must be more than 0 and at most 60")
-        }
-    }
-
     mutating func run() throws {
+        guard (1...19).contains(level) else {
+            throw StrataError(.invalidArgument, "--level \(level) is not valid: give a zstd level from 1 to 19")
+        }
+        guard secondsPerMeasure >= 0.001 && secondsPerMeasure <= 60 else {
+            throw StrataError(.invalidArgument, "--seconds-per-measure \(secondsPerMeasure) is not valid: give 0.001 to 60 seconds")
+        }
         let quiet = quiet || json
         let result = try MachineBenchmark(image: image, level: level, secondsPerMeasure: secondsPerMeasure).run { step in
             if !quiet && Terminal.stderrIsTTY { Terminal.writeErr("measuring \(step)…\r\u{1B}[K") }

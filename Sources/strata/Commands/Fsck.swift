@@ -30,7 +30,7 @@ struct Fsck: ParsableCommand {
         guard let text = readDataSubset else { return nil }
         let number = text.hasSuffix("%") ? String(text.dropLast()) : text
         guard let value = Double(number), value > 0, value <= 100 else {
-            throw StrataError(.invalidArgument, "--read-data-subset '\(text)' is not valid: give a percentage from 0 to 100, e.g. 10%")
+            throw StrataError(.invalidArgument, "--read-data-subset '\(text)' is not valid: give a percentage above 0 and at most 100, e.g. 10%")
         }
         return value / 100
     }
@@ -55,24 +55,22 @@ struct Fsck: ParsableCommand {
             throw error
         }
         bar?.finish()
-        if output.json {
-            try JSONOutput.print(FsckJSON(report))
+        // --json prints the report on stdout; the stderr lines stay (as for every verb; -q removes the notes).
+        if output.json { try JSONOutput.print(FsckJSON(report)) }
+        for p in report.problems { Terminal.writeErr("strata: \(p.message)\n") }
+        for n in report.notes { output.note("note: \(n)") }
+        for r in report.repairs { output.note("repaired: \(r)") }
+        var what = report.readData
+            ? "\(report.snapshotsChecked) snapshots, \(report.packsChecked) packs, \(report.objectsVerified) objects re-hashed (\(Format.bytes(report.bytesVerified)))"
+            : "\(report.snapshotsChecked) snapshots, \(report.packsChecked) packs, \(report.objectsIndexed) indexed objects"
+        if let f = report.sampledFraction {
+            what += String(format: "; sampled %d of %d frames (%.1f%%)", report.framesRead, report.framesTotal, f * 100)
+        }
+        if report.isHealthy {
+            output.note("fsck: ok: \(what) in \(Format.duration(report.seconds))")
         } else {
-            for p in report.problems { Terminal.writeErr("strata: \(p.message)\n") }
-            for n in report.notes { output.note("note: \(n)") }
-            for r in report.repairs { output.note("repaired: \(r)") }
-            var what = report.readData
-                ? "\(report.snapshotsChecked) snapshots, \(report.packsChecked) packs, \(report.objectsVerified) objects re-hashed (\(Format.bytes(report.bytesVerified)))"
-                : "\(report.snapshotsChecked) snapshots, \(report.packsChecked) packs, \(report.objectsIndexed) indexed objects"
-            if let f = report.sampledFraction {
-                what += String(format: "; sampled %d of %d frames (%.1f%%)", report.framesRead, report.framesTotal, f * 100)
-            }
-            if report.isHealthy {
-                output.note("fsck: ok: \(what) in \(Format.duration(report.seconds))")
-            } else {
-                let damaged = report.damagedSnapshots.map(\.shortHex).joined(separator: ", ")
-                Terminal.writeErr("fsck: \(report.problems.count) problem(s); damaged snapshots: \(damaged.isEmpty ? "none" : damaged); checked \(what)\n")
-            }
+            let damaged = report.damagedSnapshots.map(\.shortHex).joined(separator: ", ")
+            Terminal.writeErr("fsck: \(report.problems.count) problem(s); damaged snapshots: \(damaged.isEmpty ? "none" : damaged); checked \(what)\n")
         }
         if !report.isHealthy { throw ExitCode(ExitStatus.damaged.rawValue) }
     }

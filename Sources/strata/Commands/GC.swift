@@ -37,10 +37,8 @@ struct GC: ParsableCommand {
             throw error
         }
         bar?.finish()
-        if output.json {
-            try JSONOutput.print(GCJSON(r))
-            return
-        }
+        // --json prints the result on stdout; the summary stays on stderr (-q removes it).
+        if output.json { try JSONOutput.print(GCJSON(r)) }
         let verb = dryRun ? "would free" : "freed"
         output.note("gc: \(verb) \(Format.bytes(r.bytesFreed)) (\(r.bytesFreed) bytes): \(r.packsDeleted) packs deleted, \(r.packsRewritten) rewritten, \(r.unindexedPacksDeleted) left-over packs and \(r.failedSnapshotsRemoved) failed snapshot journals removed; \(r.liveObjects) live objects in \(r.snapshots) snapshots; \(Format.bytes(r.bytesAfter)) stored, in \(Format.duration(r.seconds))")
     }

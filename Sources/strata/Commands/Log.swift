@@ -27,6 +27,12 @@ struct Log: ParsableCommand {
         for d in damaged {
             Terminal.writeErr("strata: warning: \(d.problem) (not listed; 'strata fsck' reports it, 'strata rm \(d.id.shortHex)' removes it)\n")
         }
+        for r in try RefStore(repo: repo).all() where r.target == nil {
+            Terminal.writeErr("strata: warning: ref '\(r.name)' is damaged; rm refuses to remove snapshots until 'strata fsck --repair' drops it\n")
+        }
+        for j in try PendingStore(repo: repo).unreadable() where !j.alive {
+            Terminal.writeErr("strata: warning: pending journal \(j.token) cannot be read; 'strata gc' or 'strata rm \(j.token)' removes it\n")
+        }
         let f = try filter.filter()
         let pending = try PendingStore(repo: repo).all().filter { f.volume == nil || $0.volume == f.volume }
         if json {

@@ -75,10 +75,14 @@ struct Rm: ParsableCommand {
         // by its id or prefix.
         var ids: [ObjectID] = []
         let pending = PendingStore(repo: repo)
-        let pendingTokens = Set(try pending.all().map(\.token))
+        // Running and failed snapshots by token, and journals that cannot be read (fsck names them by token too).
+        var running: [String: Bool] = [:]
+        for p in try pending.all() { running[p.token] = p.alive }
+        for j in try pending.unreadable() { running[j.token] = j.alive }
+        let pendingTokens = Set(running.keys)
         for s in snapshots where pendingTokens.contains(s) {
             if dryRun {
-                Terminal.writeOut("would cancel pending snapshot \(s)\n")
+                Terminal.writeOut(running[s] == true ? "would ask pending snapshot \(s) to stop\n" : "would remove the journal of failed snapshot \(s)\n")
                 continue
             }
             let running = try pending.cancel(s)
@@ -112,7 +116,8 @@ struct Rm: ParsableCommand {
         let candidates = try catalog.list(try filter.filter()).snapshots
         let decisions = policy.apply(to: candidates)
         let doomed = decisions.filter { !$0.keep }.map(\.info.id)
-        if !dryRun && !doomed.isEmpty { try catalog.remove(doomed) }
+        // The dry run applies the same guards as the real one (a damaged ref or protection flag refuses).
+        if !doomed.isEmpty { try catalog.remove(doomed, dryRun: dryRun) }
         if json {
             try JSONOutput.print(RemovalJSON(
                 removed: doomed.map(\.hex), refsRemoved: [],
