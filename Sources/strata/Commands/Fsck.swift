@@ -61,8 +61,8 @@ struct Fsck: ParsableCommand {
         for n in report.notes { output.note("note: \(n)") }
         for r in report.repairs { output.note("repaired: \(r)") }
         var what = report.readData
-            ? "\(report.snapshotsChecked) snapshots, \(report.packsChecked) packs, \(report.objectsVerified) objects re-hashed (\(Format.bytes(report.bytesVerified)))"
-            : "\(report.snapshotsChecked) snapshots, \(report.packsChecked) packs, \(report.objectsIndexed) indexed objects"
+            ? "\(Format.count(report.snapshotsChecked, "snapshot")), \(Format.count(report.packsChecked, "pack")), \(Format.count(report.objectsVerified, "object")) re-hashed (\(Format.bytes(report.bytesVerified)))"
+            : "\(Format.count(report.snapshotsChecked, "snapshot")), \(Format.count(report.packsChecked, "pack")), \(Format.count(report.objectsIndexed, "indexed object"))"
         if let f = report.sampledFraction {
             what += String(format: "; sampled %d of %d frames (%.1f%%)", report.framesRead, report.framesTotal, f * 100)
         }

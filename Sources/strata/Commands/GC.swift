@@ -40,7 +40,7 @@ struct GC: ParsableCommand {
         // --json prints the result on stdout; the summary stays on stderr (-q removes it).
         if output.json { try JSONOutput.print(GCJSON(r)) }
         let verb = dryRun ? "would free" : "freed"
-        output.note("gc: \(verb) \(Format.bytes(r.bytesFreed)) (\(r.bytesFreed) bytes): \(r.packsDeleted) packs deleted, \(r.packsRewritten) rewritten, \(r.unindexedPacksDeleted) left-over packs and \(r.failedSnapshotsRemoved) failed snapshot journals removed; \(r.liveObjects) live objects in \(r.snapshots) snapshots; \(Format.bytes(r.bytesAfter)) stored, in \(Format.duration(r.seconds))")
+        output.note("gc: \(verb) \(Format.bytes(r.bytesFreed)) (\(r.bytesFreed) bytes): \(Format.count(r.packsDeleted, "pack")) deleted, \(r.packsRewritten) rewritten, \(Format.count(r.unindexedPacksDeleted, "left-over pack"))\(r.tmpFilesRemoved > 0 ? ", " : " and ")\(Format.count(r.failedSnapshotsRemoved, "failed snapshot journal"))\(r.tmpFilesRemoved > 0 ? " and " + Format.count(r.tmpFilesRemoved, "temporary file") : "") removed; \(Format.count(r.liveObjects, "live object")) in \(Format.count(r.snapshots, "snapshot")); \(Format.bytes(r.bytesAfter)) stored, in \(Format.duration(r.seconds))")
     }
 }
 

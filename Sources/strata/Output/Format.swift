@@ -55,6 +55,11 @@ enum Format {
         tags.sorted { $0.key < $1.key }.map { $0.value.isEmpty ? $0.key : "\($0.key)=\($0.value)" }.joined(separator: ",")
     }
 
+    /// "1 snapshot", "2 snapshots": a count with its noun.
+    static func count(_ n: Int, _ singular: String, _ plural: String? = nil) -> String {
+        "\(n) \(n == 1 ? singular : plural ?? singular + "s")"
+    }
+
     /// Lays out rows in columns separated by two spaces; the last column is not padded.
     static func table(_ rows: [[String]]) -> String {
         guard let first = rows.first else { return "" }
