@@ -259,22 +259,32 @@ public struct MachineBenchmark: Sendable {
     private func throughput(threads: Int, bytes: UnsafeRawBufferPointer,
                             _ makeWork: @escaping () -> (UnsafeRawBufferPointer) -> Void) -> Double {
         makeWork()(UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, 1 << 20)]))  // warm up
-        let limit = secondsPerMeasure
+        return rate(threads: threads) { t in
+            let work = makeWork()
+            // Each thread works through the sample from its own starting point, a frame at a time.
+            let size = min(bytes.count, 1 << 20)
+            var offset = (bytes.count / threads * t) / size * size
+            return {
+                let end = min(bytes.count, offset + size)
+                work(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
+                let done = end - offset
+                offset = end >= bytes.count ? 0 : end
+                return done
+            }
+        }
+    }
+
+    /// Bytes per second on `threads` threads at once: each thread makes its step once (`makeStep(thread)`), then
+    /// repeats it — at least once — for about `secondsPerMeasure`; a step returns the bytes it handled.
+    private func rate(threads: Int, _ makeStep: @escaping (Int) -> () -> Int) -> Double {
+        let limit: Swift.Duration = .microseconds(Int(secondsPerMeasure * 1_000_000))
         let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
         defer { counts.deallocate() }
         let started = ContinuousClock.now
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            let work = makeWork()
+            let step = makeStep(t)
             var done = 0
-            // Each thread works through the sample from its own starting point, a frame at a time, at least once.
-            let step = min(bytes.count, 1 << 20)
-            var offset = (bytes.count / threads * t) / step * step
-            repeat {
-                let end = min(bytes.count, offset + step)
-                work(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
-                done += end - offset
-                offset = end >= bytes.count ? 0 : end
-            } while ContinuousClock.now - started < .microseconds(Int(limit * 1_000_000))
+            repeat { done += step() } while ContinuousClock.now - started < limit
             counts[t] = done
         }
         return Double(counts.reduce(0, +)) / started.secondsElapsed
@@ -309,26 +319,19 @@ public struct MachineBenchmark: Sendable {
     /// Decompressed bytes per second over the sample's frames, on `threads` threads.
     private func decompressThroughput(_ frames: [(compressed: [UInt8], rawLength: Int)], threads: Int) -> Double {
         guard !frames.isEmpty else { return 0 }
-        let limit = secondsPerMeasure
-        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
-        defer { counts.deallocate() }
-        let started = ContinuousClock.now
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
+        return rate(threads: threads) { t in
             let d = ZstdDecompressor()
             let out = ByteBuffer(capacity: CompressionParameters.defaultFrameSize)
             var i = frames.count / threads * t
-            var done = 0
-            repeat {
+            return {
                 let f = frames[i]
                 out.reserve(f.rawLength)
                 f.compressed.withUnsafeBytes { c in
                     _ = try? d.decompress(c, into: UnsafeMutableRawBufferPointer(start: out.base, count: f.rawLength), what: "sample frame")
                 }
-                done += f.rawLength
                 i = (i + 1) % frames.count
-            } while ContinuousClock.now - started < .microseconds(Int(limit * 1_000_000))
-            counts[t] = done
+                return f.rawLength
+            }
         }
-        return Double(counts.reduce(0, +)) / started.secondsElapsed
     }
 }
