@@ -18,11 +18,12 @@ let package = Package(
             pkgConfig: "libzstd",
             providers: [.apt(["libzstd-dev"])]
         ),
-        .systemLibrary(name: "CMalloc"),
+        .systemLibrary(name: "CGlibcExtras"),
         .target(
             name: "StrataCore",
             dependencies: [
                 "CZstd",
+                "CGlibcExtras",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
@@ -31,7 +32,7 @@ let package = Package(
             name: "strata",
             dependencies: [
                 "StrataCore",
-                "CMalloc",
+                "CGlibcExtras",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

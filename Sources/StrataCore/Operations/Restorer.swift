@@ -117,9 +117,13 @@ public final class Restorer {
     }
 
     /// Restores with a pipeline: this thread walks the map and groups chunks by the frame that holds them; worker
-    /// threads read, decompress and verify frames; one writer thread writes them, joining runs of chunks that are
-    /// contiguous in both the frame and the image into one pwrite (several writers of one file only contend for the
-    /// inode lock). Frames in flight are bounded, so memory does not grow with the image.
+    /// threads read, decompress and verify a frame, then write its chunks themselves, joining runs that are contiguous
+    /// in both the frame and the image into one pwrite, and ask the kernel to start writing each run back to the disk
+    /// at once. Without that hint the kernel keeps the whole image dirty in memory (far below its write-back
+    /// threshold on a large machine) and the final fsync waits for all of it; with it the disk works while the CPUs
+    /// decompress (restore of the benchmark image 1.27–1.40 s instead of 1.61–1.69 s, measured interleaved). A
+    /// separate writer thread was measured slower than workers writing (1.70–1.95 s): it left a core idle whenever
+    /// the writer was behind. Frames in flight are bounded, so memory does not grow with the image.
     private func restoreParallel(_ snapshot: Snapshot, root: ObjectID, index: ChunkIndex, to out: FileHandleFD,
                                  writeZeros: Bool, progress: ProgressReporter?) throws {
         let reader = ObjectReader(repo: repo, index: index)
@@ -128,7 +132,6 @@ public final class Restorer {
         let errors = ErrorBox()
         let slots = DispatchSemaphore(value: workers * 2)
         let group = DispatchGroup()
-        let writerQueue = DispatchQueue(label: "strata.restore.write")
         let workQueue = DispatchQueue(label: "strata.restore.frames", attributes: .concurrent)
         let poolLock = NSLock()
         var buffers: [ByteBuffer] = []
@@ -145,7 +148,13 @@ public final class Restorer {
             poolLock.lock(); pool.append(item); poolLock.unlock()
         }
 
-        /// Runs on the writer queue: writes the job's pieces, joining contiguous runs.
+        /// Writes `count` bytes at `offset` and starts their write-back.
+        func place(_ bytes: UnsafeRawPointer, count: Int, at offset: UInt64) throws {
+            try wrap(try out.pwrite(bytes, count: count, offset: Int64(offset)), "cannot write \(out.path)")
+            out.startWriteback(offset: Int64(offset), count: count)
+        }
+
+        /// Writes the job's pieces, joining contiguous runs, and releases its slot.
         func write(_ job: FrameJob) {
             defer {
                 if let b = job.buffer { give(&buffers, b) }
@@ -165,8 +174,7 @@ public final class Restorer {
                     end += 1
                 }
                 do {
-                    try wrap(try out.pwrite(buffer.base + Int(pieces[i].location.offset), count: length, offset: Int64(pieces[i].imageOffset)),
-                             "cannot write \(out.path)")
+                    try place(buffer.base + Int(pieces[i].location.offset), count: length, at: pieces[i].imageOffset)
                 } catch {
                     errors.set(error)
                     return
@@ -175,7 +183,7 @@ public final class Restorer {
             }
         }
 
-        /// Runs on a worker: reads, decompresses and verifies one frame, then hands it to the writer.
+        /// Runs on a worker: reads, decompresses and verifies one frame, then writes it.
         func process(_ job: FrameJob) {
             let cache = take(&caches) { FrameCacheReader(repo: repo, index: index) }
             defer { give(&caches, cache) }
@@ -195,7 +203,7 @@ public final class Restorer {
             } catch {
                 errors.set(error)
             }
-            writerQueue.async { write(job) }
+            write(job)
         }
 
         var pending: [FrameKey: FrameJob] = [:]
@@ -223,13 +231,14 @@ public final class Restorer {
                 switch entry.kind {
                 case .zero:
                     guard writeZeros else { return }
+                    slots.wait()
                     group.enter()
-                    writerQueue.async {
-                        defer { group.leave() }
+                    workQueue.async {
+                        defer { slots.signal(); group.leave() }
                         var o = offset
                         while o < offset + entry.length && !errors.hasError {
                             let n = Int(min(UInt64(1 << 20), offset + entry.length - o))
-                            do { try wrap(try out.pwrite(zeros.base, count: n, offset: Int64(o)), "cannot write \(out.path)") } catch { errors.set(error) }
+                            do { try place(zeros.base, count: n, at: o) } catch { errors.set(error) }
                             o += UInt64(n)
                         }
                     }

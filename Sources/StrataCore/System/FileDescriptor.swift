@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CGlibcExtras
 
 /// An open file. Every system call Strata makes on file contents goes through this type, so a failure
 /// always names the call, the path and the errno.
@@ -101,6 +102,13 @@ public final class FileHandleFD: @unchecked Sendable {
 
     public func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0.baseAddress!, count: $0.count) }
+    }
+
+    /// Asks the kernel to start writing `count` bytes at `offset` back to the disk now, without waiting for them.
+    /// Only a hint that lets a long write overlap the disk with the work that follows; durability still comes from
+    /// `fsync`, and a failure here is ignored (the `fsync` reports it).
+    public func startWriteback(offset: Int64, count: Int) {
+        _ = strata_start_writeback(fd, offset, Int64(count))
     }
 
     public func fsync() throws {

@@ -1,4 +1,4 @@
-import CMalloc
+import CGlibcExtras
 import StrataCore
 
 /// glibc allocator tuning for the work a repository brings.
