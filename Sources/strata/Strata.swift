@@ -35,11 +35,12 @@ enum Main {
         guard let first = args.first else { return args }
         // Options may follow the (sub)verb's arguments, so the pair moves to the end: `strata -r R ref add N S`
         // becomes `strata ref add N S -r R`.
+        // `bench` needs no repository: the pair is dropped, so that an alias like `strata -r ~/repo` works with it.
         if (first == "-r" || first == "--repo"), args.count >= 3 {
-            return Array(args.dropFirst(2)) + [first, args[1]]
+            return args[2] == Bench._commandName ? Array(args.dropFirst(2)) : Array(args.dropFirst(2)) + [first, args[1]]
         }
         if first.hasPrefix("--repo="), args.count >= 2 {
-            return Array(args.dropFirst()) + [first]
+            return args[1] == Bench._commandName ? Array(args.dropFirst()) : Array(args.dropFirst()) + [first]
         }
         return args
     }

@@ -49,4 +49,30 @@ struct ImagePassTests {
         #expect(streamed.manifest.size == UInt64(image.count))
         #expect(try restoreBytes(repo, streamed, in: dir) == image)
     }
+
+    @Test("a file that ends early inside a segment fails the snapshot at the last whole page read, and stores nothing",
+          arguments: [(Int64((2 << 20) + (516 << 10) + 100), UInt64((2 << 20) + (516 << 10))),
+                      (Int64((2 << 20) + (512 << 10)), UInt64((2 << 20) + (512 << 10))),
+                      (Int64(100), UInt64(0))])
+    func shrinksWhileRead(end: Int64, failsAt: UInt64) throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("repo"))
+        var rng = SeededRandom(seed: 9)
+        let image = rng.textLike(6 << 20)
+        let path = dir.file("shrinking.img")
+        FileManager.default.createFile(atPath: path, contents: Data(image))
+        // Reads of the image end at `end` bytes, as if it had been truncated after the snapshot opened it.
+        FaultInjection.install(.init(pathPrefix: path, call: "eof", errno: 0, allowance: end))
+        #expect {
+            _ = try Snapshotter(repo: repo, segmentSize: 1 << 20).run(SnapshotRequest(source: path, volume: "v"))
+        } throws: { error in
+            let e = error as? StrataError
+            return e?.code == .io && e?.message == "source \(path) ended early at byte \(failsAt) (it shrank while being read)"
+        }
+        FaultInjection.remove(pathPrefix: path)
+        #expect(try SnapshotCatalog(repo: repo).list().snapshots.isEmpty)
+        // Whatever the failed pass packed is unreferenced; the next snapshot of the whole image restores exactly.
+        let snapshot = try Snapshotter(repo: repo, segmentSize: 1 << 20).run(SnapshotRequest(source: path, volume: "v")).snapshot
+        #expect(try restoreBytes(repo, snapshot, in: dir) == image)
+    }
 }

@@ -44,6 +44,11 @@ struct BenchTests {
         let j = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         #expect(j["floors"] == nil)
         #expect((j["sample"] as! String).hasPrefix("generated"))
+        // A repository given before the verb (an alias like `strata -r ~/repo`) is ignored: bench needs none.
+        for repoOption in [["-r", s.path], ["--repo=\(s.path)"]] {
+            let aliased = try cli.run(repoOption + ["bench", "--json", "--seconds-per-measure", "0.001"])
+            #expect(aliased.status == 0, "\(repoOption) \(aliased.stderr)")
+        }
 
         let missing = try cli.run(["bench", "--image", s.file("nope.img"), "--seconds-per-measure", "0.01"])
         #expect(missing.status == 3 && missing.stderr.hasPrefix("strata: ") && missing.stderr.split(separator: "\n").count == 1,

@@ -142,5 +142,24 @@ struct CommandLineTests {
         #expect(try cli.run(["unprotect", id]).status == 0)
         #expect(try cli.run(["rm", id]).status == 0)
     }
-}
 
+    @Test("ref list shows each ref's snapshot and volume, and says which refs are dangling or damaged")
+    func refList() throws {
+        let s = Scratch()
+        let img = try Self.image(s, "vm.img", seed: 12)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        let id = try cli.run(["snap", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["ref", "add", "good", "latest"]).status == 0)
+        let tags = s.file("repo/refs/tags")
+        try String(repeating: "0", count: 64).write(toFile: tags + "/dangling", atomically: true, encoding: .utf8)
+        try "not an id".write(toFile: tags + "/damaged", atomically: true, encoding: .utf8)
+        let list = try cli.run(["ref", "list"])
+        #expect(list.status == 0, "\(list.stderr)")
+        let rows = list.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        #expect(rows.first == ["REF", "SNAPSHOT", "VOLUME", "TIME"])
+        #expect(rows.contains { $0.count >= 3 && $0[0] == "damaged" && $0[1] == "(damaged)" && $0[2] == "-" }, "\(list.stdout)")
+        #expect(rows.contains { $0.count >= 5 && $0[0] == "dangling" && $0[2...4] == ["(no", "such", "snapshot)"] }, "\(list.stdout)")
+        #expect(rows.contains { $0.count >= 3 && $0[0] == "good" && id.hasPrefix($0[1]) && $0[2] == "vm.img" }, "\(list.stdout)")
+    }
+}

@@ -8,7 +8,8 @@ enum FaultInjection {
         /// Only files whose path starts with this.
         var pathPrefix: String
         /// `write` (pwrite/write), `fsync`, `rename`, `unlink`, or `*` for every one of them: a crash point, after
-        /// which everything fails as if the process had died at that instant.
+        /// which everything fails as if the process had died at that instant. `eof` makes positioned reads end at
+        /// `allowance` bytes, as if the file had shrunk to that size after it was opened (errno unused).
         var call: String
         /// The errno to fail with.
         var errno: Int32
@@ -32,6 +33,15 @@ enum FaultInjection {
         rules.removeAll { $0.pathPrefix == pathPrefix }
         active = !rules.isEmpty
         lock.unlock()
+    }
+
+    /// Where positioned reads of `path` must end, if an `eof` rule says so.
+    @inline(__always)
+    static func endOfFile(path: String) -> Int64? {
+        guard active else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        return rules.first { $0.call == "eof" && path.hasPrefix($0.pathPrefix) }?.allowance
     }
 
     /// The errno a call on `path` of `bytes` must fail with, if a rule says so.

@@ -50,6 +50,8 @@ public final class FileHandleFD: @unchecked Sendable {
 
     /// Reads up to `count` bytes at `offset`; returns fewer only at end of file.
     public func pread(into buffer: UnsafeMutableRawPointer, count: Int, offset: Int64) throws -> Int {
+        var count = count
+        if let end = FaultInjection.endOfFile(path: path) { count = Int(max(0, min(Int64(count), end - offset))) }
         var done = 0
         while done < count {
             let n = Glibc.pread(fd, buffer + done, count - done, off_t(offset) + off_t(done))

@@ -87,7 +87,9 @@ struct RefList: ParsableCommand {
         var rows = [["REF", "SNAPSHOT", "VOLUME", "TIME"]]
         for e in entries {
             let time = e.createdAt.flatMap(Timestamp.parse).map(Format.localTime) ?? ""
-            rows.append([e.name, e.snapshot.map { String($0.prefix(12)) } ?? "(damaged)", e.volume ?? "(missing)", time])
+            // A damaged ref names no snapshot; a dangling one names a snapshot the repository does not have.
+            let volume = e.snapshot == nil ? "-" : (e.volume ?? "(no such snapshot)")
+            rows.append([e.name, e.snapshot.map { String($0.prefix(12)) } ?? "(damaged)", volume, time])
         }
         Terminal.writeOut(Format.table(rows))
     }
