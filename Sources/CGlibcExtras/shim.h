@@ -1,14 +1,20 @@
-// glibc functions that Swift's Glibc module does not export: the allocator's tuning (mallopt) and
-// sync_file_range, which fcntl.h declares only for _GNU_SOURCE.
+// glibc functions that Swift's Glibc module does not export: the allocator's tuning (mallopt), and
+// sync_file_range and fallocate, which fcntl.h declares only for _GNU_SOURCE.
 #include <malloc.h>
 #include <fcntl.h>
 
 #ifndef SYNC_FILE_RANGE_WRITE
 #define SYNC_FILE_RANGE_WRITE 2
 extern int sync_file_range(int fd, __off64_t offset, __off64_t count, unsigned int flags);
+extern int fallocate(int fd, int mode, __off64_t offset, __off64_t len);
 #endif
 
 /// Starts write-back of a file's range without waiting for it (a hint; fsync gives durability).
 static inline int strata_start_writeback(int fd, long long offset, long long count) {
     return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
+}
+
+/// Allocates a file's range (mode 0: the size grows if needed; here it never does, the file is sized first).
+static inline int strata_preallocate(int fd, long long offset, long long count) {
+    return fallocate(fd, 0, offset, count);
 }

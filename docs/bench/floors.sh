@@ -20,8 +20,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
 repo=$work/repo out=$work/out.img
 export STRATA_REPO=$repo
-bench=$work/bench.json
-strata bench -q --image "$fix/day1.img" --json > "$bench"
+# The machine's rates: the best of three runs of `strata bench` (a floor is what the machine can do; a run right
+# after the page cache was dropped, or beside a neighbour's burst, measures less).
+for i in 1 2 3; do strata bench -q --image "$fix/day1.img" --json > "$work/bench-$i.json"; done
 t() { /usr/bin/time -f "%e" "$@" 2>&1 >/dev/null | tail -1; }
 declare -A times
 steps=(day1 day2-rebuild day2-blocks day2-scatter)
@@ -51,17 +52,18 @@ for d in "${steps[@]}"; do
 done
 python3 "$here/io-floor.py" write "$fix/${steps[-1]}.img" "$work" > "$work/write-restore.json"
 python3 "$here/io-floor.py" read "$repo/packs" > "$work/read-packs.json"
-python3 - "$work" "$bench" "$(nproc)" \
+python3 - "$work" "$(nproc)" \
   "${times[day1]}" "${times[day2-rebuild]}" "${times[day2-blocks]}" "${times[day2-scatter]}" "${times[restore]}" "${times[fsck]}" <<'PY'
 import json, os, sys
-work, bench, cores = sys.argv[1], json.load(open(sys.argv[2])), int(sys.argv[3])
+work, cores = sys.argv[1], int(sys.argv[2])
+benches = [json.load(open(os.path.join(work, f"bench-{i}.json"))) for i in (1, 2, 3)]
 def rate(prefix):
-    return [r for r in bench["rates"] if r["name"].startswith(prefix)][0]["allCores"]
+    return max([r for r in b["rates"] if r["name"].startswith(prefix)][0]["allCores"] for b in benches)
 sha, zstd, unzstd, copy = rate("sha256"), rate("zstd level 3,"), rate("zstd decompression"), rate("memory copy")
 io = lambda name: json.load(open(os.path.join(work, name + ".json")))
 log = sorted(json.load(open(os.path.join(work, "log.json"))), key=lambda s: s["createdAt"])
 stats = json.load(open(os.path.join(work, "stats.json")))
-measured = [sorted(map(float, a.split())) for a in sys.argv[4:10]]
+measured = [sorted(map(float, a.split())) for a in sys.argv[3:9]]
 print(f"rates on all {cores} cores: SHA-256 {sha/1e9:.2f} GB/s, zstd-3 {zstd/1e6:.0f} MB/s, "
       f"decompression {unzstd/1e9:.2f} GB/s, copy {copy/1e9:.2f} GB/s")
 print("| step | data GB | new GB | compute s | I/O CPU s | durable write s | floor s | measured s (min–max) | min / floor |")

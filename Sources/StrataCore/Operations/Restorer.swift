@@ -223,7 +223,17 @@ public final class Restorer {
         var order: [FrameJob] = []
         var batchData = 0
         var done: UInt64 = 0
+        // A file target gets its data runs allocated before they are written (holes stay holes): ext4 then skips
+        // delayed allocation for each of the many writes, which arrive in frame order, not image order (restore
+        // 1.09–1.16 s against 1.18–1.28 s, system time 0.38–0.44 s against 0.51–0.67 s, interleaved).
+        var run: (start: UInt64, end: UInt64)?
+        func allocateRun() {
+            guard !writeZeros, let r = run, r.end > r.start else { return }
+            out.preallocate(offset: Int64(r.start), count: Int64(r.end - r.start))
+            run = (r.end, r.end)
+        }
         func submit() {
+            allocateRun()
             for job in order {
                 if errors.hasError { break }
                 slots.wait()
@@ -243,6 +253,8 @@ public final class Restorer {
                 done = offset + entry.length
                 switch entry.kind {
                 case .zero:
+                    allocateRun()
+                    run = nil
                     guard writeZeros else { return }
                     slots.wait()
                     group.enter()
@@ -268,6 +280,7 @@ public final class Restorer {
                         order.append(job)
                     }
                     job.pieces.append(Piece(imageOffset: offset, id: entry.id, location: location))
+                    run = (run?.start ?? offset, offset + entry.length)
                     batchData += Int(entry.length)
                     if batchData >= batchBytes { submit() }
                 }

@@ -113,6 +113,13 @@ public final class FileHandleFD: @unchecked Sendable {
         _ = strata_start_writeback(fd, offset, Int64(count))
     }
 
+    /// Allocates `count` bytes at `offset` for data about to be written (the file system may then lay them out
+    /// at once). Only a hint: where the file system cannot, nothing happens (never glibc's emulation, which would
+    /// write zeros); a real lack of space is reported by the writes that follow.
+    public func preallocate(offset: Int64, count: Int64) {
+        _ = strata_preallocate(fd, offset, count)
+    }
+
     public func fsync() throws {
         if let e = FaultInjection.check("fsync", path: path, bytes: 0) {
             throw SystemCallError(call: "fsync", path: path, errno: e)
