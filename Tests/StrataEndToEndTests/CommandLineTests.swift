@@ -46,6 +46,7 @@ struct CommandLineTests {
             (["snap", img, "-t", "=x"], 2, "tag key"),
             (["snap", "-"], 2, "needs --volume"),
             (["init", "--chunker", "cdc:5000", s.file("r2")], 2, "chunk"),
+            (["-r", s.file("r3"), "init", s.file("r4")], 2, "two repository paths given"),
             (["rm", snapID, "ffff0000"], 3, "not found"),
             (["frobnicate"], 2, ""),
         ]
@@ -62,6 +63,10 @@ struct CommandLineTests {
         #expect(Self.repoListing(s.file("repo")) == before)
         #expect(try Data(contentsOf: URL(fileURLWithPath: s.file("exists.img"))) == Data([1, 2, 3]))
         #expect(!FileManager.default.fileExists(atPath: s.file("r2")))
+        #expect(!FileManager.default.fileExists(atPath: s.file("r3")) && !FileManager.default.fileExists(atPath: s.file("r4")))
+        // -r before init names the new repository, as it names the repository for every other verb.
+        #expect(try cli.run(["-r", s.file("r5"), "init"]).status == 0)
+        #expect(try cli.run(["log", "-r", s.file("r5")]).status == 0)
         // rm of an unknown name among known ones removed nothing.
         #expect(try cli.run(["log", "--json"]).stdout.contains(snapID))
     }

@@ -16,6 +16,10 @@ struct Init: ParsableCommand {
     @Argument(help: ArgumentHelp("Where to create the repository (default: $STRATA_REPO).", valueName: "path"), completion: .directory)
     var path: String?
 
+    /// `-r PATH` as every other verb takes it (`strata -r R init`, an alias): the same as the path argument.
+    @Option(name: [.short, .customLong("repo")], help: .hidden)
+    var repo: String?
+
     @Option(help: ArgumentHelp("cdc:SIZE (content-defined, 4 KiB-aligned, average SIZE) or fixed:SIZE.", valueName: "kind:size"))
     var chunker: String = "cdc:16K"
 
@@ -53,7 +57,10 @@ struct Init: ParsableCommand {
     }
 
     mutating func run() throws {
-        guard let target = path ?? ProcessInfo.processInfo.environment["STRATA_REPO"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+        if let path, let repo, path != repo {
+            throw StrataError(.invalidArgument, "two repository paths given ('\(Labels.printable(repo))' with -r and '\(Labels.printable(path))'): give one")
+        }
+        guard let target = path ?? repo ?? ProcessInfo.processInfo.environment["STRATA_REPO"].flatMap({ $0.isEmpty ? nil : $0 }) else {
             throw StrataError(.invalidArgument, "no repository path given: strata init PATH (or set STRATA_REPO)")
         }
         let chunkerParameters = try ChunkerParameters.parse(chunker)
