@@ -9,7 +9,7 @@ struct Strata: ParsableCommand {
         abstract: "Versions disk images and block volumes in a local, content-addressed repository.",
         discussion: """
             Snapshots are incremental and deduplicated: each one stores only chunks the repository lacks. \
-            Every verb except init takes -r/--repo PATH or $STRATA_REPO.
+            Every verb that works on a repository takes -r/--repo PATH or $STRATA_REPO (init also takes it as its argument).
 
             Quick start:
               strata init /srv/images.strata && export STRATA_REPO=/srv/images.strata
