@@ -167,4 +167,27 @@ struct CommandLineTests {
         #expect(rows.contains { $0.count >= 5 && $0[0] == "dangling" && $0[2...4] == ["(no", "such", "snapshot)"] }, "\(list.stdout)")
         #expect(rows.contains { $0.count >= 3 && $0[0] == "good" && id.hasPrefix($0[1]) && $0[2] == "vm.img" }, "\(list.stdout)")
     }
+
+    @Test("a passphrase file's first line is the passphrase, whether it ends in \\n, \\r\\n or nothing")
+    func passphraseLineEndings() throws {
+        let s = Scratch()
+        let img = try Self.image(s, seed: 13)
+        func file(_ name: String, _ bytes: String) throws -> String {
+            try bytes.write(toFile: s.file(name), atomically: true, encoding: .utf8)
+            return s.file(name)
+        }
+        let lf = try file("lf", "correct horse\n"), crlf = try file("crlf", "correct horse\r\nsecond line\n")
+        let bare = try file("bare", "correct horse"), other = try file("other", "correct horse \n")
+        // A repository made from a Windows-edited file opens with the same passphrase typed anywhere else.
+        let cli = CLI(repo: s.file("repo"))
+        #expect(try cli.run(["init", s.file("repo"), "--encrypt", "--password-file", crlf]).status == 0)
+        for f in [lf, crlf, bare] {
+            let r = try cli.run(["snap", img, "--password-file", f])
+            #expect(r.status == 0, "\(f): \(r.stderr)")
+        }
+        let viaCommand = try cli.run(["log", "--password-command", "printf 'correct horse\\r\\n'"])
+        #expect(viaCommand.status == 0, "\(viaCommand.stderr)")
+        let wrong = try cli.run(["log", "--password-file", other])
+        #expect(wrong.status == 7 && wrong.stderr.hasPrefix("strata: wrong passphrase"), "\(wrong.status) \(wrong.stderr)")
+    }
 }

@@ -53,10 +53,12 @@ enum Passphrase {
         return try prompted(prompt)
     }
 
+    /// The first line, without its line ending (`\n` or `\r\n`). Cut in bytes: Swift counts "\r\n" as one
+    /// Character, so splitting the decoded text at "\n" would keep a Windows-edited file whole, `\r` and all.
     static func firstLine(_ data: Data) -> String {
-        let text = String(decoding: data, as: UTF8.self)
-        return String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+        var line = data.prefix { $0 != 0x0A }
+        if line.last == 0x0D { line = line.dropLast() }
+        return String(decoding: line, as: UTF8.self)
     }
 
     /// Asks on the controlling terminal with echo off.
