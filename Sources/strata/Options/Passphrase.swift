@@ -18,10 +18,26 @@ struct PassphraseOptions: ParsableArguments {
     func provider(prompt: String = "passphrase: ") -> () throws -> String {
         { try Passphrase.read(file: passwordFile, command: passwordCommand, prompt: prompt) }
     }
+
+    /// What versions before 430092d read from a file or command whose first line ends in "\r\n" (the whole text:
+    /// Swift counts "\r\n" as one Character), or nil when that is no different from what is read now.
+    func legacyPassphrase() -> String? {
+        guard let data = try? Passphrase.source(file: passwordFile, command: passwordCommand) else { return nil }
+        let text = String(decoding: data, as: UTF8.self)
+        let old = String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+        return old == Passphrase.firstLine(data) ? nil : old
+    }
 }
 
 enum Passphrase {
     static func read(file: String?, command: String?, prompt: String) throws -> String {
+        if let data = try source(file: file, command: command) { return firstLine(data) }
+        return try prompted(prompt)
+    }
+
+    /// The bytes of the password file or the password command's output, or nil when the passphrase is to be asked.
+    static func source(file: String?, command: String?) throws -> Data? {
         let env = ProcessInfo.processInfo.environment
         // What the command line says wins over the environment; a file wins over a command.
         var file = file
@@ -34,7 +50,7 @@ enum Passphrase {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw StrataError(.notFound, "cannot read the password file \(file)")
             }
-            return firstLine(data)
+            return data
         }
         if let command {
             let p = Process()
@@ -48,9 +64,9 @@ enum Passphrase {
             guard p.terminationStatus == 0 else {
                 throw StrataError(.authentication, "the password command failed (exit \(p.terminationStatus))")
             }
-            return firstLine(data)
+            return data
         }
-        return try prompted(prompt)
+        return nil
     }
 
     /// The first line, without its line ending (`\n` or `\r\n`). Cut in bytes: Swift counts "\r\n" as one

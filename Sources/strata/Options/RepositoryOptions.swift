@@ -17,7 +17,17 @@ struct RepositoryOptions: ParsableArguments {
     }
 
     func open() throws -> Repository {
-        let repo = try Repository.open(at: try path(), passphrase: passphrase.provider())
+        let path = try path()
+        let repo: Repository
+        do {
+            repo = try Repository.open(at: path, passphrase: passphrase.provider())
+        } catch let error as StrataError where error.code == .authentication {
+            // Before 430092d a file or command ending in "\r\n" gave its whole text, "\r\n" included; a repository
+            // made that way still opens with the same file.
+            guard let legacy = passphrase.legacyPassphrase() else { throw error }
+            guard let opened = try? Repository.open(at: path, passphrase: { legacy }) else { throw error }
+            repo = opened
+        }
         Allocator.tune(for: repo)
         return repo
     }
