@@ -81,6 +81,34 @@ struct RepositoryTests {
         #expect(Array(fh.readData(ofLength: data.count)) == data)
     }
 
+    @Test("a chunk map that covers more than the manifest's size stops the restore before anything past it is written")
+    func mapPastSize() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 6)
+        let path = dir.file("img")
+        FileManager.default.createFile(atPath: path, contents: Data(rng.bytes(3 << 20)))
+        let s = try snap(repo, path)
+        // The same map under a manifest that claims 1 MiB (a damaged or crafted manifest, stored under its hash).
+        var manifest = s.manifest
+        manifest.size = 1 << 20
+        let id = try SnapshotStore(repo: repo).save(manifest)
+        let lying = Snapshot(id: id, manifest: manifest)
+        let out = dir.file("out.img")
+        #expect {
+            _ = try Restorer(repo: repo).run(lying, to: out)
+        } throws: { error in
+            (error as? StrataError)?.message.contains("its chunk map covers more than the 1048576 bytes the manifest says") == true
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+        #expect(try FileSystem.list(dir.path).allSatisfy { !$0.contains(".strata-") }, "no draft left")
+        let pipe = try FileHandleFD.open(dir.file("stream"), flags: O_WRONLY | O_CREAT, mode: 0o600)
+        #expect(throws: StrataError.self) { try Restorer(repo: repo).stream(lying, to: pipe) }
+        try pipe.close()
+        var st = stat()
+        #expect(stat(dir.file("stream"), &st) == 0 && st.st_size <= 1 << 20, "nothing past the claimed size reached the stream")
+    }
+
     @Test("snapshot names: full id, prefix, ref, latest, ambiguity")
     func resolve() throws {
         let dir = TemporaryDirectory()

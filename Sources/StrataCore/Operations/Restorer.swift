@@ -250,6 +250,11 @@ public final class Restorer {
         do {
             covered = try reader.forEachEntry(root: root) { offset, entry in
                 if errors.hasError { throw errors.error! }
+                // Nothing past the snapshot's size is ever allocated or written (a block device holds other data
+                // there), however the map is damaged.
+                guard offset + entry.length <= snapshot.manifest.size else {
+                    throw StrataError.corrupt("\(what): its chunk map covers more than the \(snapshot.manifest.size) bytes the manifest says")
+                }
                 done = offset + entry.length
                 switch entry.kind {
                 case .zero:
@@ -314,6 +319,9 @@ public final class Restorer {
         memset(zeros.base, 0, 1 << 20)
         let what = "snapshot \(snapshot.id.shortHex)"
         let covered = try reader.forEachEntry(root: root) { offset, entry in
+            guard offset + entry.length <= snapshot.manifest.size else {
+                throw StrataError.corrupt("\(what): its chunk map covers more than the \(snapshot.manifest.size) bytes the manifest says")
+            }
             switch entry.kind {
             case .zero:
                 var left = entry.length
