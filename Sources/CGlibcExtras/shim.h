@@ -3,10 +3,12 @@
 #include <malloc.h>
 #include <fcntl.h>
 
-#ifndef SYNC_FILE_RANGE_WRITE
-#define SYNC_FILE_RANGE_WRITE 2
+#ifndef __USE_GNU
 extern int sync_file_range(int fd, __off64_t offset, __off64_t count, unsigned int flags);
 extern int fallocate(int fd, int mode, __off64_t offset, __off64_t len);
+#endif
+#ifndef SYNC_FILE_RANGE_WRITE
+#define SYNC_FILE_RANGE_WRITE 2
 #endif
 
 /// Starts write-back of a file's range without waiting for it (a hint; fsync gives durability).
@@ -14,7 +16,7 @@ static inline int strata_start_writeback(int fd, long long offset, long long cou
     return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
 }
 
-/// Allocates a file's range (mode 0: the size grows if needed; here it never does, the file is sized first).
+/// Allocates a file's range (mode 0: the size grows if the range ends past it; restore never asks for that).
 static inline int strata_preallocate(int fd, long long offset, long long count) {
     return fallocate(fd, 0, offset, count);
 }

@@ -51,6 +51,11 @@ enum Main {
             Terminal.writeErr(Strata.helpMessage() + "\n")
             exit(ExitStatus.usage.rawValue)
         }
+        // Given twice (`strata -r A log -r B`), the parser would silently keep the last one.
+        if args.filter({ $0 == "-r" || $0 == "--repo" || $0.hasPrefix("--repo=") }).count > 1 {
+            Terminal.writeErr("strata: the repository is given more than once (-r/--repo): give it once\n")
+            exit(ExitStatus.usage.rawValue)
+        }
         let verbs = Strata.configuration.groupedSubcommands.flatMap { $0.subcommands }.map { $0._commandName } + ["help"]
         if let first = args.first, !first.hasPrefix("-"), !verbs.contains(first), args.count == 1 || !["-r", "--repo"].contains(first) {
             let guess = verbs.min { editDistance($0, first) < editDistance($1, first) }!

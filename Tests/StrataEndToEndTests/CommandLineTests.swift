@@ -47,6 +47,8 @@ struct CommandLineTests {
             (["snap", "-"], 2, "needs --volume"),
             (["init", "--chunker", "cdc:5000", s.file("r2")], 2, "chunk"),
             (["-r", s.file("r3"), "init", s.file("r4")], 2, "two repository paths given"),
+            (["-r", s.file("r3"), "init", "--repo", s.file("r4")], 2, "given more than once"),
+            (["-r", s.file("r3"), "log", "-r", s.file("repo")], 2, "given more than once"),
             (["rm", snapID, "ffff0000"], 3, "not found"),
             (["frobnicate"], 2, ""),
         ]
@@ -66,6 +68,7 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: s.file("r3")) && !FileManager.default.fileExists(atPath: s.file("r4")))
         // -r before init names the new repository, as it names the repository for every other verb.
         #expect(try cli.run(["-r", s.file("r5"), "init"]).status == 0)
+        #expect(try cli.run(["-r", s.path + "/./r6", "init", s.file("r6")]).status == 0, "the same directory named two ways")
         #expect(try cli.run(["log", "-r", s.file("r5")]).status == 0)
         // rm of an unknown name among known ones removed nothing.
         #expect(try cli.run(["log", "--json"]).stdout.contains(snapID))
@@ -156,6 +159,10 @@ struct CommandLineTests {
         try cli.run(["init", s.file("repo")])
         let id = try cli.run(["snap", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try cli.run(["ref", "add", "good", "latest"]).status == 0)
+        let other = try Self.image(s, "other.img", seed: 14)
+        let brokenID = try cli.run(["snap", other]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["ref", "add", "broken", brokenID]).status == 0)
+        try "garbage".write(toFile: s.file("repo/snapshots/\(brokenID)"), atomically: true, encoding: .utf8)
         let tags = s.file("repo/refs/tags")
         try String(repeating: "0", count: 64).write(toFile: tags + "/dangling", atomically: true, encoding: .utf8)
         try "not an id".write(toFile: tags + "/damaged", atomically: true, encoding: .utf8)
@@ -165,6 +172,7 @@ struct CommandLineTests {
         #expect(rows.first == ["REF", "SNAPSHOT", "VOLUME", "TIME"])
         #expect(rows.contains { $0.count >= 3 && $0[0] == "damaged" && $0[1] == "(damaged)" && $0[2] == "-" }, "\(list.stdout)")
         #expect(rows.contains { $0.count >= 5 && $0[0] == "dangling" && $0[2...4] == ["(no", "such", "snapshot)"] }, "\(list.stdout)")
+        #expect(rows.contains { $0.count >= 4 && $0[0] == "broken" && $0[2...3] == ["(damaged", "snapshot)"] }, "\(list.stdout)")
         #expect(rows.contains { $0.count >= 3 && $0[0] == "good" && id.hasPrefix($0[1]) && $0[2] == "vm.img" }, "\(list.stdout)")
     }
 

@@ -57,7 +57,11 @@ struct Init: ParsableCommand {
     }
 
     mutating func run() throws {
-        if let path, let repo, path != repo {
+        func same(_ a: String, _ b: String) -> Bool {
+            URL(fileURLWithPath: FileSystem.absolute(a)).standardizedFileURL.path
+                == URL(fileURLWithPath: FileSystem.absolute(b)).standardizedFileURL.path
+        }
+        if let path, let repo, !same(path, repo) {
             throw StrataError(.invalidArgument, "two repository paths given ('\(Labels.printable(repo))' with -r and '\(Labels.printable(path))'): give one")
         }
         guard let target = path ?? repo ?? ProcessInfo.processInfo.environment["STRATA_REPO"].flatMap({ $0.isEmpty ? nil : $0 }) else {

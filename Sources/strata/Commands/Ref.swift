@@ -74,9 +74,11 @@ struct RefList: ParsableCommand {
 
     mutating func run() throws {
         let repo = try repository.open()
-        let infos = try SnapshotCatalog(repo: repo).list().snapshots
+        let (infos, damaged) = try SnapshotCatalog(repo: repo).list()
         let byID = Dictionary(uniqueKeysWithValues: infos.map { ($0.id, $0) })
-        let entries = try RefStore(repo: repo).all().map { r in
+        let damagedIDs = Set(damaged.map(\.id))
+        let refs = try RefStore(repo: repo).all()
+        let entries = refs.map { r in
             Entry(name: r.name, snapshot: r.target?.hex, volume: r.target.flatMap { byID[$0]?.manifest.volume },
                   createdAt: r.target.flatMap { byID[$0]?.manifest.createdAt })
         }
@@ -87,8 +89,11 @@ struct RefList: ParsableCommand {
         var rows = [["REF", "SNAPSHOT", "VOLUME", "TIME"]]
         for e in entries {
             let time = e.createdAt.flatMap(Timestamp.parse).map(Format.localTime) ?? ""
-            // A damaged ref names no snapshot; a dangling one names a snapshot the repository does not have.
-            let volume = e.snapshot == nil ? "-" : (e.volume ?? "(no such snapshot)")
+            // A damaged ref names no snapshot; a dangling one names a snapshot the repository does not have; a
+            // snapshot whose manifest cannot be read is there but damaged ('strata fsck' says more).
+            let target = e.snapshot.flatMap { ObjectID(hex: $0) }
+            let volume = e.snapshot == nil ? "-"
+                : e.volume ?? (target.map { damagedIDs.contains($0) } == true ? "(damaged snapshot)" : "(no such snapshot)")
             rows.append([e.name, e.snapshot.map { String($0.prefix(12)) } ?? "(damaged)", volume, time])
         }
         Terminal.writeOut(Format.table(rows))
