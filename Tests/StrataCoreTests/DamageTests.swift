@@ -104,6 +104,27 @@ struct DamageTests {
         #expect(try restoreBytes(repo, s, in: dir) == image)
     }
 
+    @Test("lost index files, or a lost index directory: fsck points to --repair (not gc), which reads the packs back",
+          arguments: [false, true])
+    func repairLostIndex(removeDirectory: Bool) throws {
+        let dir = TemporaryDirectory()
+        let (repo, s, image) = try Self.setup(dir)
+        for name in try FileSystem.list(repo.indexPath) { try FileSystem.remove(repo.indexPath + "/" + name) }
+        if removeDirectory { #expect(rmdir(repo.indexPath) == 0) }
+        let before = try Checker(repo: repo).run(readData: false)
+        #expect(before.damagedSnapshots == [s.id])
+        #expect(before.notes.contains { $0.contains("'strata fsck --repair' adds what they hold back") }, "\(before.notes)")
+        #expect(!before.notes.contains { $0.contains("'strata gc' removes them") }, "gc must not be suggested: \(before.notes)")
+        #expect { try GarbageCollector(repo: repo).run() } throws: { ($0 as? StrataError)?.code == .damaged }
+        let repaired = try Checker(repo: repo).run(readData: false, repair: true)
+        #expect(repaired.repairs.contains { $0.hasPrefix("rebuilt the index") }, "\(repaired.repairs)")
+        #expect(repaired.repairs.contains("recreated the missing index/ directory") == removeDirectory)
+        let after = try Checker(repo: repo).run(readData: true)
+        #expect(after.isHealthy, "\(after.problems)")
+        _ = try GarbageCollector(repo: repo).run()
+        #expect(try restoreBytes(repo, s, in: dir) == image)
+    }
+
     @Test("damaged metadata: fsck names it and rm refuses rather than ignore a possible protection")
     func damagedMeta() throws {
         let dir = TemporaryDirectory()

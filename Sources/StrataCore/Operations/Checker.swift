@@ -101,7 +101,6 @@ public final class Checker {
                 if let id = ObjectID(hex: name), !indexed.contains(id) { unindexed += 1 }
             }
         }
-        if unindexed > 0 { report.notes.append("\(unindexed) pack(s) are not in the index (left by an interrupted command); 'strata gc' removes them") }
 
         if readData {
             let (verified, frames, total, bytes, damage) = verifyData(index: index, tocs: tocs, sample: sample, progress: progress)
@@ -146,15 +145,24 @@ public final class Checker {
                 ? "pending journal \(journal.token) cannot be read; the snapshot that holds it is still running"
                 : "pending journal \(journal.token) cannot be read (damaged, or left by a failed snapshot); 'strata gc' or 'strata fsck --repair' removes it")
         }
+        // Packs the index does not name are usually what an interrupted command left (gc removes them). When
+        // snapshots lack objects too, those packs may be what holds them (index files lost): repair reads them back.
+        let lacking = report.problems.contains { $0.snapshot != nil }
+        if unindexed > 0 && !repair {
+            report.notes.append(lacking
+                ? "\(unindexed) pack(s) are not in the index; 'strata fsck --repair' adds what they hold back to it"
+                : "\(unindexed) pack(s) are not in the index (left by an interrupted command); 'strata gc' removes them")
+        }
         let leftovers = ((try? FileSystem.list(repo.tmpPath)) ?? []).count
         if leftovers > 0 && !repair { report.notes.append("\(leftovers) temporary file(s) in tmp/ (left by an interrupted command); 'strata gc' or 'strata fsck --repair' removes them") }
-        if repair { try self.repair(&report, index: index, bad: bad, known: known) }
+        if repair { try self.repair(&report, index: index, bad: bad, known: known, reindex: unindexed > 0 && lacking) }
         report.seconds = clock.secondsElapsed
         return report
     }
 
     /// Fixes what can be fixed without judging data: see `run`.
-    private func repair(_ report: inout FsckReport, index: ChunkIndex, bad: [ObjectID: String], known: Set<ObjectID>) throws {
+    private func repair(_ report: inout FsckReport, index: ChunkIndex, bad: [ObjectID: String], known: Set<ObjectID>,
+                        reindex: Bool) throws {
         let refs = RefStore(repo: repo)
         for ref in (try? refs.all()) ?? [] where ref.target == nil || !known.contains(ref.target!) {
             try refs.remove(ref.name)
@@ -167,7 +175,12 @@ public final class Checker {
         // needs them.
         var unreadable: [ObjectID] = []
         if !bad.isEmpty { index.forEach { id, _ in if bad[id] != nil { unreadable.append(id) } } }
-        if !unreadable.isEmpty || !index.damagedFiles.isEmpty {
+        if !unreadable.isEmpty || !index.damagedFiles.isEmpty || reindex {
+            if (try? FileSystem.status(repo.indexPath)) == nil {
+                try wrap(try FileSystem.makeDirectory(repo.indexPath), "cannot recreate \(repo.indexPath)")
+                try wrap(try FileSystem.syncDirectory(repo.path), "cannot sync \(repo.path)")
+                report.repairs.append("recreated the missing index/ directory")
+            }
             let rebuilt = ChunkIndex()
             var packsRead = 0
             for dir in (try? FileSystem.list(repo.packsPath)) ?? [] {
