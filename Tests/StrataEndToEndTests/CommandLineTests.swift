@@ -198,4 +198,21 @@ struct CommandLineTests {
         let wrong = try cli.run(["log", "--password-file", other])
         #expect(wrong.status == 7 && wrong.stderr.hasPrefix("strata: wrong passphrase"), "\(wrong.status) \(wrong.stderr)")
     }
+
+    @Test("latest with a damaged manifest in the repository: the choice is made without it, and a warning says so")
+    func latestWithDamagedManifest() throws {
+        let s = Scratch()
+        let a = try Self.image(s, "a.img", seed: 15), b = try Self.image(s, "b.img", seed: 16)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        let older = try cli.run(["snap", a, "--volume", "vm"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let newer = try cli.run(["snap", b, "--volume", "vm"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try "garbage".write(toFile: s.file("repo/snapshots/\(newer)"), atomically: true, encoding: .utf8)
+        let r = try cli.run(["restore", "-q", "latest", "--volume", "vm", s.file("out.img")])
+        #expect(r.status == 0)
+        #expect(try sameFiles(a, s.file("out.img")), "the newest readable snapshot, \(older.prefix(12))")
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && lines[0].hasPrefix("strata: warning: snapshot \(newer.prefix(12)) is damaged")
+                && lines[0].contains("'latest' was chosen without it"), "\(r.stderr)")
+    }
 }

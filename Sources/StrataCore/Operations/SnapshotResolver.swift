@@ -9,10 +9,16 @@ public struct SnapshotResolver {
     /// newest of it).
     /// - Throws: `notFound` when nothing matches, `ambiguous` when a prefix matches several snapshots,
     ///   `invalidArgument` when the snapshot is of another volume, `damaged` when its manifest is.
-    public func resolve(_ spec: String, volume: String? = nil) throws -> Snapshot {
+    /// - Parameter warn: told, for `latest`, about each snapshot whose manifest cannot be read: it might be the newest
+    ///   (its volume and time are unknown), so the one returned may be older than the user thinks.
+    public func resolve(_ spec: String, volume: String? = nil, warn: (String) -> Void = { _ in }) throws -> Snapshot {
         let store = SnapshotStore(repo: repo)
         if spec == "latest" {
-            let all = try store.all().snapshots.filter { volume == nil || $0.manifest.volume == volume }
+            let (snapshots, damaged) = try store.all()
+            for d in damaged {
+                warn("\(d.problem); 'latest' was chosen without it ('strata fsck' reports it)")
+            }
+            let all = snapshots.filter { volume == nil || $0.manifest.volume == volume }
             guard let newest = all.first else {
                 if let volume { throw StrataError(.notFound, "volume '\(volume)' has no snapshots") }
                 throw StrataError(.notFound, "the repository has no snapshots")

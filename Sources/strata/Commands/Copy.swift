@@ -38,7 +38,7 @@ struct Copy: ParsableCommand {
         let targetPath = to
         let target = try Repository.open(at: targetPath, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "passphrase of \(targetPath): ") })
         let resolver = SnapshotResolver(repo: source)
-        let list = try snapshots.map { try resolver.resolve($0, volume: volume) }
+        let list = try snapshots.map { try resolver.resolve($0, volume: volume, warn: Terminal.warn) }
         let copier = SnapshotCopier(from: source, to: target)
         if !copier.isIncremental && !quiet {
             let bytes = list.reduce(UInt64(0)) { $0 + $1.manifest.dataBytes }
@@ -82,7 +82,7 @@ struct Export: ParsableCommand {
 
     mutating func run() throws {
         let repo = try repository.open()
-        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume)
+        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume, warn: Terminal.warn)
         var secret: String?
         if bundlePasswordFile != nil || seal || repo.isEncrypted {
             secret = try Passphrase.new(file: bundlePasswordFile)

@@ -34,7 +34,7 @@ struct RefAdd: ParsableCommand {
     mutating func run() throws {
         let repo = try repository.open()
         try RefStore.validate(name)
-        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume)
+        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume, warn: Terminal.warn)
         try SnapshotCatalog(repo: repo).addRef(name, to: snap.id, force: force)
         Terminal.writeErr("ref '\(name)' -> \(snap.id.shortHex)\n")
     }

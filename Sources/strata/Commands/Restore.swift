@@ -34,7 +34,7 @@ struct Restore: ParsableCommand {
             throw StrataError(.invalidArgument, "--json cannot be used when restoring to standard output ('-')")
         }
         let repo = try repository.open()
-        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume)
+        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume, warn: Terminal.warn)
         let bar = target == "-" ? nil : output.reporter(verb: "restore")
         let result: RestoreResult
         do {

@@ -37,7 +37,7 @@ struct Show: ParsableCommand {
 
     mutating func run() throws {
         let repo = try repository.open()
-        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume)
+        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume, warn: Terminal.warn)
         let info = try SnapshotCatalog(repo: repo).info(snap)
         let usage = try Statistics(repo: repo).usage(of: snap)
         if json {

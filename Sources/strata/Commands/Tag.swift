@@ -41,7 +41,7 @@ struct Tag: ParsableCommand {
             set[k] = v
         }
         let repo = try repository.open()
-        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume)
+        let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume, warn: Terminal.warn)
         let now = try SnapshotCatalog(repo: repo).tag(snap, set: set, remove: remove)
         if !quiet { Terminal.writeErr("snapshot \(snap.id.shortHex) tags: \(now.isEmpty ? "none" : Format.tags(now))\n") }
     }

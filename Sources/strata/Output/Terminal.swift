@@ -10,6 +10,8 @@ enum Terminal {
 
     static func writeOut(_ s: String) { write(fd: 1, s) }
     static func writeErr(_ s: String) { write(fd: 2, s) }
+    /// One `strata: warning: …` line on stderr (printed even with `-q`: it is about the result, not progress).
+    static func warn(_ message: String) { writeErr("strata: warning: \(Labels.printable(message, limit: 300))\n") }
 
     private static func write(fd: Int32, _ s: String) {
         var bytes = Array(s.utf8)
