@@ -134,7 +134,8 @@ public final class Repository: @unchecked Sendable {
             throw StrataError(.notARepository, "\(path) is not a Strata repository (not a directory)")
         }
         let configPath = FileSystem.join(path, "config")
-        guard FileSystem.exists(configPath) else {
+        // A repository this user may not read is not "no repository": say why (a cron job run as the wrong user).
+        guard try wrap(try FileSystem.linkStatus(configPath), "cannot open the repository \(path)") != nil else {
             throw StrataError(.notARepository, "\(path) is not a Strata repository (no config file)")
         }
         // Writes go through these directories: a symlink planted in place of one would send them elsewhere.
