@@ -215,4 +215,26 @@ struct CommandLineTests {
         #expect(lines.count == 1 && lines[0].hasPrefix("strata: warning: snapshot \(newer.prefix(12)) is damaged")
                 && lines[0].contains("'latest' was chosen without it"), "\(r.stderr)")
     }
+
+    @Test("--json puts the object on stdout and keeps the summary on stderr (rm, retention, copy); -q drops it")
+    func jsonKeepsSummary() throws {
+        let s = Scratch()
+        let img = try Self.image(s, seed: 17)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        try cli.run(["init", s.file("other")])
+        let a = try cli.run(["snap", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try cli.run(["snap", img])
+        let copied = try cli.run(["copy", a, "--to", s.file("other"), "--json"])
+        #expect(copied.status == 0 && copied.stdout.hasPrefix("{") && copied.stderr.hasPrefix("copy "), "\(copied.stderr)")
+        let again = try cli.run(["copy", a, "--to", s.file("other"), "--json"])
+        let j = try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as! [String: Any]
+        #expect(j["skipped"] as? Int == 1 && again.stderr.contains("1 already there"), "\(again.stdout) \(again.stderr)")
+        let quiet = try cli.run(["copy", a, "--to", s.file("other"), "--json", "-q"])
+        #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
+        let kept = try cli.run(["rm", "--keep-last", "1", "--json"])
+        #expect(kept.status == 0 && kept.stdout.hasPrefix("{") && kept.stderr.hasPrefix("retention: removed 1 of 2 snapshots"), "\(kept.stderr)")
+        let removed = try cli.run(["rm", "latest", "--json"])
+        #expect(removed.status == 0 && removed.stdout.hasPrefix("{") && removed.stderr.hasPrefix("removed snapshot "), "\(removed.stderr)")
+    }
 }

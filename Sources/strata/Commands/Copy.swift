@@ -138,9 +138,10 @@ enum CopyReport {
         if json {
             try JSONOutput.print(JSON(snapshots: r.copied.map { .init(source: $0.source.hex, target: $0.target.hex) }, incremental: r.incremental,
                                       skipped: r.skipped, objectsCopied: r.objectsCopied, bytesCopied: r.bytesCopied, storedBytes: r.storedBytes, seconds: r.seconds))
-            return
+        } else if verb != "export" {
+            for pair in r.copied { Terminal.writeOut(pair.target.hex + "\n") }
         }
-        if verb != "export" { for pair in r.copied { Terminal.writeOut(pair.target.hex + "\n") } }
+        // The summary stays on stderr with --json, as for every verb; -q removes it.
         if !quiet {
             let ids = r.copied.map { "\($0.source.shortHex) -> \($0.target.shortHex)" }.joined(separator: ", ")
             Terminal.writeErr("\(verb) \(ids)\(extra.isEmpty ? "" : " (\(extra))"): \(r.incremental ? "incremental" : "complete")\(r.skipped > 0 ? ", \(r.skipped) already there" : ""), \(r.objectsCopied) objects (\(Format.bytes(r.bytesCopied))) moved, \(Format.bytes(r.storedBytes)) stored, in \(Format.duration(r.seconds))\n")

@@ -97,14 +97,12 @@ struct Rm: ParsableCommand {
         let (removed, refs) = try SnapshotCatalog(repo: repo).remove(ids, force: force, dryRun: dryRun)
         if json {
             try JSONOutput.print(RemovalJSON(removed: removed.map(\.hex), refsRemoved: refs, kept: [], dryRun: dryRun))
-            return
-        }
-        if dryRun {
+        } else if dryRun {
             for id in removed { Terminal.writeOut("would remove \(id.shortHex)\n") }
             for r in refs { Terminal.writeOut("would remove ref '\(r)'\n") }
-            return
         }
-        if !quiet {
+        // The summary stays on stderr with --json, as for every verb; -q removes it.
+        if !quiet && !dryRun {
             for s in removed { Terminal.writeErr("removed snapshot \(s.shortHex)\n") }
             for r in refs { Terminal.writeErr("removed ref '\(r)'\n") }
             Terminal.writeErr("run 'strata gc' to free the data no remaining snapshot references\n")
@@ -123,15 +121,15 @@ struct Rm: ParsableCommand {
                 removed: doomed.map(\.hex), refsRemoved: [],
                 kept: decisions.filter(\.keep).map { .init(id: $0.info.id.hex, volume: $0.info.manifest.volume, reasons: $0.reasons) },
                 dryRun: dryRun))
-            return
+        } else {
+            var rows = [["ACTION", "ID", "TIME", "VOLUME", "WHY KEPT"]]
+            for d in decisions {
+                let action = d.keep ? "keep" : (dryRun ? "would remove" : "removed")
+                rows.append([action, d.info.id.shortHex, Format.localTime(d.info.manifest.createdDate), d.info.manifest.volume,
+                             d.reasons.joined(separator: ", ")])
+            }
+            Terminal.writeOut(Format.table(rows))
         }
-        var rows = [["ACTION", "ID", "TIME", "VOLUME", "WHY KEPT"]]
-        for d in decisions {
-            let action = d.keep ? "keep" : (dryRun ? "would remove" : "removed")
-            rows.append([action, d.info.id.shortHex, Format.localTime(d.info.manifest.createdDate), d.info.manifest.volume,
-                         d.reasons.joined(separator: ", ")])
-        }
-        Terminal.writeOut(Format.table(rows))
         if !quiet {
             let verb = dryRun ? "would remove" : "removed"
             Terminal.writeErr("retention: \(verb) \(doomed.count) of \(decisions.count) snapshots\(dryRun || doomed.isEmpty ? "" : "; run 'strata gc' to free their data")\n")
