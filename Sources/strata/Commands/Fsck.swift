@@ -36,6 +36,9 @@ struct Fsck: ParsableCommand {
     }
 
     mutating func run() throws {
+        if readData && readDataSubset != nil {
+            throw StrataError(.invalidArgument, "--read-data and --read-data-subset cannot be given together: the first reads all the data, the second a sample")
+        }
         let sample = try sampleFraction()
         let repo = try repository.open()
         let reads = readData || sample != nil
