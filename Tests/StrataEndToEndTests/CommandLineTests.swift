@@ -238,4 +238,26 @@ struct CommandLineTests {
         let removed = try cli.run(["rm", "latest", "--json"])
         #expect(removed.status == 0 && removed.stdout.hasPrefix("{") && removed.stderr.hasPrefix("removed snapshot "), "\(removed.stderr)")
     }
+
+    @Test("a sealed bundle's passphrase comes only from --bundle-password-file or a terminal, and errors name the bundle")
+    func bundlePassphrase() throws {
+        let s = Scratch()
+        let img = try Self.image(s, seed: 18)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        try cli.run(["init", s.file("other")])
+        _ = try cli.run(["snap", img])
+        try "share\n".write(toFile: s.file("share"), atomically: true, encoding: .utf8)
+        try "wrong\n".write(toFile: s.file("wrong"), atomically: true, encoding: .utf8)
+        #expect(try cli.run(["export", "-q", "latest", s.file("b.bundle"), "--bundle-password-file", s.file("share")]).status == 0)
+        // $STRATA_PASSWORD_FILE is the repository's passphrase, never the bundle's.
+        var env = CLI(repo: s.file("other"))
+        env.environment["STRATA_PASSWORD_FILE"] = s.file("share")
+        let noTerminal = try env.run(["import", s.file("b.bundle")])
+        #expect(noTerminal.status == 7 && noTerminal.stderr.hasSuffix("use --bundle-password-file\n"), "\(noTerminal.stderr)")
+        let wrong = try env.run(["import", s.file("b.bundle"), "--bundle-password-file", s.file("wrong")])
+        #expect(wrong.status == 7 && wrong.stderr == "strata: wrong passphrase for bundle \(s.file("b.bundle")): it does not open with it\n",
+                "\(wrong.stderr)")
+        #expect(try env.run(["import", "-q", s.file("b.bundle"), "--bundle-password-file", s.file("share")]).status == 0)
+    }
 }

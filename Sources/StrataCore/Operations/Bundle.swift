@@ -38,7 +38,13 @@ public enum Bundle {
         let work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
         defer { try? FileManager.default.removeItem(atPath: work) }
         try read(file, into: work)
-        let staging = try Repository.open(at: work, passphrase: passphrase)
+        let staging: Repository
+        do {
+            staging = try Repository.open(at: work, passphrase: passphrase)
+        } catch let e as StrataError where e.code == .authentication && e.message.hasPrefix("wrong passphrase") {
+            // The bundle is unpacked into a temporary repository; name the bundle, not that.
+            throw StrataError(.authentication, "wrong passphrase for bundle \(file): it does not open with it")
+        }
         let report = try Checker(repo: staging).run(readData: true)
         guard report.isHealthy else {
             throw StrataError.corrupt("bundle \(file) is damaged: \(report.problems.first?.message ?? "")")

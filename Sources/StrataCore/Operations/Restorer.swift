@@ -341,7 +341,7 @@ public final class Restorer {
                     throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length - 1) cannot be restored: \(e.message)")
                 }
                 guard bytes.count == Int(entry.length), ChunkHasher.chunkID(of: bytes, scratch: scratch, identity: repo.identity) == entry.id else {
-                    throw StrataError.corrupt("\(what): chunk \(entry.id.shortHex) at offset \(offset) does not match its hash")
+                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length - 1) cannot be restored: chunk \(entry.id.shortHex) does not match its hash")
                 }
                 try wrap(try out.write(bytes.baseAddress!, count: bytes.count), "cannot write to standard output")
             }

@@ -36,7 +36,7 @@ struct Copy: ParsableCommand {
         let source = try repository.open()
         let file = toPasswordFile ?? ProcessInfo.processInfo.environment["STRATA_TO_PASSWORD_FILE"]
         let targetPath = to
-        let target = try Repository.open(at: targetPath, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "passphrase of \(targetPath): ") })
+        let target = try Repository.open(at: targetPath, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "passphrase of \(targetPath): ", environment: false, sources: "--to-password-file or STRATA_TO_PASSWORD_FILE") })
         let resolver = SnapshotResolver(repo: source)
         let list = try snapshots.map { try resolver.resolve($0, volume: volume, warn: Terminal.warn) }
         let copier = SnapshotCopier(from: source, to: target)
@@ -85,7 +85,7 @@ struct Export: ParsableCommand {
         let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume, warn: Terminal.warn)
         var secret: String?
         if bundlePasswordFile != nil || seal || repo.isEncrypted {
-            secret = try Passphrase.new(file: bundlePasswordFile)
+            secret = try Passphrase.new(file: bundlePasswordFile, sources: "--bundle-password-file")
         }
         let r = try Bundle.export([snap], from: repo, to: file, passphrase: secret)
         let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
@@ -117,7 +117,7 @@ struct Import: ParsableCommand {
     mutating func run() throws {
         let repo = try repository.open()
         let file = bundlePasswordFile
-        let r = try Bundle.import(self.file, into: repo, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "bundle passphrase: ") })
+        let r = try Bundle.import(self.file, into: repo, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "bundle passphrase: ", environment: false, sources: "--bundle-password-file") })
         try CopyReport.print(r, verb: "import", json: json, quiet: quiet)
     }
 }

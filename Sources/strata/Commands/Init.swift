@@ -73,7 +73,7 @@ struct Init: ParsableCommand {
         }
         let fromFile = fromPasswordFile
         let source = try copyChunkerFrom.map { path in
-            try Repository.open(at: path, passphrase: { try Passphrase.read(file: fromFile, command: nil, prompt: "passphrase of \(path): ") })
+            try Repository.open(at: path, passphrase: { try Passphrase.read(file: fromFile, command: nil, prompt: "passphrase of \(path): ", environment: false, sources: "--from-password-file") })
         }
         let secret = encrypt ? try Passphrase.new(file: passphrase.passwordFile ?? ProcessInfo.processInfo.environment["STRATA_PASSWORD_FILE"],
                                                   command: passphrase.passwordCommand) : nil

@@ -48,7 +48,7 @@ struct KeyAdd: ParsableCommand {
 
     mutating func run() throws {
         let repo = try repository.open()
-        let id = try KeyStore(repo: repo).add(passphrase: try Passphrase.new(file: newPasswordFile))
+        let id = try KeyStore(repo: repo).add(passphrase: try Passphrase.new(file: newPasswordFile, sources: "--new-password-file"))
         Terminal.writeErr("added key \(id)\n")
     }
 }
@@ -73,7 +73,7 @@ struct KeyPasswd: ParsableCommand {
 
     mutating func run() throws {
         let repo = try repository.open()
-        let id = try KeyStore(repo: repo).changePassphrase(to: try Passphrase.new(file: newPasswordFile))
+        let id = try KeyStore(repo: repo).changePassphrase(to: try Passphrase.new(file: newPasswordFile, sources: "--new-password-file"))
         Terminal.writeErr("replaced key \(repo.openedKeyID ?? "") with \(id)\n")
     }
 }

@@ -31,18 +31,22 @@ struct PassphraseOptions: ParsableArguments {
 }
 
 enum Passphrase {
-    static func read(file: String?, command: String?, prompt: String) throws -> String {
-        if let data = try source(file: file, command: command) { return firstLine(data) }
-        return try prompted(prompt)
+    /// - Parameter environment: fall back to `$STRATA_PASSWORD_FILE` / `$STRATA_PASSWORD_COMMAND`. Only for the
+    ///   repository's own passphrase: a bundle's or another repository's passphrase is never taken from them.
+    /// - Parameter sources: where else the passphrase can come from, for the error when there is no terminal.
+    static func read(file: String?, command: String?, prompt: String, environment: Bool = true,
+                     sources: String = "--password-file, STRATA_PASSWORD_FILE or --password-command") throws -> String {
+        if let data = try source(file: file, command: command, environment: environment) { return firstLine(data) }
+        return try prompted(prompt, sources: sources)
     }
 
     /// The bytes of the password file or the password command's output, or nil when the passphrase is to be asked.
-    static func source(file: String?, command: String?) throws -> Data? {
+    static func source(file: String?, command: String?, environment: Bool = true) throws -> Data? {
         let env = ProcessInfo.processInfo.environment
         // What the command line says wins over the environment; a file wins over a command.
         var file = file
         var command = command
-        if file == nil && command == nil {
+        if file == nil && command == nil && environment {
             file = env["STRATA_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }
             if file == nil { command = env["STRATA_PASSWORD_COMMAND"].flatMap { $0.isEmpty ? nil : $0 } }
         }
@@ -78,10 +82,10 @@ enum Passphrase {
     }
 
     /// Asks on the controlling terminal with echo off.
-    static func prompted(_ prompt: String) throws -> String {
+    static func prompted(_ prompt: String, sources: String = "--password-file, STRATA_PASSWORD_FILE or --password-command") throws -> String {
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard tty >= 0 else {
-            throw StrataError(.authentication, "a passphrase is needed and there is no terminal to ask it on: use --password-file, STRATA_PASSWORD_FILE or --password-command")
+            throw StrataError(.authentication, "a passphrase is needed and there is no terminal to ask it on: use \(sources)")
         }
         defer { close(tty) }
         var old = termios()
@@ -100,10 +104,11 @@ enum Passphrase {
     }
 
     /// A new passphrase: from a file or command when given, else asked twice on the terminal.
-    static func new(file: String?, command: String? = nil) throws -> String {
+    static func new(file: String?, command: String? = nil,
+                    sources: String = "--password-file, STRATA_PASSWORD_FILE or --password-command") throws -> String {
         if file != nil || command != nil { return try read(file: file, command: command, prompt: "") }
-        let first = try prompted("new passphrase: ")
-        let second = try prompted("repeat the new passphrase: ")
+        let first = try prompted("new passphrase: ", sources: sources)
+        let second = try prompted("repeat the new passphrase: ", sources: sources)
         guard first == second else { throw StrataError(.invalidArgument, "the two passphrases differ") }
         return first
     }
