@@ -96,6 +96,11 @@ struct DamageTests {
         let before = try Checker(repo: repo).run(readData: false)
         #expect(!before.isHealthy)
         #expect { try GarbageCollector(repo: repo).run() } throws: { ($0 as? StrataError)?.code == .damaged }
+        // A restore meanwhile says which index file is damaged and what rebuilds it.
+        #expect { _ = try restoreBytes(repo, s, in: dir) } throws: { error in
+            let m = (error as? StrataError)?.message ?? ""
+            return m.contains("is missing from the index; index file") && m.hasSuffix("'strata fsck --repair' rebuilds the index from the packs")
+        }
         let repaired = try Checker(repo: repo).run(readData: false, repair: true)
         #expect(repaired.repairs.contains { $0.hasPrefix("rebuilt the index") })
         let after = try Checker(repo: repo).run(readData: true)

@@ -275,7 +275,7 @@ public final class Restorer {
                 case .chunk:
                     guard let location = index.location(of: entry.id), location.kind == .chunk,
                           UInt64(location.length) == entry.length else {
-                        throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length - 1) cannot be restored: chunk \(entry.id.shortHex) is missing from the index")
+                        throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length - 1) cannot be restored: chunk \(entry.id.shortHex) is missing from the index\(index.missingHint)")
                     }
                     let key = location.frameKey
                     let job: FrameJob
@@ -332,7 +332,7 @@ public final class Restorer {
                 }
             case .chunk:
                 guard let location = index.location(of: entry.id), location.kind == .chunk else {
-                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length - 1) cannot be restored: chunk \(entry.id.shortHex) is missing from the index")
+                    throw StrataError.corrupt("\(what): bytes \(offset)-\(offset + entry.length - 1) cannot be restored: chunk \(entry.id.shortHex) is missing from the index\(index.missingHint)")
                 }
                 let bytes: UnsafeRawBufferPointer
                 do {

@@ -16,6 +16,13 @@ final class ChunkIndex: @unchecked Sendable {
     /// Index files that could not be read, with the reason (fsck reports them).
     private(set) var damagedFiles: [(name: String, problem: String)] = []
 
+    /// Said after "… is missing from the index" when index files were skipped as damaged: they may be why.
+    var missingHint: String {
+        guard let first = damagedFiles.first else { return "" }
+        let more = damagedFiles.count > 1 ? " (and \(damagedFiles.count - 1) more)" : ""
+        return "; \(first.problem)\(more); 'strata fsck --repair' rebuilds the index from the packs"
+    }
+
     /// Where a frame is. Two entries that disagree on a frame's lengths get two records, so that fsck can name
     /// each disagreement with the pack's table of contents.
     private struct FrameFacts: Hashable {

@@ -14,7 +14,7 @@ final class ObjectReader {
     /// Loads and verifies one map node.
     func node(_ id: ObjectID) throws -> MapNode {
         guard let location = index.location(of: id) else {
-            throw StrataError.corrupt("map node \(id.shortHex) is missing from the index")
+            throw StrataError.corrupt("map node \(id.shortHex) is missing from the index\(index.missingHint)")
         }
         guard location.kind == .mapNode else { throw StrataError.corrupt("object \(id.shortHex) is not a map node") }
         let bytes = try cache.object(id, at: location)
