@@ -259,5 +259,9 @@ struct CommandLineTests {
         #expect(wrong.status == 7 && wrong.stderr == "strata: wrong passphrase for bundle \(s.file("b.bundle")): it does not open with it\n",
                 "\(wrong.stderr)")
         #expect(try env.run(["import", "-q", s.file("b.bundle"), "--bundle-password-file", s.file("share")]).status == 0)
+        let notBundle = try env.run(["import", img])
+        #expect(notBundle.status == 2 && notBundle.stderr == "strata: \(img) is not a Strata bundle (made by 'strata export')\n", "\(notBundle.stderr)")
+        let noDir = try cli.run(["export", "latest", s.file("nodir/x.bundle"), "--bundle-password-file", s.file("share")])
+        #expect(noDir.status == 3 && noDir.stderr.contains("directory \(s.file("nodir")) does not exist"), "\(noDir.stderr)")
     }
 }

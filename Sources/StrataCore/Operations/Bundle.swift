@@ -22,6 +22,10 @@ public enum Bundle {
             throw StrataError(.invalidArgument, "snapshots of an encrypted repository can only be exported into a sealed bundle: give a bundle passphrase")
         }
         guard !FileSystem.exists(file) else { throw StrataError(.invalidArgument, "bundle \(file) exists; remove it first") }
+        let directory = FileSystem.directoryName(file)
+        guard (try? FileSystem.status(directory))??.isDirectory == true else {
+            throw StrataError(.notFound, "cannot export to \(file): directory \(directory) does not exist")
+        }
         let work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
         defer { try? FileManager.default.removeItem(atPath: work) }
         // A plain bundle of a plain repository shares its chunking, so the copy moves chunks as they are.
@@ -126,6 +130,12 @@ public enum Bundle {
             throw StrataError.io("cannot open \(file)", e)
         }
         let size = try wrap(try input.stat().size, "cannot read \(file)")
+        // A file that does not even start like a bundle is named as such, not as a damaged bundle.
+        var head = [UInt8](repeating: 0, count: magic.count)
+        let got = try head.withUnsafeMutableBytes { try wrap(try input.pread(into: $0.baseAddress!, count: magic.count, offset: 0), "cannot read \(file)") }
+        guard got == magic.count, head == magic else {
+            throw StrataError(.invalidArgument, "\(file) is not a Strata bundle (made by 'strata export')")
+        }
         guard size >= Int64(magic.count + 33) else { throw bad("too short") }
         // First pass: the checksum over everything, before a single file is written.
         var hasher = SHA256Stream()
