@@ -36,7 +36,12 @@ enum Passphrase {
     /// - Parameter sources: where else the passphrase can come from, for the error when there is no terminal.
     static func read(file: String?, command: String?, prompt: String, environment: Bool = true,
                      sources: String = "--password-file, STRATA_PASSWORD_FILE or --password-command") throws -> String {
-        if let data = try source(file: file, command: command, environment: environment) { return firstLine(data) }
+        if let data = try source(file: file, command: command, environment: environment) {
+            let line = firstLine(data)
+            // No repository has an empty passphrase (init refuses one): say what is wrong, not "wrong passphrase".
+            guard !line.isEmpty else { throw StrataError(.invalidArgument, "the passphrase is empty (the first line of the password file or command)") }
+            return line
+        }
         return try prompted(prompt, sources: sources)
     }
 
