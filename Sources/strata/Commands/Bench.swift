@@ -39,7 +39,7 @@ struct Bench: ParsableCommand {
             throw StrataError(.invalidArgument, "--level \(level) is not valid: give a zstd level from 1 to 19")
         }
         guard secondsPerMeasure >= 0.001 && secondsPerMeasure <= 60 else {
-            throw StrataError(.invalidArgument, "--seconds-per-measure \(secondsPerMeasure) is not valid: give 0.001 to 60 seconds")
+            throw StrataError(.invalidArgument, "--seconds-per-measure \(String(format: "%g", secondsPerMeasure)) is not valid: give 0.001 to 60 seconds")
         }
         let quiet = quiet || json
         let result = try MachineBenchmark(image: image, level: level, secondsPerMeasure: secondsPerMeasure).run { step in
