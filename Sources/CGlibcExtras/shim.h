@@ -2,6 +2,7 @@
 // sync_file_range and fallocate, which fcntl.h declares only for _GNU_SOURCE.
 #include <malloc.h>
 #include <fcntl.h>
+#include <sys/vfs.h>
 
 #ifndef __USE_GNU
 extern int sync_file_range(int fd, __off64_t offset, __off64_t count, unsigned int flags);
@@ -19,4 +20,10 @@ static inline int strata_start_writeback(int fd, long long offset, long long cou
 /// Allocates a file's range (mode 0: the size grows if the range ends past it; restore never asks for that).
 static inline int strata_preallocate(int fd, long long offset, long long count) {
     return fallocate(fd, 0, offset, count);
+}
+
+/// The file system type (statfs's f_type) a file is on, or 0 when it cannot be told.
+static inline long strata_file_system_type(int fd) {
+    struct statfs s;
+    return fstatfs(fd, &s) == 0 ? (long)s.f_type : 0;
 }

@@ -116,6 +116,12 @@ public final class FileHandleFD: @unchecked Sendable {
     /// Allocates `count` bytes at `offset` for data about to be written (the file system may then lay them out
     /// at once). Only a hint: where the file system cannot, nothing happens (never glibc's emulation, which would
     /// write zeros); a real lack of space is reported by the writes that follow.
+    /// True on a copy-on-write file system (btrfs) where allocating ahead buys nothing and costs: writes into
+    /// preallocated extents skip its compression.
+    public var isOnCopyOnWriteFileSystem: Bool {
+        strata_file_system_type(fd) == 0x9123_683E  // BTRFS_SUPER_MAGIC
+    }
+
     public func preallocate(offset: Int64, count: Int64) {
         _ = strata_preallocate(fd, offset, count)
     }
