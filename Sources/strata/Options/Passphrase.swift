@@ -14,19 +14,12 @@ struct PassphraseOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Run this shell command and use the first line it prints as the passphrase.", valueName: "command"))
     var passwordCommand: String?
 
-    /// A provider that resolves the passphrase only when a repository turns out to be encrypted.
-    func provider(prompt: String = "passphrase: ") -> () throws -> String {
-        { try Passphrase.read(file: passwordFile, command: passwordCommand, prompt: prompt) }
-    }
+    /// What a provider read from the password file or command, kept so that it is read (and a command run) once.
+    final class Remembered { var data: Data? }
 
-    /// What versions before 430092d read from a file or command whose first line ends in "\r\n" (the whole text:
-    /// Swift counts "\r\n" as one Character), or nil when that is no different from what is read now.
-    func legacyPassphrase() -> String? {
-        guard let data = try? Passphrase.source(file: passwordFile, command: passwordCommand) else { return nil }
-        let text = String(decoding: data, as: UTF8.self)
-        let old = String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
-        return old == Passphrase.firstLine(data) ? nil : old
+    /// A provider that resolves the passphrase only when a repository turns out to be encrypted.
+    func provider(prompt: String = "passphrase: ", remember: Remembered? = nil) -> () throws -> String {
+        { try Passphrase.read(file: passwordFile, command: passwordCommand, prompt: prompt, remember: remember) }
     }
 }
 
@@ -35,8 +28,10 @@ enum Passphrase {
     ///   repository's own passphrase: a bundle's or another repository's passphrase is never taken from them.
     /// - Parameter sources: where else the passphrase can come from, for the error when there is no terminal.
     static func read(file: String?, command: String?, prompt: String, environment: Bool = true,
-                     sources: String = "--password-file, STRATA_PASSWORD_FILE or --password-command") throws -> String {
+                     sources: String = "--password-file, STRATA_PASSWORD_FILE or --password-command",
+                     remember: PassphraseOptions.Remembered? = nil) throws -> String {
         if let data = try source(file: file, command: command, environment: environment) {
+            remember?.data = data
             let line = firstLine(data)
             // No repository has an empty passphrase (init refuses one): say what is wrong, not "wrong passphrase".
             guard !line.isEmpty else { throw StrataError(.invalidArgument, "the passphrase is empty (the first line of the password file or command)") }
@@ -76,6 +71,15 @@ enum Passphrase {
             return data
         }
         return nil
+    }
+
+    /// What versions before 430092d read from a file or command whose first line ends in "\r\n" (the whole text:
+    /// Swift counts "\r\n" as one Character), or nil when that is no different from what is read now.
+    static func legacyLine(_ data: Data) -> String? {
+        let text = String(decoding: data, as: UTF8.self)
+        let old = String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+        return old == firstLine(data) || old.isEmpty ? nil : old
     }
 
     /// The first line, without its line ending (`\n` or `\r\n`). Cut in bytes: Swift counts "\r\n" as one

@@ -19,13 +19,14 @@ struct RepositoryOptions: ParsableArguments {
     func open() throws -> Repository {
         let path = try path()
         let repo: Repository
+        let read = PassphraseOptions.Remembered()
         do {
-            repo = try Repository.open(at: path, passphrase: passphrase.provider())
-        } catch let error as StrataError where error.code == .authentication {
+            repo = try Repository.open(at: path, passphrase: passphrase.provider(remember: read))
+        } catch let error as StrataError where error.code == .authentication && error.message.hasPrefix("wrong passphrase") {
             // Before 430092d a file or command ending in "\r\n" gave its whole text, "\r\n" included; a repository
-            // made that way still opens with the same file.
-            guard let legacy = passphrase.legacyPassphrase() else { throw error }
-            guard let opened = try? Repository.open(at: path, passphrase: { legacy }) else { throw error }
+            // made that way still opens with the same file (the bytes already read: a command is not run again).
+            guard let data = read.data, let legacy = Passphrase.legacyLine(data),
+                  let opened = try? Repository.open(at: path, passphrase: { legacy }) else { throw error }
             repo = opened
         }
         Allocator.tune(for: repo)
