@@ -18,7 +18,13 @@ struct Key: ParsableCommand {
 }
 
 struct KeyList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List key files.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List key files.",
+        discussion: """
+            Examples:
+              strata key list
+              strata key list --json
+            """)
     @OptionGroup var repository: RepositoryOptions
     @Flag(help: "Print as JSON on stdout.") var json = false
 
@@ -41,38 +47,58 @@ struct KeyList: ParsableCommand {
 }
 
 struct KeyAdd: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a passphrase.")
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Add a passphrase.",
+        discussion: """
+            Examples:
+              strata key add
+              strata key add --new-password-file /root/second.pass
+            """)
     @OptionGroup var repository: RepositoryOptions
     @Option(help: ArgumentHelp("Read the new passphrase from this file (else asked twice on the terminal).", valueName: "file"), completion: .file())
     var newPasswordFile: String?
 
     mutating func run() throws {
         let repo = try repository.open()
+        guard repo.isEncrypted else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted: it has no keys") }
         let id = try KeyStore(repo: repo).add(passphrase: try Passphrase.new(file: newPasswordFile, sources: "--new-password-file"))
         Terminal.writeErr("added key \(id)\n")
     }
 }
 
 struct KeyRemove: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a key file (never the last one).")
+    static let configuration = CommandConfiguration(
+        commandName: "rm", abstract: "Remove a key file (never the last one).",
+        discussion: """
+            Examples:
+              strata key rm 0410a147740ff6c1
+            """)
     @OptionGroup var repository: RepositoryOptions
     @Argument(help: ArgumentHelp("The key id (see 'strata key list').", valueName: "key")) var key: String
 
     mutating func run() throws {
         let repo = try repository.open()
+        guard repo.isEncrypted else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted: it has no keys") }
         try KeyStore(repo: repo).remove(key)
         Terminal.writeErr("removed key \(key)\n")
     }
 }
 
 struct KeyPasswd: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "passwd", abstract: "Change the passphrase of the key that opens the repository.")
+    static let configuration = CommandConfiguration(
+        commandName: "passwd", abstract: "Change the passphrase of the key that opens the repository.",
+        discussion: """
+            Examples:
+              strata key passwd
+              strata key passwd --password-file old.pass --new-password-file new.pass
+            """)
     @OptionGroup var repository: RepositoryOptions
     @Option(help: ArgumentHelp("Read the new passphrase from this file (else asked twice on the terminal).", valueName: "file"), completion: .file())
     var newPasswordFile: String?
 
     mutating func run() throws {
         let repo = try repository.open()
+        guard repo.isEncrypted else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted: it has no keys") }
         let id = try KeyStore(repo: repo).changePassphrase(to: try Passphrase.new(file: newPasswordFile, sources: "--new-password-file"))
         Terminal.writeErr("replaced key \(repo.openedKeyID ?? "") with \(id)\n")
     }

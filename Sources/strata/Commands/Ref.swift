@@ -15,7 +15,14 @@ struct Ref: ParsableCommand {
 }
 
 struct RefAdd: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "add", abstract: "Point a ref at a snapshot.")
+    static let configuration = CommandConfiguration(
+        commandName: "add", abstract: "Point a ref at a snapshot.",
+        discussion: """
+            Examples:
+              strata ref add before-upgrade 3f9c2a1b
+              strata ref add release/v1 latest --volume vm.img
+              strata ref add before-upgrade latest --force
+            """)
 
     @OptionGroup var repository: RepositoryOptions
 
@@ -41,7 +48,13 @@ struct RefAdd: ParsableCommand {
 }
 
 struct RefRemove: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove refs (the snapshots stay).")
+    static let configuration = CommandConfiguration(
+        commandName: "rm", abstract: "Remove refs (the snapshots stay).",
+        discussion: """
+            Examples:
+              strata ref rm before-upgrade
+              strata ref rm release/v1 release/v2
+            """)
 
     @OptionGroup var repository: RepositoryOptions
 
@@ -58,7 +71,13 @@ struct RefRemove: ParsableCommand {
 }
 
 struct RefList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List refs and the snapshots they name.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List refs and the snapshots they name.",
+        discussion: """
+            Examples:
+              strata ref list
+              strata ref list --json
+            """)
 
     @OptionGroup var repository: RepositoryOptions
 
