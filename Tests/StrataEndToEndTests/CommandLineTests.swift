@@ -215,6 +215,13 @@ struct CommandLineTests {
         let lines = r.stderr.split(separator: "\n")
         #expect(lines.count == 1 && lines[0].hasPrefix("strata: warning: snapshot \(newer.prefix(12)) is damaged")
                 && lines[0].contains("'latest' was chosen without it"), "\(r.stderr)")
+        let stats = try cli.run(["stats"])
+        #expect(stats.status == 0 && stats.stderr.contains("its data is counted as unreferenced"), "\(stats.stderr)")
+        // Damaged metadata (later tags, protection) is named by log too, not silently listed without it.
+        #expect(try cli.run(["protect", older]).status == 0)
+        try "garbage".write(toFile: s.file("repo/meta/\(older)"), atomically: true, encoding: .utf8)
+        let log = try cli.run(["log"])
+        #expect(log.status == 0 && log.stderr.contains("its later tags and protection are unknown"), "\(log.stderr)")
     }
 
     @Test("--json puts the object on stdout and keeps the summary on stderr (rm, retention, copy); -q drops it")

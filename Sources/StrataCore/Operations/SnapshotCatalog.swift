@@ -65,6 +65,11 @@ public struct SnapshotCatalog {
 
     /// Snapshots matching `filter`, newest first, with their current tags, refs and protection; and the manifests
     /// that cannot be read.
+    /// Snapshots whose metadata file (later tags, protection) cannot be read.
+    public func damagedMetadata() throws -> [(id: ObjectID, problem: String)] {
+        try MetaStore(repo: repo).all().damaged.map { (id: $0.0, problem: $0.1) }
+    }
+
     public func list(_ filter: SnapshotFilter = SnapshotFilter()) throws -> (snapshots: [SnapshotInfo], damaged: [(id: ObjectID, problem: String)]) {
         let all = try SnapshotStore(repo: repo).all()
         let meta = try MetaStore(repo: repo).all().meta

@@ -109,6 +109,9 @@ struct Stats: ParsableCommand {
 
     mutating func run() throws {
         let repo = try repository.open()
+        for d in try SnapshotCatalog(repo: repo).list().damaged {
+            Terminal.warn("\(d.problem); its data is counted as unreferenced below, and gc stops while it is there ('strata fsck' reports it, 'strata rm \(d.id.shortHex)' removes it)")
+        }
         let u = try Statistics(repo: repo).repositoryUsage()
         if json {
             try JSONOutput.print(StatsJSON(
