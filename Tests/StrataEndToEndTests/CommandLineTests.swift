@@ -271,4 +271,23 @@ struct CommandLineTests {
         let noDir = try cli.run(["export", "latest", s.file("nodir/x.bundle"), "--bundle-password-file", s.file("share")])
         #expect(noDir.status == 3 && noDir.stderr.contains("directory \(s.file("nodir")) does not exist"), "\(noDir.stderr)")
     }
+
+    @Test("a snapshot whose pack is lost does not stop show of the others or stats: they answer, with a warning")
+    func lostPackWarnsElsewhere() throws {
+        let s = Scratch()
+        let a = try Self.image(s, "a.img", seed: 19), b = try Self.image(s, "b.img", seed: 20)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", s.file("repo")])
+        let healthy = try cli.run(["snap", a]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        func packs() -> Set<String> { Set(Self.repoListing(s.file("repo")).filter { $0.hasPrefix("packs/") && $0.count > 70 }) }
+        let before = packs()
+        let broken = try cli.run(["snap", b]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for p in packs().subtracting(before) { try FileManager.default.removeItem(atPath: s.file("repo/" + p)) }
+        let show = try cli.run(["show", healthy])
+        #expect(show.status == 0 && show.stderr.contains("snapshot \(broken.prefix(12)) cannot be read")
+                && show.stderr.contains("may be less than shown"), "\(show.status) \(show.stderr)")
+        let stats = try cli.run(["stats"])
+        #expect(stats.status == 0 && stats.stderr.contains("its figures below are partial"), "\(stats.status) \(stats.stderr)")
+        #expect(try cli.run(["fsck"]).status == 4)
+    }
 }

@@ -13,6 +13,9 @@ public struct SnapshotUsage: Sendable {
     public var exclusiveChunkBytes: Int64 = 0
     /// Their share of the packs' compressed bytes (each object's length scaled by its frame's compression ratio).
     public var exclusiveStoredBytes: Int64 = 0
+    /// Other snapshots whose maps could not be read all the way: the exclusive figures may be too high (objects
+    /// they share with this one could not be seen).
+    public var unreadableOthers: [(id: ObjectID, problem: String)] = []
 }
 
 /// Repository totals: what is stored, how much deduplication and compression save, per volume.
@@ -45,6 +48,8 @@ public struct RepositoryUsage: Sendable {
     public var metadataBytes: Int64 = 0
     /// Uncompressed bytes in packs that no snapshot references (gc frees them, or keeps them when the pack is mostly live).
     public var unreferencedBytes: Int64 = 0
+    /// Snapshots whose maps could not be read all the way (their figures are partial).
+    public var unreadable: [(id: ObjectID, problem: String)] = []
     public var volumes: [Volume] = []
 
     /// Non-zero data across snapshots ÷ distinct data: what deduplication saves.
@@ -82,9 +87,11 @@ public struct Statistics {
         let index = try ChunkIndex.load(repo, strict: false)
         let reader = ObjectReader(repo: repo, index: index)
         let others = try SnapshotStore(repo: repo).all().snapshots.filter { $0.id != snapshot.id }
-        let otherLive = try LiveSet.mark(roots: others.map { ($0.id, $0.manifest.rootID!) }, reader: reader)
+        let (otherLive, unreadable) = try LiveSet.mark(roots: others.map { ($0.id, $0.manifest.rootID!) }, reader: reader,
+                                                       tolerant: true)
         var mine: Set<ObjectID> = []
         var usage = SnapshotUsage()
+        usage.unreadableOthers = unreadable
         try reachable(snapshot.manifest.rootID!, reader: reader, into: &mine, chunks: &usage.chunks)
         for id in mine {
             guard let loc = index.location(of: id) else { continue }
@@ -123,7 +130,12 @@ public struct Statistics {
             v.0.dataBytes += Int64(m.dataBytes)
             if m.createdAt > v.0.newest { v.0.newest = m.createdAt }
             var chunks = 0
-            try reachable(m.rootID!, reader: reader, into: &v.1, chunks: &chunks)
+            do {
+                try reachable(m.rootID!, reader: reader, into: &v.1, chunks: &chunks)
+            } catch let e as StrataError where e.code == .damaged {
+                // One unreadable snapshot does not hide the others' figures; its objects seen so far count.
+                u.unreadable.append((s.id, "snapshot \(s.id.shortHex) cannot be read (\(e.message))"))
+            }
             volumes[m.volume] = v
         }
         for (_, v) in volumes { all.formUnion(v.1) }

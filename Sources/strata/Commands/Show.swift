@@ -40,6 +40,9 @@ struct Show: ParsableCommand {
         let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume, warn: Terminal.warn)
         let info = try SnapshotCatalog(repo: repo).info(snap)
         let usage = try Statistics(repo: repo).usage(of: snap)
+        for d in usage.unreadableOthers {
+            Terminal.warn("\(d.problem): what removing \(snap.id.shortHex) would free may be less than shown; run 'strata fsck'")
+        }
         if json {
             try JSONOutput.print(ShowJSON(snapshot: SnapshotJSON(info), uniqueChunks: usage.uniqueChunks, uniqueBytes: usage.uniqueBytes,
                                           exclusiveObjects: usage.exclusiveObjects, exclusiveBytes: usage.exclusiveBytes,
@@ -113,6 +116,9 @@ struct Stats: ParsableCommand {
             Terminal.warn("\(d.problem); its data is counted as unreferenced below, and gc stops while it is there ('strata fsck' reports it, 'strata rm \(d.id.shortHex)' removes it)")
         }
         let u = try Statistics(repo: repo).repositoryUsage()
+        for d in u.unreadable {
+            Terminal.warn("\(d.problem): its figures below are partial; run 'strata fsck'")
+        }
         if json {
             try JSONOutput.print(StatsJSON(
                 snapshots: u.snapshots, logicalBytes: u.logicalBytes, dataBytes: u.dataBytes, uniqueChunks: u.uniqueChunks,
