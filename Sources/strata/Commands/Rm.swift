@@ -65,7 +65,7 @@ struct Rm: ParsableCommand {
             return
         }
         guard !snapshots.isEmpty else {
-            throw StrataError(.invalidArgument, "give the snapshots to remove, or a retention policy (--keep-last N, --keep-daily N, …)")
+            throw StrataError(.invalidArgument, "give the snapshots to remove, or a retention policy with a rule above 0 (--keep-last N, --keep-daily N, …; 0 means the rule is not used)")
         }
         if !filter.tags.isEmpty || filter.since != nil || filter.until != nil {
             throw StrataError(.invalidArgument, "--tag, --since and --until select snapshots for --keep-* rules only")
