@@ -260,7 +260,9 @@ struct CommandLineTests {
         // $STRATA_PASSWORD_FILE is the repository's passphrase, never the bundle's.
         var env = CLI(repo: s.file("other"))
         env.environment["STRATA_PASSWORD_FILE"] = s.file("share")
-        let noTerminal = try env.run(["import", s.file("b.bundle")])
+        // Without a controlling terminal (setsid), as under cron: otherwise it would ask on the developer's terminal.
+        let noTerminal = try CLI.exec("/usr/bin/setsid", ["-w", CLI.binary, "import", s.file("b.bundle")],
+                                      env: ["STRATA_REPO": s.file("other"), "STRATA_PASSWORD_FILE": s.file("share")])
         #expect(noTerminal.status == 7 && noTerminal.stderr.hasSuffix("use --bundle-password-file\n"), "\(noTerminal.stderr)")
         let wrong = try env.run(["import", s.file("b.bundle"), "--bundle-password-file", s.file("wrong")])
         #expect(wrong.status == 7 && wrong.stderr == "strata: wrong passphrase for bundle \(s.file("b.bundle")): it does not open with it\n",
