@@ -50,6 +50,8 @@ struct CommandLineTests {
             (["-r", s.file("r3"), "init", "--repo", s.file("r4")], 2, "given more than once"),
             (["-r", s.file("r3"), "log", "-r", s.file("repo")], 2, "given more than once"),
             (["fsck", "--read-data", "--read-data-subset", "5%"], 2, "cannot be given together"),
+            (["key", "rm", "abcd"], 2, "is not encrypted: it has no keys"),
+            (["key", "add"], 2, "is not encrypted: it has no keys"),
             (["rm", snapID, "ffff0000"], 3, "not found"),
             (["frobnicate"], 2, ""),
         ]

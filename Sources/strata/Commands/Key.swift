@@ -31,8 +31,7 @@ struct KeyList: ParsableCommand {
     struct Entry: Encodable { var id: String; var createdAt: String; var host: String; var kdf: String; var n: Int; var r: Int; var p: Int; var current: Bool }
 
     mutating func run() throws {
-        let repo = try repository.open()
-        guard repo.isEncrypted else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted: it has no keys") }
+        let repo = try repository.openWithKeys()
         let entries = try KeyStore(repo: repo).list().map {
             Entry(id: $0.id, createdAt: $0.createdAt, host: $0.host, kdf: $0.kdf, n: $0.n, r: $0.r, p: $0.p, current: $0.id == repo.openedKeyID)
         }
@@ -59,8 +58,7 @@ struct KeyAdd: ParsableCommand {
     var newPasswordFile: String?
 
     mutating func run() throws {
-        let repo = try repository.open()
-        guard repo.isEncrypted else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted: it has no keys") }
+        let repo = try repository.openWithKeys()
         let id = try KeyStore(repo: repo).add(passphrase: try Passphrase.new(file: newPasswordFile, sources: "--new-password-file"))
         Terminal.writeErr("added key \(id)\n")
     }
@@ -77,8 +75,7 @@ struct KeyRemove: ParsableCommand {
     @Argument(help: ArgumentHelp("The key id (see 'strata key list').", valueName: "key")) var key: String
 
     mutating func run() throws {
-        let repo = try repository.open()
-        guard repo.isEncrypted else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted: it has no keys") }
+        let repo = try repository.openWithKeys()
         try KeyStore(repo: repo).remove(key)
         Terminal.writeErr("removed key \(key)\n")
     }
@@ -97,9 +94,17 @@ struct KeyPasswd: ParsableCommand {
     var newPasswordFile: String?
 
     mutating func run() throws {
-        let repo = try repository.open()
-        guard repo.isEncrypted else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted: it has no keys") }
+        let repo = try repository.openWithKeys()
         let id = try KeyStore(repo: repo).changePassphrase(to: try Passphrase.new(file: newPasswordFile, sources: "--new-password-file"))
         Terminal.writeErr("replaced key \(repo.openedKeyID ?? "") with \(id)\n")
+    }
+}
+
+extension RepositoryOptions {
+    /// Opens the repository for a `key` verb: a plain one is refused before any passphrase is asked for.
+    func openWithKeys() throws -> Repository {
+        let repo = try open()
+        guard repo.isEncrypted else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted: it has no keys") }
+        return repo
     }
 }

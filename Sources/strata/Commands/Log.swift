@@ -28,7 +28,7 @@ struct Log: ParsableCommand {
             Terminal.writeErr("strata: warning: \(d.problem) (not listed; 'strata fsck' reports it, 'strata rm \(d.id.shortHex)' removes it)\n")
         }
         for d in try SnapshotCatalog(repo: repo).damagedMetadata() {
-            Terminal.writeErr("strata: warning: \(d.problem): its later tags and protection are unknown (listed without them; 'strata fsck' reports it)\n")
+            Terminal.warn("\(d.problem): its later tags and protection are unknown (listed without them; 'strata fsck' reports it)")
         }
         for r in try RefStore(repo: repo).all() where r.target == nil {
             Terminal.writeErr("strata: warning: ref '\(r.name)' is damaged; rm refuses to remove snapshots until 'strata fsck --repair' drops it\n")

@@ -24,11 +24,14 @@ struct PassphraseOptions: ParsableArguments {
 }
 
 enum Passphrase {
+    /// Where a repository's own passphrase can come from, for the error when there is no terminal to ask on.
+    static let repositorySources = "--password-file, STRATA_PASSWORD_FILE or --password-command"
+
     /// - Parameter environment: fall back to `$STRATA_PASSWORD_FILE` / `$STRATA_PASSWORD_COMMAND`. Only for the
     ///   repository's own passphrase: a bundle's or another repository's passphrase is never taken from them.
     /// - Parameter sources: where else the passphrase can come from, for the error when there is no terminal.
     static func read(file: String?, command: String?, prompt: String, environment: Bool = true,
-                     sources: String = "--password-file, STRATA_PASSWORD_FILE or --password-command",
+                     sources: String = Passphrase.repositorySources,
                      remember: PassphraseOptions.Remembered? = nil) throws -> String {
         if let data = try source(file: file, command: command, environment: environment) {
             remember?.data = data
@@ -91,7 +94,7 @@ enum Passphrase {
     }
 
     /// Asks on the controlling terminal with echo off.
-    static func prompted(_ prompt: String, sources: String = "--password-file, STRATA_PASSWORD_FILE or --password-command") throws -> String {
+    static func prompted(_ prompt: String, sources: String = Passphrase.repositorySources) throws -> String {
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard tty >= 0 else {
             throw StrataError(.authentication, "a passphrase is needed and there is no terminal to ask it on: use \(sources)")
@@ -114,7 +117,7 @@ enum Passphrase {
 
     /// A new passphrase: from a file or command when given, else asked twice on the terminal.
     static func new(file: String?, command: String? = nil,
-                    sources: String = "--password-file, STRATA_PASSWORD_FILE or --password-command") throws -> String {
+                    sources: String = Passphrase.repositorySources) throws -> String {
         if file != nil || command != nil { return try read(file: file, command: command, prompt: "") }
         let first = try prompted("new passphrase: ", sources: sources)
         let second = try prompted("repeat the new passphrase: ", sources: sources)
