@@ -74,7 +74,7 @@ struct DamageTests {
         let (repo, s, _) = try Self.setup(dir)
         let index = try ChunkIndex.load(repo, strict: true)
         // Replace the index with one whose first chunk points at the wrong offset in its frame.
-        var entries = index.entries
+        var entries = try index.entries()
         let victim = entries.firstIndex { $0.location.kind == .chunk && $0.location.offset > 0 }!
         entries[victim].location.offset -= 1
         for name in index.files { try FileSystem.remove(repo.indexPath + "/" + name) }

@@ -69,7 +69,7 @@ public final class Checker {
 
         // Packs: each indexed pack must exist, its table of contents must verify and agree with the index.
         var byPack = [[(ObjectID, ChunkLocation)]](repeating: [], count: index.packs.count)
-        index.forEach { id, loc in byPack[Int(loc.pack)].append((id, loc)) }
+        try index.forEach { id, loc in byPack[Int(loc.pack)].append((id, loc)) }
         var tocs = [PackTOC?](repeating: nil, count: index.packs.count)
         for (ordinal, packID) in index.packs.enumerated() {
             report.packsChecked += 1
@@ -174,34 +174,40 @@ public final class Checker {
         // entries also lets the next snapshot of the same data store those chunks anew, healing every snapshot that
         // needs them.
         var unreadable: [ObjectID] = []
-        if !bad.isEmpty { index.forEach { id, _ in if bad[id] != nil { unreadable.append(id) } } }
+        if !bad.isEmpty { try index.forEach { id, _ in if bad[id] != nil { unreadable.append(id) } } }
         if !unreadable.isEmpty || !index.damagedFiles.isEmpty || reindex {
             if (try? FileSystem.status(repo.indexPath)) == nil {
                 try wrap(try FileSystem.makeDirectory(repo.indexPath), "cannot recreate \(repo.indexPath)")
                 try wrap(try FileSystem.syncDirectory(repo.path), "cannot sync \(repo.path)")
                 report.repairs.append("recreated the missing index/ directory")
             }
-            let rebuilt = ChunkIndex()
+            // The first pack that holds an object names it; a readable copy wins over one fsck found bad.
+            var rebuilt = IndexFileContents(packs: [], entries: [])
+            var listed = Set<ObjectID>()
             var packsRead = 0
             for dir in (try? FileSystem.list(repo.packsPath)) ?? [] {
                 for name in (try? FileSystem.list(FileSystem.join(repo.packsPath, dir))) ?? [] {
                     guard let packID = ObjectID(hex: name),
                           let toc = try? PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer).readTOC() else { continue }
                     packsRead += 1
+                    let ordinal = UInt32(rebuilt.packs.count)
                     for e in toc.entries where bad[e.id] == nil || index.location(of: e.id).map({ index.packs[Int($0.pack)] != packID }) == true {
+                        guard listed.insert(e.id).inserted else { continue }
+                        if rebuilt.packs.count == ordinal { rebuilt.packs.append(packID) }
                         let f = toc.frames[Int(e.frame)]
-                        rebuilt.add(id: e.id, packID: packID, location: ChunkLocation(
-                            pack: 0, kind: e.kind, frameOffset: f.offset, frameCompressedLength: f.compressedLength,
-                            frameRawLength: f.rawLength, offset: e.offset, length: e.length))
+                        rebuilt.entries.append((e.id, ChunkLocation(
+                            pack: ordinal, kind: e.kind, frameOffset: f.offset, frameCompressedLength: f.compressedLength,
+                            frameRawLength: f.rawLength, offset: e.offset, length: e.length)))
                     }
                 }
             }
-            let name = try ChunkIndex.write(rebuilt.contents { _, _ in true }, to: repo)
+            let rebuiltCount = rebuilt.entries.count
+            let name = try ChunkIndex.write(rebuilt, to: repo)
             for old in index.files + index.damagedFiles.map(\.name) where old != name {
                 try wrap(try FileSystem.remove(FileSystem.join(repo.indexPath, old)), "cannot remove an old index file")
             }
             try wrap(try FileSystem.syncDirectory(repo.indexPath), "cannot sync \(repo.indexPath)")
-            report.repairs.append("rebuilt the index from the tables of contents of \(packsRead) pack(s): \(rebuilt.count) objects")
+            report.repairs.append("rebuilt the index from the tables of contents of \(packsRead) pack(s): \(rebuiltCount) objects")
             if !unreadable.isEmpty {
                 report.repairs.append("left out \(unreadable.count) objects that cannot be read (snapshotting the same data again stores them anew)")
             }

@@ -60,7 +60,7 @@ public final class GarbageCollector {
         // Counts first; entries are gathered later only for the packs that need them (memory stays at one copy).
         struct PackUse { var live: Int64 = 0; var total: Int64 = 0 }
         var use = [PackUse](repeating: PackUse(), count: index.packs.count)
-        index.forEach { id, loc in
+        try index.forEach { id, loc in
             let p = Int(loc.pack)
             use[p].total += Int64(loc.length)
             if live.contains(id) {
@@ -135,7 +135,7 @@ public final class GarbageCollector {
             // The live objects of the packs to rewrite, gathered in one pass over the index.
             let rewriting = Set(rewritePacks)
             var toCopy: [Int: [(ObjectID, ChunkLocation)]] = [:]
-            index.forEach { id, loc in
+            try index.forEach { id, loc in
                 if rewriting.contains(Int(loc.pack)) && live.contains(id) { toCopy[Int(loc.pack), default: []].append((id, loc)) }
             }
             let toCopyBytes = toCopy.values.reduce(Int64(0)) { $0 + $1.reduce(Int64(0)) { $0 + Int64($1.1.length) } }
@@ -168,7 +168,7 @@ public final class GarbageCollector {
             // One index for everything live: kept entries (pack ordinals of `index`) and rewritten ones (of `fresh`).
             // A kept pack keeps all its index entries, dead ones included: they stay valid (the pack is still
             // there), a later snapshot may reuse them, and the pack's dead share stays visible to the next gc.
-            var merged = index.contents { _, location in kept[Int(location.pack)] }
+            var merged = try index.contents { _, location in kept[Int(location.pack)] }
             let offset = UInt32(merged.packs.count)
             merged.packs.append(contentsOf: rewrittenContents.packs)
             for (id, loc) in rewrittenContents.entries {

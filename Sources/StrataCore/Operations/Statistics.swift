@@ -149,7 +149,7 @@ public struct Statistics {
             }
             u.uniqueStoredBytes += storedShare(loc)
         }
-        index.forEach { id, loc in if !all.contains(id) { u.unreferencedBytes += Int64(loc.length) } }
+        try index.forEach { id, loc in if !all.contains(id) { u.unreferencedBytes += Int64(loc.length) } }
         u.volumes = volumes.values.map { v in
             var vol = v.0
             vol.uniqueBytes = v.1.reduce(Int64(0)) { sum, id in

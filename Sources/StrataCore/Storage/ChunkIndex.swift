@@ -1,16 +1,22 @@
 /// The in-memory index of every stored object: id → location. Loaded from the `index/` files.
 ///
-/// Objects live in a compact sorted table (`IndexTable`, 44.5 bytes each); frame facts (pack, offset, lengths) are
-/// kept once per frame, not per object. Objects added in this process wait in a small dictionary that is merged
-/// into the table once it holds an eighth of it, so that memory stays ~45–60 bytes per object whatever the count.
-/// Reads may run on several threads at once; additions happen on one thread with no reader running.
+/// Objects live in a compact sorted table (`IndexTable`, ~28.5 bytes each) under a keyed 128-bit tag of their id
+/// (`IndexTag`); frame facts (pack, offset, lengths) are kept once per frame, not per object. Objects added in this
+/// process wait in a small dictionary that is merged into the table once it holds an eighth of it, so that memory
+/// stays ~30–45 bytes per object whatever the count. Whole ids are on disk, in the index files: `forEach` reads
+/// them again. Reads may run on several threads at once; additions happen on one thread with no reader running.
 final class ChunkIndex: @unchecked Sendable {
     private(set) var packs: [ObjectID] = []
     private var packOrdinals: [ObjectID: UInt32] = [:]
     private var frames: [FrameFacts] = []
     private var frameOrdinals: [FrameFacts: UInt32] = [:]
+    private let tagger = IndexTagger.random()
     private let table = IndexTable()
     private var recent: [ObjectID: IndexTable.Value] = [:]
+    /// The repository whose index files were loaded, to read their whole ids again.
+    private var source: Repository?
+    /// True once objects added in this process joined the table: their whole ids are then in no file it read.
+    private var tableHoldsAdditions = false
     /// Index files read, by name.
     private(set) var files: [String] = []
     /// Index files that could not be read, with the reason (fsck reports them).
@@ -38,32 +44,17 @@ final class ChunkIndex: @unchecked Sendable {
     /// unless `strict`, in which case the first one throws.
     static func load(_ repo: Repository, strict: Bool) throws -> ChunkIndex {
         let index = ChunkIndex()
+        index.source = repo
         let names = try wrap(try FileSystem.list(repo.indexPath), "cannot list \(repo.indexPath)")
         for name in names where !name.hasPrefix(".") {
-            let path = FileSystem.join(repo.indexPath, name)
             let mark = index.table.count
             do {
-                let stored = try wrap(try FileSystem.readFile(path), "cannot read index file \(path)")
-                var bytes = stored
-                if repo.sealer.isEncrypted {
-                    guard ObjectID.sha256(stored).hex == name else {
-                        throw StrataError.corrupt("index file \(name.prefix(12)) is damaged: its name does not match its checksum")
-                    }
-                    bytes = try repo.sealer.open(stored, .index, what: "index file \(name.prefix(12))")
-                }
                 var ordinals: [UInt32] = []
-                let id = try bytes.withUnsafeBytes { raw in
-                    try IndexFileContents.decode(raw, what: "index file \(name.prefix(12))",
-                                                 packs: { ordinals = $0.map { index.ordinal(ofPack: $0) } },
-                                                 entry: { id, location in
-                                                     var l = location
-                                                     l.pack = ordinals[Int(location.pack)]
-                                                     index.table.append(id, index.value(for: l))
-                                                 })
-                }
-                guard repo.sealer.isEncrypted || id.hex == name else {
-                    throw StrataError.corrupt("index file \(name.prefix(12)) is damaged: its name does not match its checksum")
-                }
+                try read(name, of: repo, packs: { ordinals = $0.map { index.ordinal(ofPack: $0) } }, entry: { id, location in
+                    var l = location
+                    l.pack = ordinals[Int(location.pack)]
+                    index.table.append(index.tagger.tag(of: id), index.value(for: l))
+                })
                 index.files.append(name)
             } catch let error as StrataError where error.code == .damaged && !strict {
                 index.table.truncate(to: mark)
@@ -72,6 +63,27 @@ final class ChunkIndex: @unchecked Sendable {
         }
         index.table.finishLoading()
         return index
+    }
+
+    /// Reads one index file: checks its name against its checksum, opens it when sealed, and delivers its pack table,
+    /// then each entry (pack as an ordinal into that table). A damaged file throws after some entries were delivered.
+    private static func read(_ name: String, of repo: Repository, packs: ([ObjectID]) -> Void,
+                             entry: (ObjectID, ChunkLocation) -> Void) throws {
+        let path = FileSystem.join(repo.indexPath, name)
+        let stored = try wrap(try FileSystem.readFile(path), "cannot read index file \(path)")
+        var bytes = stored
+        if repo.sealer.isEncrypted {
+            guard ObjectID.sha256(stored).hex == name else {
+                throw StrataError.corrupt("index file \(name.prefix(12)) is damaged: its name does not match its checksum")
+            }
+            bytes = try repo.sealer.open(stored, .index, what: "index file \(name.prefix(12))")
+        }
+        let id = try bytes.withUnsafeBytes { raw in
+            try IndexFileContents.decode(raw, what: "index file \(name.prefix(12))", packs: packs, entry: entry)
+        }
+        guard repo.sealer.isEncrypted || id.hex == name else {
+            throw StrataError.corrupt("index file \(name.prefix(12)) is damaged: its name does not match its checksum")
+        }
     }
 
     func ordinal(ofPack id: ObjectID) -> UInt32 {
@@ -115,33 +127,59 @@ final class ChunkIndex: @unchecked Sendable {
     }
 
     private func mergeRecent() {
-        let items = recent.map { (id: $0.key, value: $0.value) }.sorted { $0.id < $1.id }
+        let items = recent.map { (tag: tagger.tag(of: $0.key), value: $0.value) }.sorted { $0.tag < $1.tag }
         recent = [:]
         table.merge(sortedNew: items)
+        tableHoldsAdditions = true
     }
 
     @inline(__always) func contains(_ id: ObjectID) -> Bool {
-        table.find(id) != nil || (!recent.isEmpty && recent[id] != nil)
+        table.find(tagger.tag(of: id)) != nil || (!recent.isEmpty && recent[id] != nil)
     }
 
     @inline(__always) func location(of id: ObjectID) -> ChunkLocation? {
-        if let v = table.find(id) ?? (recent.isEmpty ? nil : recent[id]) { return location(v) }
+        if let v = table.find(tagger.tag(of: id))?.value ?? (recent.isEmpty ? nil : recent[id]) { return location(v) }
         return nil
     }
 
     var count: Int { table.count + recent.count }
 
-    /// Every object and its location (table order, then the recent additions).
-    func forEach(_ body: (ObjectID, ChunkLocation) throws -> Void) rethrows {
-        try table.forEach { id, v in try body(id, location(v)) }
-        for (id, v) in recent { try body(id, location(v)) }
+    /// Every object with its whole id and location: the entries of the loaded index files (read again: the table
+    /// keeps tags, not ids) that the table holds, each once, then the additions of this process. For an index that
+    /// was loaded and not added to, or made empty and added to below the merge size (gc and fsck use it so).
+    func forEach(_ body: (ObjectID, ChunkLocation) -> Void) throws {
+        precondition(!tableHoldsAdditions, "whole ids of merged additions are not kept")
+        if let repo = source, !files.isEmpty {
+            var yielded = [UInt64](repeating: 0, count: (table.count + 63) / 64)
+            for name in files {
+                var ordinals: [UInt32?] = []
+                var changed = false
+                try Self.read(name, of: repo, packs: { ordinals = $0.map { self.packOrdinals[$0] } }, entry: { id, location in
+                    guard let pack = ordinals[Int(location.pack)], let found = self.table.find(self.tagger.tag(of: id)) else {
+                        changed = true
+                        return
+                    }
+                    var l = location
+                    l.pack = pack
+                    // Of two entries for one id, the table kept the first loaded; the other is not the object's place.
+                    let position = found.position
+                    guard yielded[position >> 6] & (1 << UInt64(position & 63)) == 0, self.location(found.value) == l else { return }
+                    yielded[position >> 6] |= 1 << UInt64(position & 63)
+                    body(id, l)
+                })
+                if changed {
+                    throw StrataError.corrupt("index file \(name.prefix(12)) changed while it was in use; run the command again")
+                }
+            }
+        }
+        for (id, v) in recent { body(id, location(v)) }
     }
 
     /// Every object and its location, as an array.
-    var entries: [(id: ObjectID, location: ChunkLocation)] {
+    func entries() throws -> [(id: ObjectID, location: ChunkLocation)] {
         var out: [(id: ObjectID, location: ChunkLocation)] = []
         out.reserveCapacity(count)
-        forEach { out.append(($0, $1)) }
+        try forEach { out.append(($0, $1)) }
         return out
     }
 
@@ -156,9 +194,9 @@ final class ChunkIndex: @unchecked Sendable {
     }
 
     /// Index contents for the objects that `include` keeps, gathered in one pass (no copy of the whole index).
-    func contents(where include: (ObjectID, ChunkLocation) -> Bool) -> IndexFileContents {
+    func contents(where include: (ObjectID, ChunkLocation) -> Bool) throws -> IndexFileContents {
         var builder = ContentsBuilder(packs: packs)
-        forEach { id, loc in if include(id, loc) { builder.add(id, loc) } }
+        try forEach { id, loc in if include(id, loc) { builder.add(id, loc) } }
         return builder.contents
     }
 

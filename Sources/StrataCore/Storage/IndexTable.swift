@@ -2,13 +2,12 @@
 import Glibc
 #endif
 
-/// The compact in-memory form of the chunk index: fixed 44-byte records (the full 32-byte id, a frame ordinal, the
-/// object's offset in the frame, its length and kind) in one flat allocation, sorted by id and found through a
-/// directory of id-prefix buckets (ids are hashes, so the buckets are even: ~4–8 records each).
+/// The compact in-memory form of the chunk index: fixed 28-byte records (an object's 128-bit keyed tag, a frame
+/// ordinal, the object's offset in the frame, its length and kind) in one flat allocation, sorted by tag and found
+/// through a directory of tag-prefix buckets (tags are pseudo-random, so the buckets are even: ~4–8 records each).
 ///
-/// 44.5 bytes per object in all, against ~250 for a Swift dictionary of the same entries (measured while loading).
-/// The id is kept whole on purpose: deduplicating on a prefix match would store a reference to the wrong data, and a
-/// 64-bit prefix can be forged with ~2^32 work.
+/// ~28.5 bytes per object in all (44.5 with whole 32-byte ids, ~250 for a Swift dictionary of the same entries).
+/// The tag (`IndexTag`) is keyed with a secret of this process, so that no one can make two ids share one.
 final class IndexTable {
     struct Value: Equatable {
         var frame: UInt32
@@ -17,12 +16,12 @@ final class IndexTable {
         var lengthAndKind: UInt32
     }
 
-    static let recordBytes = 44
+    static let recordBytes = 28
 
     private(set) var count = 0
     private var capacity = 0
     private var base: UnsafeMutableRawPointer?
-    /// `directory[b]` is the first record whose id's top `bits` bits are ≥ b; it has 2^bits + 1 entries.
+    /// `directory[b]` is the first record whose tag's top `bits` bits are ≥ b; it has 2^bits + 1 entries.
     private var directory: [UInt32] = [0, 0]
     private var bits = 0
     /// False while records appended by `append` wait for `finishLoading`.
@@ -34,35 +33,32 @@ final class IndexTable {
 
     @inline(__always) private func record(_ i: Int) -> UnsafeMutableRawPointer { base! + i * Self.recordBytes }
 
-    @inline(__always) private static func id(at p: UnsafeRawPointer) -> ObjectID {
-        ObjectID(w0: p.loadUnaligned(as: UInt64.self), w1: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                 w2: p.loadUnaligned(fromByteOffset: 16, as: UInt64.self), w3: p.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+    @inline(__always) private static func tag(at p: UnsafeRawPointer) -> IndexTag {
+        IndexTag(hi: p.loadUnaligned(as: UInt64.self), lo: p.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
     }
 
     @inline(__always) private static func value(at p: UnsafeRawPointer) -> Value {
-        Value(frame: p.loadUnaligned(fromByteOffset: 32, as: UInt32.self),
-              offset: p.loadUnaligned(fromByteOffset: 36, as: UInt32.self),
-              lengthAndKind: p.loadUnaligned(fromByteOffset: 40, as: UInt32.self))
+        Value(frame: p.loadUnaligned(fromByteOffset: 16, as: UInt32.self),
+              offset: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self),
+              lengthAndKind: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self))
     }
 
-    @inline(__always) private static func store(_ id: ObjectID, _ v: Value, at p: UnsafeMutableRawPointer) {
-        p.storeBytes(of: id.w0, as: UInt64.self)
-        p.storeBytes(of: id.w1, toByteOffset: 8, as: UInt64.self)
-        p.storeBytes(of: id.w2, toByteOffset: 16, as: UInt64.self)
-        p.storeBytes(of: id.w3, toByteOffset: 24, as: UInt64.self)
-        p.storeBytes(of: v.frame, toByteOffset: 32, as: UInt32.self)
-        p.storeBytes(of: v.offset, toByteOffset: 36, as: UInt32.self)
-        p.storeBytes(of: v.lengthAndKind, toByteOffset: 40, as: UInt32.self)
+    @inline(__always) private static func store(_ tag: IndexTag, _ v: Value, at p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: tag.hi, as: UInt64.self)
+        p.storeBytes(of: tag.lo, toByteOffset: 8, as: UInt64.self)
+        p.storeBytes(of: v.frame, toByteOffset: 16, as: UInt32.self)
+        p.storeBytes(of: v.offset, toByteOffset: 20, as: UInt32.self)
+        p.storeBytes(of: v.lengthAndKind, toByteOffset: 24, as: UInt32.self)
     }
 
-    /// Orders records by id, then by frame (so that of two records for one id, the one loaded first comes first).
+    /// Orders records by tag, then by frame (so that of two records for one id, the one loaded first comes first).
     @inline(__always) private static func less(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> Bool {
-        for offset in stride(from: 0, to: 32, by: 8) {
+        for offset in stride(from: 0, to: 16, by: 8) {
             let x = a.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
             let y = b.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
             if x != y { return x < y }
         }
-        return a.loadUnaligned(fromByteOffset: 32, as: UInt32.self) < b.loadUnaligned(fromByteOffset: 32, as: UInt32.self)
+        return a.loadUnaligned(fromByteOffset: 16, as: UInt32.self) < b.loadUnaligned(fromByteOffset: 16, as: UInt32.self)
     }
 
     private func reserve(_ needed: Int) {
@@ -77,10 +73,10 @@ final class IndexTable {
 
     // MARK: Loading
 
-    /// Appends a record while loading; `finishLoading` sorts them. Duplicated ids keep the first appended.
-    func append(_ id: ObjectID, _ value: Value) {
+    /// Appends a record while loading; `finishLoading` sorts them. Duplicated tags keep the first appended.
+    func append(_ tag: IndexTag, _ value: Value) {
         reserve(count + 1)
-        Self.store(id, value, at: record(count))
+        Self.store(tag, value, at: record(count))
         count += 1
         sorted = false
     }
@@ -91,13 +87,13 @@ final class IndexTable {
         count = mark
     }
 
-    /// Sorts what was appended, removes duplicate ids and builds the directory.
+    /// Sorts what was appended, removes duplicate tags and builds the directory.
     func finishLoading() {
         guard !sorted else { return }
         sorted = true
         guard count > 0 else { rebuildDirectory(); return }
         let bits = Self.directoryBits(for: count)
-        // In-place bucket permutation by the top bits of the id (American flag sort), then each small bucket in order.
+        // In-place bucket permutation by the top bits of the tag (American flag sort), then each small bucket in order.
         var next = [Int](repeating: 0, count: (1 << bits) + 1)
         for i in 0..<count { next[bucket(of: record(i), bits: bits) + 1] += 1 }
         for b in 0..<(1 << bits) { next[b + 1] += next[b] }
@@ -117,13 +113,18 @@ final class IndexTable {
         // Duplicates are adjacent, the first loaded first: keep it.
         var kept = 1
         for i in 1..<count {
-            if Self.id(at: record(i)) != Self.id(at: record(kept - 1)) {
+            if Self.tag(at: record(i)) != Self.tag(at: record(kept - 1)) {
                 if i != kept { memcpy(record(kept), record(i), Self.recordBytes) }
                 kept += 1
             }
         }
         count = kept
         rebuildDirectory()
+        // Growth left up to a quarter unused: give it back once the loaded size is known.
+        if capacity > count + count / 64 + 1024, let shrunk = realloc(base, count * Self.recordBytes) {
+            base = shrunk
+            capacity = count
+        }
     }
 
     @inline(__always) private func bucket(of p: UnsafeRawPointer, bits: Int) -> Int {
@@ -152,9 +153,9 @@ final class IndexTable {
             }
             return
         }
-        var items = (lo..<hi).map { (id: Self.id(at: record($0)), value: Self.value(at: record($0))) }
-        items.sort { $0.id != $1.id ? $0.id < $1.id : $0.value.frame < $1.value.frame }
-        for (k, item) in items.enumerated() { Self.store(item.id, item.value, at: record(lo + k)) }
+        var items = (lo..<hi).map { (tag: Self.tag(at: record($0)), value: Self.value(at: record($0))) }
+        items.sort { $0.tag != $1.tag ? $0.tag < $1.tag : $0.value.frame < $1.value.frame }
+        for (k, item) in items.enumerated() { Self.store(item.tag, item.value, at: record(lo + k)) }
     }
 
     private static func directoryBits(for count: Int) -> Int {
@@ -179,24 +180,25 @@ final class IndexTable {
 
     // MARK: Lookup and growth
 
-    func find(_ id: ObjectID) -> Value? {
+    /// The record for a tag: its position (0..<count, stable until the next merge) and value.
+    func find(_ tag: IndexTag) -> (position: Int, value: Value)? {
         precondition(sorted, "index records looked up before loading finished")
         guard count > 0 else { return nil }
-        let b = bits == 0 ? 0 : Int(truncatingIfNeeded: id.w0 >> UInt64(64 - bits))
+        let b = bits == 0 ? 0 : Int(truncatingIfNeeded: tag.hi >> UInt64(64 - bits))
         var lo = Int(directory[b])
         var hi = Int(directory[b + 1])
         while lo < hi {
             let mid = (lo + hi) >> 1
             let p = record(mid)
-            let other = Self.id(at: p)
-            if other == id { return Self.value(at: p) }
-            if other < id { lo = mid + 1 } else { hi = mid }
+            let other = Self.tag(at: p)
+            if other == tag { return (mid, Self.value(at: p)) }
+            if other < tag { lo = mid + 1 } else { hi = mid }
         }
         return nil
     }
 
-    /// Merges records sorted by id whose ids are not in the table.
-    func merge(sortedNew items: [(id: ObjectID, value: Value)]) {
+    /// Merges records sorted by tag whose tags are not in the table.
+    func merge(sortedNew items: [(tag: IndexTag, value: Value)]) {
         precondition(sorted)
         guard !items.isEmpty else { return }
         let oldCount = count
@@ -206,11 +208,11 @@ final class IndexTable {
         var j = items.count - 1
         var w = oldCount + items.count - 1
         while j >= 0 {
-            if i >= 0 && items[j].id < Self.id(at: record(i)) {
+            if i >= 0 && items[j].tag < Self.tag(at: record(i)) {
                 memcpy(record(w), record(i), Self.recordBytes)
                 i -= 1
             } else {
-                Self.store(items[j].id, items[j].value, at: record(w))
+                Self.store(items[j].tag, items[j].value, at: record(w))
                 j -= 1
             }
             w -= 1
@@ -219,12 +221,12 @@ final class IndexTable {
         rebuildDirectory()
     }
 
-    /// Every record in id order.
-    func forEach(_ body: (ObjectID, Value) throws -> Void) rethrows {
+    /// Every record in tag order (tests).
+    func forEach(_ body: (IndexTag, Value) throws -> Void) rethrows {
         precondition(sorted)
         for i in 0..<count {
             let p = record(i)
-            try body(Self.id(at: p), Self.value(at: p))
+            try body(Self.tag(at: p), Self.value(at: p))
         }
     }
 
