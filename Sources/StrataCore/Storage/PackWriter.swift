@@ -61,6 +61,8 @@ final class PackWriter {
         try wrap({
             try tail.withUnsafeBytes { try file.pwrite($0.baseAddress!, count: $0.count, offset: size) }
             try file.fsync()
+            // A finished pack is rarely read soon: its pages go back to the machine (and to the next pack's writes).
+            file.dropWrittenPages()
             try file.close()
             try FileSystem.makeDirectory(FileSystem.directoryName(finalPath))
             try FileSystem.rename(draftPath, finalPath)

@@ -113,6 +113,12 @@ public final class FileHandleFD: @unchecked Sendable {
         _ = strata_start_writeback(fd, offset, Int64(count))
     }
 
+    /// Lets the kernel drop this file's cached pages that are already on disk (`POSIX_FADV_DONTNEED`; pages still
+    /// dirty or being written stay). Only a hint, for a long write that should not fill memory with its own pages.
+    public func dropWrittenPages() {
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+    }
+
     /// Allocates `count` bytes at `offset` for data about to be written (the file system may then lay them out
     /// at once). Only a hint: where the file system cannot, nothing happens (never glibc's emulation, which would
     /// write zeros); a real lack of space is reported by the writes that follow.
