@@ -215,6 +215,20 @@ struct IndexTableTests {
         }
         let perObject = Double(index.memoryBytes) / Double(index.count)
         #expect(perObject < 32, "\(perObject) bytes per object")
+        // Without duplicates every entry is the table's (the walk skips the lookups): the same answer.
+        let single = try Repository.create(at: dir.file("single"))
+        try ChunkIndex.write(files[0], to: single)
+        let singleIndex = try ChunkIndex.load(single, strict: true)
+        var walked: [ObjectID: ChunkLocation] = [:]
+        try singleIndex.forEach { id, loc in
+            #expect(walked[id] == nil)
+            walked[id] = loc
+        }
+        #expect(walked.count == files[0].entries.count)
+        for (id, loc) in files[0].entries {
+            #expect(walked[id].map { singleIndex.packs[Int($0.pack)] } == files[0].packs[Int(loc.pack)])
+            #expect(walked[id] == singleIndex.location(of: id))
+        }
         // An index file that changes under a loaded index is named, not misread.
         try FileSystem.remove(repo.indexPath + "/" + index.files[1])
         #expect { try index.forEach { _, _ in } } throws: { ($0 as? StrataError)?.message.contains("index file") == true }

@@ -17,6 +17,8 @@ final class ChunkIndex: @unchecked Sendable {
     private var source: Repository?
     /// True once objects added in this process joined the table: their whole ids are then in no file it read.
     private var tableHoldsAdditions = false
+    /// True when no id was in two of the loaded index files (or twice in one): each entry is then the table's.
+    private var filesHoldEachIDOnce = false
     /// Index files read, by name.
     private(set) var files: [String] = []
     /// Index files that could not be read, with the reason (fsck reports them).
@@ -61,7 +63,9 @@ final class ChunkIndex: @unchecked Sendable {
                 index.damagedFiles.append((name, error.message))
             }
         }
+        let loaded = index.table.count
         index.table.finishLoading()
+        index.filesHoldEachIDOnce = index.table.count == loaded
         return index
     }
 
@@ -150,17 +154,25 @@ final class ChunkIndex: @unchecked Sendable {
     func forEach(_ body: (ObjectID, ChunkLocation) -> Void) throws {
         precondition(!tableHoldsAdditions, "whole ids of merged additions are not kept")
         if let repo = source, !files.isEmpty {
-            var yielded = [UInt64](repeating: 0, count: (table.count + 63) / 64)
+            var yielded = [UInt64](repeating: 0, count: filesHoldEachIDOnce ? 0 : (table.count + 63) / 64)
             for name in files {
                 var ordinals: [UInt32?] = []
                 var changed = false
                 try Self.read(name, of: repo, packs: { ordinals = $0.map { self.packOrdinals[$0] } }, entry: { id, location in
-                    guard let pack = ordinals[Int(location.pack)], let found = self.table.find(self.tagger.tag(of: id)) else {
+                    guard let pack = ordinals[Int(location.pack)] else {
                         changed = true
                         return
                     }
                     var l = location
                     l.pack = pack
+                    if self.filesHoldEachIDOnce {
+                        body(id, l)
+                        return
+                    }
+                    guard let found = self.table.find(self.tagger.tag(of: id)) else {
+                        changed = true
+                        return
+                    }
                     // Of two entries for one id, the table kept the first loaded; the other is not the object's place.
                     let position = found.position
                     guard yielded[position >> 6] & (1 << UInt64(position & 63)) == 0, self.location(found.value) == l else { return }
