@@ -81,6 +81,22 @@ struct RepositoryTests {
         #expect(Array(fh.readData(ofLength: data.count)) == data)
     }
 
+    @Test("a restore that drops its written pages from the page cache as it goes writes the same bytes")
+    func restoreDroppingPages() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 17)
+        // Data, a hole, data: the drops run between writes landing all over the file.
+        var image = rng.textLike(3 << 20)
+        image += [UInt8](repeating: 0, count: 1 << 20)
+        image += rng.bytes(2 << 20)
+        let s = try snap(repo, try dir.write("img", image))
+        let out = dir.file("out.img")
+        // A drop after every 64 KiB written (the default is every 64 MiB).
+        _ = try Restorer(repo: repo, batchBytes: 256 << 10, dropEvery: 64 << 10).run(s, to: out)
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: out))) == image)
+    }
+
     @Test("a chunk map that covers more than the manifest's size stops the restore before anything past it is written")
     func mapPastSize() throws {
         let dir = TemporaryDirectory()
