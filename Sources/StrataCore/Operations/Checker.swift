@@ -174,7 +174,7 @@ public final class Checker {
         // entries also lets the next snapshot of the same data store those chunks anew, healing every snapshot that
         // needs them.
         var unreadable: [ObjectID] = []
-        if !bad.isEmpty { try index.forEach { id, _ in if bad[id] != nil { unreadable.append(id) } } }
+        if !bad.isEmpty { unreadable = bad.keys.filter { index.contains($0) } }
         if !unreadable.isEmpty || !index.damagedFiles.isEmpty || reindex {
             if (try? FileSystem.status(repo.indexPath)) == nil {
                 try wrap(try FileSystem.makeDirectory(repo.indexPath), "cannot recreate \(repo.indexPath)")
