@@ -17,7 +17,7 @@ struct Strata: ParsableCommand {
               strata log
               strata restore latest vm-restored.img
             """,
-        version: "strata \(StrataVersion.string) (repository format \(StrataVersion.repositoryFormat))",
+        version: "strata \(StrataVersion.string) (repository format \(StrataVersion.repositoryFormat); reads formats \(RepositoryConfig.supportedFormats.lowerBound)–\(RepositoryConfig.supportedFormats.upperBound))",
         groupedSubcommands: [
             CommandGroup(name: "Snapshot", subcommands: [Init.self, Snap.self, Restore.self]),
             CommandGroup(name: "Inspection", subcommands: [Log.self, Show.self, Diff.self, Stats.self]),

@@ -118,7 +118,7 @@ struct CommandLineTests {
         #expect(h.status == 0)
         for verb in ["init", "snap", "log", "restore", "rm", "gc", "fsck"] { #expect(h.stdout.contains(verb)) }
         let v = try CLI().run(["--version"])
-        #expect(v.stdout.contains("repository format 1"))
+        #expect(v.stdout.contains("repository format 2; reads formats 1–2"))
     }
 
     @Test("fsck exits 4 and names the snapshot when a pack is lost")

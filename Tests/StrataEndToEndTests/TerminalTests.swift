@@ -69,11 +69,11 @@ struct TerminalTests {
         holder.waitUntilExit()
         // A config written by a future format.
         let config = s.file("repo/config")
-        let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "\"format\" : 1", with: "\"format\" : 2")
+        let text = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "\"format\" : 2", with: "\"format\" : 3")
         try text.write(toFile: config, atomically: true, encoding: .utf8)
         let log = try cli.run(["log"])
         #expect(log.status == 6, "\(log.stderr)")
-        #expect(log.stderr.contains("format 2"))
+        #expect(log.stderr.contains("format 3"))
     }
 
     /// Runs a strata command under a pseudo-terminal whose keyboard input is `typed`.

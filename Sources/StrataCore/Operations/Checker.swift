@@ -71,21 +71,48 @@ public final class Checker {
         var byPack = [[(ObjectID, ChunkLocation)]](repeating: [], count: index.packs.count)
         try index.forEach { id, loc in byPack[Int(loc.pack)].append((id, loc)) }
         var tocs = [PackTOC?](repeating: nil, count: index.packs.count)
+        // Format 2: the id the index gives each TOC position (per pack, in TOC order; nil where none does).
+        var indexedIDs = [[ObjectID?]](repeating: [], count: index.packs.count)
         for (ordinal, packID) in index.packs.enumerated() {
             report.packsChecked += 1
             do {
                 let pack = try PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer)
                 let toc = try pack.readTOC()
                 tocs[ordinal] = toc
-                var inTOC: [ObjectID: PackEntry] = [:]
-                for e in toc.entries { inTOC[e.id] = e }
-                for (id, loc) in byPack[ordinal] {
-                    guard let e = inTOC[id], e.kind == loc.kind, e.offset == loc.offset, e.length == loc.length,
-                          Int(e.frame) < toc.frames.count, toc.frames[Int(e.frame)].offset == loc.frameOffset,
-                          toc.frames[Int(e.frame)].compressedLength == loc.frameCompressedLength,
-                          toc.frames[Int(e.frame)].rawLength == loc.frameRawLength else {
-                        bad[id] = "the index disagrees with the table of contents of pack \(packID.shortHex)"
-                        continue
+                let disagrees = "the index disagrees with the table of contents of pack \(packID.shortHex)"
+                func sameFrame(_ e: PackEntry, _ loc: ChunkLocation) -> Bool {
+                    let f = toc.frames[Int(e.frame)]
+                    return e.kind == loc.kind && e.offset == loc.offset && e.length == loc.length && f.offset == loc.frameOffset
+                        && f.compressedLength == loc.frameCompressedLength && f.rawLength == loc.frameRawLength
+                }
+                if let digest = toc.contentDigest {
+                    // No ids in the TOC: each indexed object must sit exactly at an object's place; when the index
+                    // names every object of the pack, the ids it gives must hash to the TOC's content digest.
+                    var frameAt: [UInt64: Int] = [:]
+                    for (i, f) in toc.frames.enumerated() { frameAt[f.offset] = i }
+                    var entryAt: [UInt64: Int] = [:]
+                    for (i, e) in toc.entries.enumerated() { entryAt[UInt64(e.frame) << 32 | UInt64(e.offset)] = i }
+                    var ids = [ObjectID?](repeating: nil, count: toc.entries.count)
+                    for (id, loc) in byPack[ordinal] {
+                        guard let f = frameAt[loc.frameOffset], let i = entryAt[UInt64(f) << 32 | UInt64(loc.offset)],
+                              ids[i] == nil, sameFrame(toc.entries[i], loc) else {
+                            bad[id] = disagrees
+                            continue
+                        }
+                        ids[i] = id
+                    }
+                    if !ids.contains(nil) && PackTOC.digest(ofIDs: ids.map { $0! }) != digest {
+                        report.problems.append(FsckProblem(snapshot: nil, range: nil, message: "pack \(packID.shortHex): the ids the index gives its objects do not match the pack's content digest; 'strata fsck --read-data' finds the objects that differ"))
+                    }
+                    indexedIDs[ordinal] = ids
+                } else {
+                    var inTOC: [ObjectID: PackEntry] = [:]
+                    for e in toc.entries { inTOC[e.id!] = e }
+                    for (id, loc) in byPack[ordinal] {
+                        guard let e = inTOC[id], Int(e.frame) < toc.frames.count, sameFrame(e, loc) else {
+                            bad[id] = disagrees
+                            continue
+                        }
                     }
                 }
             } catch let e as StrataError where e.code == .damaged || e.code == .io {
@@ -103,7 +130,9 @@ public final class Checker {
         }
 
         if readData {
-            let (verified, frames, total, bytes, damage) = verifyData(index: index, tocs: tocs, sample: sample, progress: progress)
+            let (verified, frames, total, bytes, damage, packProblems) = verifyData(index: index, tocs: tocs, indexedIDs: indexedIDs,
+                                                                                 sample: sample, progress: progress)
+            for m in packProblems { report.problems.append(FsckProblem(snapshot: nil, range: nil, message: m)) }
             report.objectsVerified = verified
             report.framesRead = frames
             report.framesTotal = total
@@ -191,11 +220,12 @@ public final class Checker {
                           let toc = try? PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer).readTOC() else { continue }
                     packsRead += 1
                     let ordinal = UInt32(rebuilt.packs.count)
-                    for e in toc.entries where bad[e.id] == nil || index.location(of: e.id).map({ index.packs[Int($0.pack)] != packID }) == true {
-                        guard listed.insert(e.id).inserted else { continue }
+                    for (e, id) in (try? objectIDs(toc, packID: packID, index: index)) ?? []
+                    where bad[id] == nil || index.location(of: id).map({ index.packs[Int($0.pack)] != packID }) == true {
+                        guard listed.insert(id).inserted else { continue }
                         if rebuilt.packs.count == ordinal { rebuilt.packs.append(packID) }
                         let f = toc.frames[Int(e.frame)]
-                        rebuilt.entries.append((e.id, ChunkLocation(
+                        rebuilt.entries.append((id, ChunkLocation(
                             pack: ordinal, kind: e.kind, frameOffset: f.offset, frameCompressedLength: f.compressedLength,
                             frameRawLength: f.rawLength, offset: e.offset, length: e.length)))
                     }
@@ -207,7 +237,7 @@ public final class Checker {
                 try wrap(try FileSystem.remove(FileSystem.join(repo.indexPath, old)), "cannot remove an old index file")
             }
             try wrap(try FileSystem.syncDirectory(repo.indexPath), "cannot sync \(repo.indexPath)")
-            report.repairs.append("rebuilt the index from the tables of contents of \(packsRead) pack(s): \(rebuiltCount) objects")
+            report.repairs.append("rebuilt the index from \(packsRead) pack(s): \(rebuiltCount) objects")
             if !unreadable.isEmpty {
                 report.repairs.append("left out \(unreadable.count) objects that cannot be read (snapshotting the same data again stores them anew)")
             }
@@ -223,10 +253,54 @@ public final class Checker {
         if journals > 0 { report.repairs.append("removed \(journals) failed snapshot journal(s)") }
     }
 
+    /// The ids of a pack's objects for rebuilding the index, in TOC order. A format-1 TOC lists them. For a
+    /// format-2 pack they are computed from the data (every frame decompressed, every object hashed); when the
+    /// result hashes to the TOC's content digest all of them are given, otherwise (damaged data) only those that
+    /// the current index also gives at the same place, and none for a frame that cannot be read.
+    private func objectIDs(_ toc: PackTOC, packID: ObjectID, index: ChunkIndex) throws -> [(entry: PackEntry, id: ObjectID)] {
+        if toc.contentDigest == nil { return toc.entries.map { ($0, $0.id!) } }
+        let pack = try PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer)
+        let compressed = ByteBuffer(capacity: 1 << 20)
+        let raw = ByteBuffer(capacity: 2 << 20)
+        let scratch = ByteBuffer(capacity: 64 << 10)
+        let decompressor = ZstdDecompressor()
+        var ids = [ObjectID?](repeating: nil, count: toc.entries.count)
+        var first = 0
+        for (f, frame) in toc.frames.enumerated() {
+            var end = first
+            while end < toc.entries.count && toc.entries[end].frame == UInt32(f) { end += 1 }
+            defer { first = end }
+            do {
+                try pack.readFrame(offset: frame.offset, length: Int(frame.compressedLength), into: compressed)
+                raw.reserve(Int(frame.rawLength))
+                raw.count = Int(frame.rawLength)
+                try decompressor.decompress(compressed.bytes, into: UnsafeMutableRawBufferPointer(start: raw.base, count: raw.count),
+                                            what: "frame at \(frame.offset) of pack \(packID.shortHex)")
+            } catch {
+                continue
+            }
+            for i in first..<end {
+                let e = toc.entries[i]
+                let b = raw.slice(Int(e.offset), Int(e.length))
+                ids[i] = e.kind == .chunk ? ChunkHasher.chunkID(of: b, scratch: scratch, identity: repo.identity) : repo.identity.id(b)
+            }
+        }
+        if !ids.contains(nil), PackTOC.digest(ofIDs: ids.map { $0! }) == toc.contentDigest {
+            return zip(toc.entries, ids).map { ($0, $1!) }
+        }
+        // Damaged: keep only what the index already gave at the same place.
+        return zip(toc.entries, ids).compactMap { e, id in
+            guard let id, let loc = index.location(of: id), index.packs[Int(loc.pack)] == packID,
+                  loc.frameOffset == toc.frames[Int(e.frame)].offset, loc.offset == e.offset else { return nil }
+            return (e, id)
+        }
+    }
+
     /// Decompresses frames of every indexed pack on all cores (all, or a random `sample` share) and re-hashes every
-    /// object in them.
-    private func verifyData(index: ChunkIndex, tocs: [PackTOC?], sample: Double?,
-                            progress: ProgressReporter?) -> (Int, Int, Int, Int64, [ObjectID: String]) {
+    /// object in them against its id: the TOC's (format 1) or the one the index gives its place (format 2). A
+    /// format-2 pack read whole must also hash to its TOC's content digest.
+    private func verifyData(index: ChunkIndex, tocs: [PackTOC?], indexedIDs: [[ObjectID?]], sample: Double?,
+                            progress: ProgressReporter?) -> (Int, Int, Int, Int64, [ObjectID: String], [String]) {
         struct Job { var pack: Int; var frame: Int; var raw: Int64 }
         var jobs: [Job] = []
         for (p, toc) in tocs.enumerated() {
@@ -240,12 +314,18 @@ public final class Checker {
             jobs.sort { ($0.pack, $0.frame) < ($1.pack, $1.frame) }
         }
         let total = jobs.reduce(Int64(0)) { $0 + $1.raw }
-        // Entries per (pack, frame), from the TOC: everything the pack holds is verified, not only what is indexed.
-        var entriesByFrame: [[[PackEntry]]] = tocs.map { toc in
+        // Per (pack, frame): the TOC's positions of its objects (everything the pack holds is verified, not only
+        // what is indexed), and the first entry's ordinal in the TOC.
+        var entriesByFrame: [[[(ordinal: Int, entry: PackEntry)]]] = tocs.map { toc in
             guard let toc else { return [] }
-            var out = [[PackEntry]](repeating: [], count: toc.frames.count)
-            for e in toc.entries { out[Int(e.frame)].append(e) }
+            var out = [[(ordinal: Int, entry: PackEntry)]](repeating: [], count: toc.frames.count)
+            for (i, e) in toc.entries.enumerated() { out[Int(e.frame)].append((i, e)) }
             return out
+        }
+        // Format 2: the ids computed from the data, per pack in TOC order, to check against the content digest.
+        var computed: [[ObjectID?]] = tocs.map { toc in
+            guard let toc, toc.contentDigest != nil else { return [] }
+            return [ObjectID?](repeating: nil, count: toc.entries.count)
         }
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let lock = NSLock()
@@ -265,6 +345,7 @@ public final class Checker {
             var myVerified = 0
             var myBytes: Int64 = 0
             var myDamage: [ObjectID: String] = [:]
+            var myComputed: [(ordinal: Int, id: ObjectID)] = []
             while true {
                 lock.lock()
                 let j = next
@@ -279,6 +360,9 @@ public final class Checker {
                 let packID = index.packs[job.pack]
                 let frame = tocs[job.pack]!.frames[job.frame]
                 let entries = frozenEntries[job.pack][job.frame]
+                let expected = { (ordinal: Int, e: PackEntry) -> ObjectID? in
+                    e.id ?? indexedIDs[job.pack][ordinal]
+                }
                 do {
                     let pack: PackFile
                     if let p = packFiles[job.pack] { pack = p } else {
@@ -290,38 +374,52 @@ public final class Checker {
                     raw.count = Int(frame.rawLength)
                     try decompressor.decompress(compressed.bytes, into: UnsafeMutableRawBufferPointer(start: raw.base, count: raw.count),
                                                 what: "frame at \(frame.offset) of pack \(packID.shortHex)")
-                    for e in entries {
+                    for (ordinal, e) in entries {
                         let b = raw.slice(Int(e.offset), Int(e.length))
-                        let ok = e.kind == .chunk ? ChunkHasher.chunkID(of: b, scratch: scratch, identity: repo.identity) == e.id : repo.identity.id(b) == e.id
-                        if ok {
+                        let actual = e.kind == .chunk ? ChunkHasher.chunkID(of: b, scratch: scratch, identity: repo.identity) : repo.identity.id(b)
+                        if e.id == nil { myComputed.append((ordinal, actual)) }
+                        guard let want = expected(ordinal, e) else { continue }
+                        if actual == want {
                             myVerified += 1
                         } else {
                             // Only the copy the index names matters: an old damaged copy that a repair left behind
                             // (and a new snapshot replaced) harms no snapshot.
-                            if let loc = index.location(of: e.id), loc.pack == UInt32(job.pack), loc.frameOffset == frame.offset, loc.offset == e.offset {
-                                myDamage[e.id] = "object \(e.id.shortHex) in pack \(packID.shortHex) does not match its hash"
+                            if let loc = index.location(of: want), loc.pack == UInt32(job.pack), loc.frameOffset == frame.offset, loc.offset == e.offset {
+                                myDamage[want] = "object \(want.shortHex) in pack \(packID.shortHex) does not match its hash"
                             }
                         }
                     }
                     myBytes += Int64(frame.rawLength)
                 } catch {
                     let why = (error as? StrataError)?.description ?? "\(error)"
-                    for e in entries {
-                        if let loc = index.location(of: e.id), loc.pack == UInt32(job.pack), loc.frameOffset == frame.offset { myDamage[e.id] = why }
+                    for (ordinal, e) in entries {
+                        guard let want = expected(ordinal, e) else { continue }
+                        if let loc = index.location(of: want), loc.pack == UInt32(job.pack), loc.frameOffset == frame.offset { myDamage[want] = why }
                     }
                 }
                 lock.lock()
                 verified += myVerified
                 bytes += myBytes
                 damage.merge(myDamage) { a, _ in a }
+                for c in myComputed { computed[job.pack][c.ordinal] = c.id }
                 myVerified = 0
                 myBytes = 0
                 myDamage.removeAll()
+                myComputed.removeAll(keepingCapacity: true)
                 lock.unlock()
             }
         }
+        // A format-2 pack read whole: what it holds must be what its TOC was written for. (An object the index
+        // names and the data does not match is reported above; this catches damage to the rest.)
+        var packProblems: [String] = []
+        for (p, toc) in tocs.enumerated() {
+            guard let toc, let digest = toc.contentDigest, !computed[p].contains(nil) else { continue }
+            if PackTOC.digest(ofIDs: computed[p].map { $0! }) != digest {
+                packProblems.append("pack \(index.packs[p].shortHex): its data does not match the content digest of its table of contents")
+            }
+        }
         progress?.progress(done: bytes, total: total, newBytes: 0)
-        return (verified, jobs.count, framesTotal, bytes, damage)
+        return (verified, jobs.count, framesTotal, bytes, damage, packProblems)
     }
 }
 

@@ -64,7 +64,11 @@ public final class Repository: @unchecked Sendable {
     public static func create(at path: String, chunker: ChunkerParameters = .default,
                               compression: CompressionParameters = CompressionParameters(),
                               concurrentSnapshots: Int? = nil, encryption: ObjectSealer.Scheme = .none,
-                              passphrase: String? = nil, chunkingFrom source: Repository? = nil) throws -> Repository {
+                              passphrase: String? = nil, chunkingFrom source: Repository? = nil,
+                              format: Int = RepositoryConfig.currentFormat) throws -> Repository {
+        guard RepositoryConfig.supportedFormats.contains(format) else {
+            throw StrataError(.invalidArgument, "repository format \(format) is not one this strata writes (\(RepositoryConfig.supportedFormats.lowerBound) to \(RepositoryConfig.supportedFormats.upperBound))")
+        }
         var chunker = chunker
         var keys: KeyMaterial?
         if encryption != .none {
@@ -102,7 +106,7 @@ public final class Repository: @unchecked Sendable {
             }
             try wrap(try FileSystem.makeDirectory(path), "cannot create \(path)")
         }
-        var config = RepositoryConfig(chunker: chunker, compression: compression)
+        var config = RepositoryConfig(chunker: chunker, compression: compression, format: format)
         config.concurrentSnapshots = concurrentSnapshots
         try wrap({
             for sub in subdirectories { try FileSystem.makeDirectory(FileSystem.join(path, sub)) }

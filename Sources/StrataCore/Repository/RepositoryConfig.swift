@@ -2,7 +2,8 @@ import Foundation
 
 /// The repository's `config` file: written once by `init`, read by every command. JSON, documented in docs/FORMAT.md.
 public struct RepositoryConfig: Codable, Sendable, Equatable {
-    /// The on-disk format version. This build reads and writes format 1.
+    /// The on-disk format version: 2 for new repositories; this build reads and writes formats 1 and 2 (a
+    /// repository keeps its format: a format-1 repository is written in format 1).
     public var format: Int
     /// A random identifier of this repository (32 hex digits).
     public var repositoryID: String
@@ -24,11 +25,13 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
     public static let defaultConcurrentSnapshots = 5
     public var snapshotLimit: Int { concurrentSnapshots ?? Self.defaultConcurrentSnapshots }
 
-    public static let currentFormat = 1
+    public static let currentFormat = 2
+    /// The formats this build reads and writes.
+    public static let supportedFormats: ClosedRange<Int> = 1...2
     public static let defaultPackSize = 16 << 20
 
-    public init(chunker: ChunkerParameters, compression: CompressionParameters, createdAt: Date = Date()) {
-        format = Self.currentFormat
+    public init(chunker: ChunkerParameters, compression: CompressionParameters, format: Int = currentFormat, createdAt: Date = Date()) {
+        self.format = format
         repositoryID = RandomName.make()
         self.chunker = chunker
         chunkHash = "sha256-pages"
@@ -37,6 +40,9 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
         encryption = "none"
         self.createdAt = Timestamp.format(createdAt)
     }
+
+    /// The version of the pack and index file layouts this repository is written in (its format).
+    var structureVersion: UInt32 { UInt32(format) }
 
     func encoded() throws -> [UInt8] {
         let encoder = JSONEncoder()
@@ -50,8 +56,8 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
         guard let probe = try? JSONDecoder().decode(Probe.self, from: Data(bytes)), let format = probe.format else {
             throw StrataError(.damaged, "config \(path) is damaged (not valid JSON with a format number); the repository cannot be opened")
         }
-        guard format == currentFormat else {
-            throw StrataError(.unsupportedFormat, "repository format \(format) is not supported by this strata (it reads format \(currentFormat)); upgrade strata")
+        guard supportedFormats.contains(format) else {
+            throw StrataError(.unsupportedFormat, "repository format \(format) is not supported by this strata (it reads formats \(supportedFormats.lowerBound) to \(supportedFormats.upperBound)); upgrade strata")
         }
         let config: RepositoryConfig
         do {

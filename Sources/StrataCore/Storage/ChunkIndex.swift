@@ -236,7 +236,7 @@ final class ChunkIndex: @unchecked Sendable {
     @discardableResult
     static func write(_ contents: IndexFileContents, to repo: Repository) throws -> String {
         var c = contents
-        var (bytes, id) = c.sortAndEncode()
+        var (bytes, id) = c.sortAndEncode(version: repo.config.structureVersion)
         if repo.sealer.isEncrypted {
             // Sealed, an index file is named by the hash of what is stored.
             bytes = try repo.sealer.seal(bytes, .index)

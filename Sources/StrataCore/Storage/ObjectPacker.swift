@@ -234,8 +234,8 @@ final class ObjectPacker: @unchecked Sendable {
                 let location = ChunkLocation(pack: ordinal, kind: e.kind, frameOffset: f.offset,
                                              frameCompressedLength: f.compressedLength, frameRawLength: f.rawLength,
                                              offset: e.offset, length: e.length)
-                written.entries.append((e.id, location))
-                finishedObjects.append((e.id, id, location))
+                written.entries.append((e.id!, location))
+                finishedObjects.append((e.id!, id, location))
             }
         } catch {
             p.abandon()

@@ -36,7 +36,7 @@ final class PackFile {
         }(), "cannot read \(path)")
         guard Array(header.prefix(8)) == PackTOC.headerMagic else { throw StrataError.corrupt("\(what) has a damaged header") }
         let version = header.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
-        guard version == PackTOC.version else {
+        guard PackTOC.versions.contains(version) else {
             throw StrataError(.unsupportedFormat, "\(what) has pack version \(version), which this strata does not read")
         }
         let (tocLength, tocID): (UInt64, ObjectID) = try trailer.withUnsafeBytes { raw in
@@ -58,7 +58,7 @@ final class PackFile {
             throw StrataError.corrupt("\(what): table of contents does not match its hash")
         }
         let plain = try sealer.open(toc, .toc, what: "the table of contents of \(what)")
-        return try plain.withUnsafeBytes { try PackTOC.decode($0, tocOffset: tocOffset, what: what) }
+        return try plain.withUnsafeBytes { try PackTOC.decode($0, version: version, tocOffset: tocOffset, what: what) }
     }
 
     /// Reads the compressed bytes of a frame into `buffer` (grown as needed).

@@ -25,7 +25,7 @@ final class PackWriter {
             throw StrataError.io("cannot create a pack in \(repo.tmpPath)", e)
         }
         file = opened
-        let header = PackTOC.header
+        let header = PackTOC.header(version: repo.config.structureVersion)
         do {
             try header.withUnsafeBytes { try opened.pwrite($0.baseAddress!, count: $0.count, offset: 0) }
         } catch let e as SystemCallError {
@@ -54,7 +54,7 @@ final class PackWriter {
     /// Writes the TOC and trailer, fsyncs and renames the pack into place. The caller fsyncs `packs/xx/` afterwards.
     /// - Returns: the pack's id and its final size.
     func finish() throws -> (id: ObjectID, size: Int64, toc: PackTOC) {
-        let tocBytes = try repo.sealer.seal(toc.encoded(), .toc)
+        let tocBytes = try repo.sealer.seal(toc.encoded(version: repo.config.structureVersion), .toc)
         let id = ObjectID.sha256(tocBytes)
         let tail = tocBytes + PackTOC.trailer(tocLength: tocBytes.count, tocID: id)
         let finalPath = repo.packFilePath(id)

@@ -29,6 +29,9 @@ struct Init: ParsableCommand {
     @Option(help: ArgumentHelp("Uncompressed bytes per zstd frame: 64K to 16M (default 1M).", valueName: "size"))
     var frameSize: String = "1M"
 
+    @Option(help: ArgumentHelp("The repository format: 2 (default), or 1 for strata versions that read only format 1 (format 1 packs also list every chunk id: ~40 more bytes per chunk).", valueName: "n"))
+    var format: Int = RepositoryConfig.currentFormat
+
     @Option(help: ArgumentHelp("How many snapshots may run at once (default 5).", valueName: "n"))
     var concurrentSnapshots: Int?
 
@@ -80,7 +83,7 @@ struct Init: ParsableCommand {
         let repo = try Repository.create(at: target, chunker: chunkerParameters,
                                          compression: CompressionParameters(level: compressionLevel, frameSize: try frameBytes()),
                                          concurrentSnapshots: concurrentSnapshots, encryption: encrypt ? scheme : .none,
-                                         passphrase: secret, chunkingFrom: source)
+                                         passphrase: secret, chunkingFrom: source, format: format)
         if !quiet {
             let sealing = repo.isEncrypted ? ", encrypted with \(repo.config.encryption)" : ""
             let sharing = source.map { ", sharing chunking with \($0.path)" } ?? ""
