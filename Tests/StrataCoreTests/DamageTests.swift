@@ -12,17 +12,18 @@ struct DamageTests {
         return out
     }
 
-    static func setup(_ dir: TemporaryDirectory) throws -> (Repository, Snapshot, [UInt8]) {
-        let repo = try Repository.create(at: dir.file("r"))
+    static func setup(_ dir: TemporaryDirectory, format: Int = RepositoryConfig.currentFormat) throws -> (Repository, Snapshot, [UInt8]) {
+        let repo = try Repository.create(at: dir.file("r"), format: format)
         var rng = SeededRandom(seed: 9)
         let image = rng.textLike(3 << 20)
         return (repo, try snap(repo, try dir.write("img", image)), image)
     }
 
-    @Test("a flipped byte in a frame: fsck --read-data names the snapshot and range; restore fails and leaves no file")
-    func flippedByte() throws {
+    @Test("a flipped byte in a frame: fsck --read-data names the snapshot and range; restore fails and leaves no file",
+          arguments: [1, 2])
+    func flippedByte(format: Int) throws {
         let dir = TemporaryDirectory()
-        let (repo, s, _) = try Self.setup(dir)
+        let (repo, s, _) = try Self.setup(dir, format: format)
         let pack = try Self.packs(repo)[0]
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: pack)))
         bytes[5000] ^= 0x40
@@ -68,10 +69,10 @@ struct DamageTests {
         #expect { try GarbageCollector(repo: repo).run() } throws: { ($0 as? StrataError)?.code == .damaged }
     }
 
-    @Test("an index that disagrees with a pack's table of contents is named by fsck")
-    func indexDisagrees() throws {
+    @Test("an index that disagrees with a pack's table of contents is named by fsck", arguments: [1, 2])
+    func indexDisagrees(format: Int) throws {
         let dir = TemporaryDirectory()
-        let (repo, s, _) = try Self.setup(dir)
+        let (repo, s, _) = try Self.setup(dir, format: format)
         let index = try ChunkIndex.load(repo, strict: true)
         // Replace the index with one whose first chunk points at the wrong offset in its frame.
         var entries = try index.entries()
@@ -110,10 +111,10 @@ struct DamageTests {
     }
 
     @Test("lost index files, or a lost index directory: fsck points to --repair (not gc), which reads the packs back",
-          arguments: [false, true])
-    func repairLostIndex(removeDirectory: Bool) throws {
+          arguments: [(1, false), (2, false), (2, true)])
+    func repairLostIndex(format: Int, removeDirectory: Bool) throws {
         let dir = TemporaryDirectory()
-        let (repo, s, image) = try Self.setup(dir)
+        let (repo, s, image) = try Self.setup(dir, format: format)
         for name in try FileSystem.list(repo.indexPath) { try FileSystem.remove(repo.indexPath + "/" + name) }
         if removeDirectory { #expect(rmdir(repo.indexPath) == 0) }
         let before = try Checker(repo: repo).run(readData: false)
@@ -128,6 +129,50 @@ struct DamageTests {
         #expect(after.isHealthy, "\(after.problems)")
         _ = try GarbageCollector(repo: repo).run()
         #expect(try restoreBytes(repo, s, in: dir) == image)
+    }
+
+    @Test("format 2: an index that gives two objects each other's ids is caught by the pack's content digest")
+    func swappedIDs() throws {
+        let dir = TemporaryDirectory()
+        let (repo, s, _) = try Self.setup(dir)
+        let index = try ChunkIndex.load(repo, strict: true)
+        // Two chunks of the same pack and kind trade places in the index: every place still matches the TOC.
+        var entries = try index.entries()
+        let a = entries.firstIndex { $0.location.kind == .chunk }!
+        let b = entries.firstIndex { $0.location.kind == .chunk && $0.location.pack == entries[a].location.pack
+            && $0.location.length == entries[a].location.length && $0.id != entries[a].id }!
+        (entries[a].location, entries[b].location) = (entries[b].location, entries[a].location)
+        for name in index.files { try FileSystem.remove(repo.indexPath + "/" + name) }
+        try ChunkIndex.write(index.contents(of: entries), to: repo)
+        let quick = try Checker(repo: repo).run(readData: false)
+        #expect(quick.problems.contains { $0.message.contains("do not match the pack's content digest") }, "\(quick.problems)")
+        let full = try Checker(repo: repo).run(readData: true)
+        #expect(full.damagedSnapshots == [s.id])
+        #expect(full.problems.filter { $0.message.contains("does not match its hash") }.count >= 1, "\(full.problems)")
+        // Repair rebuilds the index from the data itself: the ids go back to their places and nothing is lost.
+        let repaired = try Checker(repo: repo).run(readData: true, repair: true)
+        #expect(repaired.repairs.contains { $0.hasPrefix("rebuilt the index") }, "\(repaired.repairs)")
+        let after = try Checker(repo: repo).run(readData: true)
+        #expect(after.isHealthy, "\(after.problems)")
+    }
+
+    @Test("format 2: a repair over a damaged frame keeps only the objects the data still proves")
+    func repairOverDamagedFrame() throws {
+        let dir = TemporaryDirectory()
+        let (repo, s, image) = try Self.setup(dir)
+        let pack = try Self.packs(repo)[0]
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: pack)))
+        bytes[5000] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: pack))
+        let before = try Checker(repo: repo).run(readData: true)
+        #expect(before.damagedSnapshots == [s.id])
+        let repaired = try Checker(repo: repo).run(readData: true, repair: true)
+        #expect(repaired.repairs.contains { $0.hasPrefix("left out") }, "\(repaired.repairs)")
+        // The damaged objects are out of the index; snapshotting the same image stores them again and heals it.
+        let again = try snap(repo, try dir.write("img2", image))
+        #expect(try restoreBytes(repo, again, in: dir) == image)
+        #expect(try restoreBytes(repo, s, in: dir) == image)
+        #expect(try Checker(repo: repo).run(readData: true).problems.allSatisfy { $0.snapshot == nil })
     }
 
     @Test("damaged metadata: fsck names it and rm refuses rather than ignore a possible protection")

@@ -220,8 +220,10 @@ public final class Checker {
                           let toc = try? PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer).readTOC() else { continue }
                     packsRead += 1
                     let ordinal = UInt32(rebuilt.packs.count)
+                    // Format-2 ids are computed from the data, so each is proven at its place; format-1 ids are
+                    // the TOC's word, which a failed hash check overrides.
                     for (e, id) in (try? objectIDs(toc, packID: packID, index: index)) ?? []
-                    where bad[id] == nil || index.location(of: id).map({ index.packs[Int($0.pack)] != packID }) == true {
+                    where toc.contentDigest != nil || bad[id] == nil || index.location(of: id).map({ index.packs[Int($0.pack)] != packID }) == true {
                         guard listed.insert(id).inserted else { continue }
                         if rebuilt.packs.count == ordinal { rebuilt.packs.append(packID) }
                         let f = toc.frames[Int(e.frame)]
