@@ -188,7 +188,7 @@ struct DamageTests {
     @Test("fsck --read-data-subset reads a random share of the frames and says how much")
     func sampledCheck() throws {
         let dir = TemporaryDirectory()
-        let repo = try Repository.create(at: dir.file("r"))
+        let repo = try Repository.create(at: dir.file("r"), compression: CompressionParameters(frameSize: 1 << 20))
         var rng = SeededRandom(seed: 13)
         _ = try snap(repo, try dir.write("img", rng.bytes(20 << 20)))
         let full = try Checker(repo: repo).run(readData: true)

@@ -15,17 +15,29 @@ final class ObjectPacker: @unchecked Sendable {
         var packs = 0
     }
 
+    /// A frame's one buffer: its objects' bytes while it is filled, then (after compression into a worker's
+    /// scratch buffer) the compressed frame that the writer appends. One buffer per frame in flight, not two.
     private final class Frame: @unchecked Sendable {
         var kind: ObjectKind
-        let raw: ByteBuffer
+        let buffer: ByteBuffer
+        var rawLength = 0
         var entries: [(id: ObjectID, offset: UInt32, length: UInt32)] = []
-        let compressed: ByteBuffer
         var sequence = 0
 
         init(kind: ObjectKind, capacity: Int) {
             self.kind = kind
-            raw = ByteBuffer(capacity: capacity)
-            compressed = ByteBuffer(capacity: ZstdCompressor.bound(capacity))
+            buffer = ByteBuffer(capacity: capacity)
+        }
+    }
+
+    /// A compression context and the buffer it compresses into (one per concurrent compression).
+    private final class Compressor {
+        let zstd: ZstdCompressor
+        let output: ByteBuffer
+
+        init(level: Int, capacity: Int) {
+            zstd = ZstdCompressor(level: level)
+            output = ByteBuffer(capacity: ZstdCompressor.bound(capacity))
         }
     }
 
@@ -47,7 +59,7 @@ final class ObjectPacker: @unchecked Sendable {
     private let group = DispatchGroup()
     private let queue = DispatchQueue(label: "strata.compress", attributes: .concurrent)
     private var freeFrames: [Frame] = []
-    private var compressors: [ZstdCompressor] = []
+    private var compressors: [Compressor] = []
     private var completed: [Int: Frame] = [:]
     private var nextSequence = 0
     private var nextToWrite = 0
@@ -80,18 +92,24 @@ final class ObjectPacker: @unchecked Sendable {
     private let frameCapacity: Int
     private let sealer: ObjectSealer
 
-    /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once (default: 2 × cores + 1;
-    ///   each costs ~1.8 MiB. Measured on the benchmark fixture's first snapshot, 2 cores: 4 frames 3.13–3.24 s and
-    ///   50 MiB peak, 5 frames 3.04–3.24 s and 52 MiB, 6 frames 2.95–3.12 s and 54 MiB; with fewer, the cutting
-    ///   thread waits for compression). With the frame size, this bounds the packer's memory.
+    /// Raw bytes of frames in flight the default aims at: 2 × cores + 1 frames of 1 MiB, 3 of 2 MiB on 2 cores.
+    static let inFlightBudget = 6 << 20
+
+    /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once. Each holds one buffer of
+    ///   about the frame size (objects, then the compressed frame); each concurrent compression one more. Default:
+    ///   as many as `inFlightBudget` holds, at least cores + 1 (so that every core compresses while the cutting
+    ///   thread fills the next) and at most 2 × cores + 1. Measured on the benchmark fixture's first snapshot, 2 cores,
+    ///   2 MiB frames (docs/BENCHMARKS.md, "Frame size"): 3 frames 44.7–45.0 MiB peak, 4 frames 45.7–47.0 MiB,
+    ///   5 frames 49.2 MiB, times within the machine's noise of each other.
     init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int? = nil, indexFlushLimit: Int? = nil) {
         self.repo = repo
         self.indexFlushLimit = indexFlushLimit
         self.index = index
         frameSize = repo.config.compression.frameSize
         sealer = repo.sealer
-        frameCapacity = frameSize + max(repo.config.chunker.maxSize, 64 << 10)
-        let inFlight = maxFramesInFlight ?? (2 * min(ProcessInfo.processInfo.activeProcessorCount, 8) + 1)
+        frameCapacity = frameSize + max(repo.config.chunker.maxSize, 64 << 10) + 4096
+        let cores = min(ProcessInfo.processInfo.activeProcessorCount, 8)
+        let inFlight = maxFramesInFlight ?? max(cores + 1, min(2 * cores + 1, Self.inFlightBudget / frameSize))
         packSize = repo.config.packSize
         level = repo.config.compression.level
         slots = DispatchSemaphore(value: max(inFlight, 2))
@@ -109,12 +127,12 @@ final class ObjectPacker: @unchecked Sendable {
         try checkFailure()
         added.insert(id)
         let frame = try currentFrame(kind)
-        frame.entries.append((id, UInt32(frame.raw.count), UInt32(bytes.count)))
-        frame.raw.append(bytes.baseAddress!, count: bytes.count)
+        frame.entries.append((id, UInt32(frame.buffer.count), UInt32(bytes.count)))
+        frame.buffer.append(bytes.baseAddress!, count: bytes.count)
         addedTotals.newObjects += 1
         if kind == .chunk { addedTotals.newChunks += 1 }
         addedTotals.newRawBytes += Int64(bytes.count)
-        if frame.raw.count >= frameSize {
+        if frame.buffer.count >= frameSize {
             current[kind] = nil
             submit(frame)
         }
@@ -135,7 +153,7 @@ final class ObjectPacker: @unchecked Sendable {
         }
         let f = frame
         f.kind = kind
-        f.raw.count = 0
+        f.buffer.count = 0
         f.entries.removeAll(keepingCapacity: true)
         current[kind] = f
         return f
@@ -153,16 +171,20 @@ final class ObjectPacker: @unchecked Sendable {
 
     private func compress(_ frame: Frame) {
         lock.lock()
-        let compressor = compressors.popLast() ?? ZstdCompressor(level: level)
+        let compressor = compressors.popLast() ?? Compressor(level: level, capacity: frameCapacity)
         lock.unlock()
         var error: Error?
         do {
-            frame.compressed.reserve(ZstdCompressor.bound(frame.raw.count))
-            let n = try compressor.compress(frame.raw.bytes,
-                                            into: UnsafeMutableRawBufferPointer(start: frame.compressed.base, count: frame.compressed.capacity))
-            frame.compressed.count = n
+            let raw = frame.buffer
+            frame.rawLength = raw.count
+            compressor.output.reserve(ZstdCompressor.bound(raw.count))
+            let n = try compressor.zstd.compress(raw.bytes, into: UnsafeMutableRawBufferPointer(start: compressor.output.base,
+                                                                                              count: compressor.output.capacity))
+            // The objects' bytes are no longer needed: the frame's buffer takes the compressed frame.
+            raw.count = 0
+            raw.append(compressor.output.base, count: n)
             if sealer.isEncrypted {
-                try sealer.sealInPlace(frame.compressed, .frame)
+                try sealer.sealInPlace(raw, .frame)
             }
         } catch let e {
             error = e
@@ -213,7 +235,7 @@ final class ObjectPacker: @unchecked Sendable {
     private func write(_ frame: Frame) throws {
         if pack == nil { pack = try PackWriter(repo: repo) }
         let p = pack!
-        try p.append(compressed: frame.compressed.bytes, rawLength: frame.raw.count, kind: frame.kind, entries: frame.entries)
+        try p.append(compressed: frame.buffer.bytes, rawLength: frame.rawLength, kind: frame.kind, entries: frame.entries)
         if p.size >= Int64(packSize) { try finishPack() }
     }
 

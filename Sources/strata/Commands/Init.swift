@@ -26,8 +26,8 @@ struct Init: ParsableCommand {
     @Option(help: ArgumentHelp("zstd level for pack frames, 1 (fastest) to 19.", valueName: "level"))
     var compressionLevel: Int = CompressionParameters.defaultLevel
 
-    @Option(help: ArgumentHelp("Uncompressed bytes per zstd frame: 64K to 16M (default 1M).", valueName: "size"))
-    var frameSize: String = "1M"
+    @Option(help: ArgumentHelp("Uncompressed bytes per zstd frame: 64K to 16M (default 2M).", valueName: "size"))
+    var frameSize: String = "2M"
 
     @Option(help: ArgumentHelp("The repository format: 2 (default), or 1 for strata versions that read only format 1 (format 1 packs also list every chunk id: ~40 more bytes per chunk).", valueName: "n"))
     var format: Int = RepositoryConfig.currentFormat
