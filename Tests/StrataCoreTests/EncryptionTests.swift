@@ -187,6 +187,23 @@ struct EncryptionTests {
         #expect(try FileSystem.list(target.tmpPath).isEmpty)
         #expect(!Bundle.isLayoutPath("../config") && !Bundle.isLayoutPath("packs/ab/../../x") && Bundle.isLayoutPath("config"))
     }
+
+    @Test("a bundle holds a repository of the exporter's format, and imports into either format")
+    func bundleFormats() throws {
+        let dir = TemporaryDirectory()
+        let old = try Repository.create(at: dir.file("old"), format: 1)
+        let s = try snap(old, try Self.markedImage(dir, "img", seed: 8))
+        let bundle = dir.file("old.bundle")
+        _ = try Bundle.export([s], from: old, to: bundle, passphrase: nil)
+        #expect(Self.contains(try FileSystem.readFile(bundle), Array("\"format\" : 1".utf8)))
+        for format in [1, 2] {
+            let target = try Repository.create(at: dir.file("target\(format)"), format: format)
+            let r = try Bundle.import(bundle, into: target, passphrase: nil)
+            let imported = try SnapshotResolver(repo: target).resolve(r.copied[0].target.hex)
+            #expect(try restoreBytes(target, imported, in: dir) == (try FileSystem.readFile(dir.file("img"))))
+            #expect(try Checker(repo: target).run(readData: true).isHealthy)
+        }
+    }
 }
 
 @Suite("Keyed ids")

@@ -28,10 +28,12 @@ public enum Bundle {
         }
         let work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
         defer { try? FileManager.default.removeItem(atPath: work) }
-        // A plain bundle of a plain repository shares its chunking, so the copy moves chunks as they are.
+        // A plain bundle of a plain repository shares its chunking, so the copy moves chunks as they are. The bundle's
+        // repository has the source's format, so a bundle of a format-1 repository opens wherever the source did.
         let staging = try Repository.create(at: work, chunker: repo.config.chunker, compression: repo.config.compression,
                                             encryption: passphrase == nil ? .none : .chacha20poly1305, passphrase: passphrase,
-                                            chunkingFrom: passphrase == nil && !repo.isEncrypted ? repo : nil)
+                                            chunkingFrom: passphrase == nil && !repo.isEncrypted ? repo : nil,
+                                            format: repo.config.format)
         let result = try SnapshotCopier(from: repo, to: staging).copy(snapshots)
         try write(directory: work, to: file)
         return result

@@ -92,6 +92,11 @@ final class ObjectPacker: @unchecked Sendable {
     private let frameCapacity: Int
     private let sealer: ObjectSealer
 
+    /// Map-node frames close at this size even when chunk frames are bigger: map nodes are mostly ids, which do
+    /// not compress, and every map walker (restore, fsck, diff, gc) caches a few decompressed map-node frames. With
+    /// 2 MiB frames this kept restore's peak RSS at 36–37 MiB instead of 41–45 (docs/BENCHMARKS.md).
+    static let mapNodeFrameSize = 512 << 10
+
     /// Raw bytes of frames in flight the default aims at: 2 × cores + 1 frames of 1 MiB, 3 of 2 MiB on 2 cores.
     static let inFlightBudget = 6 << 20
 
@@ -132,7 +137,7 @@ final class ObjectPacker: @unchecked Sendable {
         addedTotals.newObjects += 1
         if kind == .chunk { addedTotals.newChunks += 1 }
         addedTotals.newRawBytes += Int64(bytes.count)
-        if frame.buffer.count >= frameSize {
+        if frame.buffer.count >= (kind == .chunk ? frameSize : min(frameSize, Self.mapNodeFrameSize)) {
             current[kind] = nil
             submit(frame)
         }
