@@ -324,11 +324,11 @@ public final class Checker {
             for (i, e) in toc.entries.enumerated() { out[Int(e.frame)].append((i, e)) }
             return out
         }
-        // Format 2: the ids computed from the data, per pack in TOC order, to check against the content digest.
-        var computed: [[ObjectID?]] = tocs.map { toc in
-            guard let toc, toc.contentDigest != nil else { return [] }
-            return [ObjectID?](repeating: nil, count: toc.entries.count)
-        }
+        // Format 2, per pack, for the content digest: frames read whole, whether an indexed object failed its hash,
+        // and the ids computed for objects the index does not name (the others are the index's, once verified).
+        var framesVerified = [Int](repeating: 0, count: tocs.count)
+        var mismatched = [Bool](repeating: false, count: tocs.count)
+        var unindexedIDs = [[Int: ObjectID]](repeating: [:], count: tocs.count)
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let lock = NSLock()
         var next = 0
@@ -347,7 +347,9 @@ public final class Checker {
             var myVerified = 0
             var myBytes: Int64 = 0
             var myDamage: [ObjectID: String] = [:]
-            var myComputed: [(ordinal: Int, id: ObjectID)] = []
+            var myUnindexed: [(ordinal: Int, id: ObjectID)] = []
+            var myMismatch = false
+            var myFrameVerified = false
             while true {
                 lock.lock()
                 let j = next
@@ -379,11 +381,14 @@ public final class Checker {
                     for (ordinal, e) in entries {
                         let b = raw.slice(Int(e.offset), Int(e.length))
                         let actual = e.kind == .chunk ? ChunkHasher.chunkID(of: b, scratch: scratch, identity: repo.identity) : repo.identity.id(b)
-                        if e.id == nil { myComputed.append((ordinal, actual)) }
-                        guard let want = expected(ordinal, e) else { continue }
+                        guard let want = expected(ordinal, e) else {
+                            myUnindexed.append((ordinal, actual))
+                            continue
+                        }
                         if actual == want {
                             myVerified += 1
                         } else {
+                            myMismatch = true
                             // Only the copy the index names matters: an old damaged copy that a repair left behind
                             // (and a new snapshot replaced) harms no snapshot.
                             if let loc = index.location(of: want), loc.pack == UInt32(job.pack), loc.frameOffset == frame.offset, loc.offset == e.offset {
@@ -392,6 +397,7 @@ public final class Checker {
                         }
                     }
                     myBytes += Int64(frame.rawLength)
+                    myFrameVerified = true
                 } catch {
                     let why = (error as? StrataError)?.description ?? "\(error)"
                     for (ordinal, e) in entries {
@@ -403,11 +409,17 @@ public final class Checker {
                 verified += myVerified
                 bytes += myBytes
                 damage.merge(myDamage) { a, _ in a }
-                for c in myComputed { computed[job.pack][c.ordinal] = c.id }
+                if tocs[job.pack]!.contentDigest != nil {
+                    if myFrameVerified { framesVerified[job.pack] += 1 }
+                    if myMismatch { mismatched[job.pack] = true }
+                    for c in myUnindexed { unindexedIDs[job.pack][c.ordinal] = c.id }
+                }
                 myVerified = 0
                 myBytes = 0
                 myDamage.removeAll()
-                myComputed.removeAll(keepingCapacity: true)
+                myUnindexed.removeAll(keepingCapacity: true)
+                myMismatch = false
+                myFrameVerified = false
                 lock.unlock()
             }
         }
@@ -415,8 +427,9 @@ public final class Checker {
         // names and the data does not match is reported above; this catches damage to the rest.)
         var packProblems: [String] = []
         for (p, toc) in tocs.enumerated() {
-            guard let toc, let digest = toc.contentDigest, !computed[p].contains(nil) else { continue }
-            if PackTOC.digest(ofIDs: computed[p].map { $0! }) != digest {
+            guard let toc, let digest = toc.contentDigest, framesVerified[p] == toc.frames.count, !mismatched[p] else { continue }
+            let ids = toc.entries.indices.map { indexedIDs[p][$0] ?? unindexedIDs[p][$0]! }
+            if PackTOC.digest(ofIDs: ids) != digest {
                 packProblems.append("pack \(index.packs[p].shortHex): its data does not match the content digest of its table of contents")
             }
         }
