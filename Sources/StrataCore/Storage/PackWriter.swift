@@ -10,6 +10,11 @@ final class PackWriter {
     private let file: FileHandleFD
     private(set) var size: Int64
     private(set) var toc = PackTOC()
+    /// Where the bytes not yet handed to the kernel's write-back start.
+    private var writebackFrom: Int64 = 0
+    /// A pack asks the kernel to start writing its frames back every this many bytes, so that its fsync at the end
+    /// waits for the last few MiB only, not the whole pack, while the writer holds up the frames behind it.
+    static let writebackEvery: Int64 = 4 << 20
 
     init(repo: Repository) throws {
         self.repo = repo
@@ -49,6 +54,10 @@ final class PackWriter {
             toc.entries.append(PackEntry(id: e.id, kind: kind, frame: frameNumber, offset: e.offset, length: e.length))
         }
         size += Int64(compressed.count)
+        if size - writebackFrom >= Self.writebackEvery {
+            file.startWriteback(offset: writebackFrom, count: Int(size - writebackFrom))
+            writebackFrom = size
+        }
     }
 
     /// Writes the TOC and trailer, fsyncs and renames the pack into place. The caller fsyncs `packs/xx/` afterwards.
