@@ -97,15 +97,16 @@ final class ObjectPacker: @unchecked Sendable {
     /// 2 MiB frames this kept restore's peak RSS at 36–37 MiB instead of 41–45 (docs/BENCHMARKS.md).
     static let mapNodeFrameSize = 512 << 10
 
-    /// Raw bytes of frames in flight the default aims at: 2 × cores + 1 frames of 1 MiB, 3 of 2 MiB on 2 cores.
-    static let inFlightBudget = 6 << 20
+    /// Raw bytes of frames in flight the default aims at: 2 × cores + 1 frames of 1 MiB, 4 of 2 MiB on 2 cores.
+    static let inFlightBudget = 8 << 20
 
     /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once. Each holds one buffer of
     ///   about the frame size (objects, then the compressed frame); each concurrent compression one more. Default:
     ///   as many as `inFlightBudget` holds, at least cores + 1 (so that every core compresses while the cutting
     ///   thread fills the next) and at most 2 × cores + 1. Measured on the benchmark fixture's first snapshot, 2 cores,
-    ///   2 MiB frames (docs/BENCHMARKS.md, "Frame size"): 3 frames 44.7–45.0 MiB peak, 4 frames 45.7–47.0 MiB,
-    ///   5 frames 49.2 MiB, times within the machine's noise of each other.
+    ///   2 MiB frames (docs/BENCHMARKS.md, "Format 2 and 2 MiB frames"), interleaved runs: 3 frames 3.73–3.94 s and
+    ///   41.9–42.0 MiB peak (static build; 47.6–48.1 with the shared Swift runtime), 4 frames 3.30–3.34 s and
+    ///   45.5–45.9 MiB (49.5–50.0).
     init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int? = nil, indexFlushLimit: Int? = nil) {
         self.repo = repo
         self.indexFlushLimit = indexFlushLimit
