@@ -94,7 +94,7 @@ final class ObjectPacker: @unchecked Sendable {
 
     /// Map-node frames close at this size even when chunk frames are bigger: map nodes are mostly ids, which do
     /// not compress, and every map walker (restore, fsck, diff, gc) caches a few decompressed map-node frames. With
-    /// 2 MiB frames this kept restore's peak RSS at 36–37 MiB instead of 41–45 (docs/BENCHMARKS.md).
+    /// 2 MiB frames this kept restore's peak RSS at 37–40 MiB instead of 42–47 (docs/BENCHMARKS.md).
     static let mapNodeFrameSize = 512 << 10
 
     /// Raw bytes of frames in flight the default aims at: 2 × cores + 1 frames of 1 MiB, 4 of 2 MiB on 2 cores.
