@@ -146,6 +146,19 @@ struct CodecTests {
         #expect { try RepositoryConfig.decode(Array("garbage".utf8), path: "c") } throws: { ($0 as? StrataError)?.code == .damaged }
     }
 
+    @Test("a repository of a format this build does not write is refused before anything is created")
+    func unknownFormatAtInit() throws {
+        let dir = TemporaryDirectory()
+        for format in [0, 3] {
+            #expect { try Repository.create(at: dir.file("r\(format)"), format: format) } throws: {
+                ($0 as? StrataError)?.code == .invalidArgument && ($0 as? StrataError)?.message.contains("format \(format)") == true
+            }
+            #expect(!FileManager.default.fileExists(atPath: dir.file("r\(format)")))
+        }
+        #expect(try Repository.create(at: dir.file("one"), format: 1).config.format == 1)
+        #expect(try Repository.open(at: dir.file("one")).config.format == 1)
+    }
+
     @Test("varints round-trip at the edges")
     func varints() throws {
         var w = ByteWriter()
