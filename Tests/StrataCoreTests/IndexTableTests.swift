@@ -8,8 +8,7 @@ import Testing
 @Suite("Compact index")
 struct IndexTableTests {
     static func value(_ rng: inout SeededRandom) -> IndexTable.Value {
-        IndexTable.Value(frame: UInt32(truncatingIfNeeded: rng.next() % 5000), offset: UInt32(truncatingIfNeeded: rng.next() % (1 << 20)),
-                         lengthAndKind: UInt32(truncatingIfNeeded: rng.next() % (1 << 31)) | (rng.next() % 2 == 0 ? 0 : 1 << 31))
+        IndexTable.Value(frame: UInt32(truncatingIfNeeded: rng.next() % 5000), place: UInt32(truncatingIfNeeded: rng.next()))
     }
 
     static func id(_ rng: inout SeededRandom) -> ObjectID {
@@ -147,9 +146,13 @@ struct IndexTableTests {
         for i in 0..<60000 {
             let pack = Int(rng.next() % 40)
             let frame = UInt64(rng.next() % 30) << 20
+            // Chunks at 4 KiB-aligned places (what the chunker makes) fit a record; map nodes, and a chunk that ends
+            // an image whose size is not a multiple of 4 KiB, take the exact side table.
+            let exact = i % 50 == 0 || i % 97 == 0
             let loc = ChunkLocation(pack: 0, kind: i % 50 == 0 ? .mapNode : .chunk, frameOffset: frame,
                                     frameCompressedLength: UInt32(frame >> 12) + 100, frameRawLength: 1 << 20,
-                                    offset: UInt32(rng.next() % 1000) * 1024, length: 4096 * UInt32(1 + rng.next() % 8))
+                                    offset: exact ? UInt32(rng.next() % 1_000_000) : UInt32(rng.next() % 200) * 4096,
+                                    length: exact ? UInt32(1 + rng.next() % 40000) : 4096 * UInt32(1 + rng.next() % 16))
             let id = Self.id(&rng)
             index.add(id: id, packID: packs[pack], location: loc)
             var expected = loc
@@ -162,7 +165,7 @@ struct IndexTableTests {
         for (id, loc) in model { #expect(index.location(of: id) == loc) }
         #expect(!index.contains(Self.id(&rng)))
         let perObject = Double(index.memoryBytes) / Double(index.count)
-        #expect(perObject < 40, "\(perObject) bytes per object")
+        #expect(perObject < 36, "\(perObject) bytes per object (additions not yet merged cost more)")
     }
 
     @Test("a loaded index gives back every whole id once, at the place it looks the id up at", arguments: [false, true])
@@ -214,7 +217,7 @@ struct IndexTableTests {
             #expect(index.location(of: id) == got)
         }
         let perObject = Double(index.memoryBytes) / Double(index.count)
-        #expect(perObject < 32, "\(perObject) bytes per object")
+        #expect(perObject < 26.5, "\(perObject) bytes per object")
         // Without duplicates every entry is the table's (the walk skips the lookups): the same answer.
         let single = try Repository.create(at: dir.file("single"))
         try ChunkIndex.write(files[0], to: single)

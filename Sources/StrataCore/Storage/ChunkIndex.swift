@@ -13,6 +13,13 @@ final class ChunkIndex: @unchecked Sendable {
     private let tagger = IndexTagger.random()
     private let table = IndexTable()
     private var recent: [ObjectID: IndexTable.Value] = [:]
+    /// Places of objects a record cannot hold in its 32 bits (map nodes, chunks not aligned to 4 KiB pages).
+    private struct ExactPlace {
+        var offset: UInt32
+        /// Bit 31: object kind (0 chunk, 1 map node); bits 0–30: length.
+        var lengthAndKind: UInt32
+    }
+    private var exactPlaces: [ExactPlace] = []
     /// The repository whose index files were loaded, to read their whole ids again.
     private var source: Repository?
     /// True once objects added in this process joined the table: their whole ids are then in no file it read.
@@ -110,15 +117,27 @@ final class ChunkIndex: @unchecked Sendable {
             frameOrdinals[facts] = frame
         }
         precondition(l.length < 1 << 31)
-        return IndexTable.Value(frame: frame, offset: l.offset,
-                                lengthAndKind: l.length | (l.kind == .mapNode ? 1 << 31 : 0))
+        // A chunk at a 4 KiB-aligned place (all but the odd last chunk of an image whose size is not a multiple of
+        // 4 KiB) fits the record: offset in pages in bits 0–14, length in pages in bits 15–30. Anything else (map
+        // nodes, odd chunks) is kept exactly on the side; bit 31 marks it and bits 0–30 say where.
+        if l.kind == .chunk, l.offset & 0xfff == 0, l.length & 0xfff == 0, l.offset >> 12 < 1 << 15, l.length >> 12 < 1 << 16 {
+            return IndexTable.Value(frame: frame, place: (l.offset >> 12) | (l.length >> 12) << 15)
+        }
+        precondition(exactPlaces.count < 1 << 31)
+        exactPlaces.append(ExactPlace(offset: l.offset, lengthAndKind: l.length | (l.kind == .mapNode ? 1 << 31 : 0)))
+        return IndexTable.Value(frame: frame, place: 1 << 31 | UInt32(exactPlaces.count - 1))
     }
 
     private func location(_ v: IndexTable.Value) -> ChunkLocation {
         let f = frames[Int(v.frame)]
-        return ChunkLocation(pack: f.pack, kind: v.lengthAndKind >> 31 == 1 ? .mapNode : .chunk, frameOffset: f.offset,
+        if v.place >> 31 == 0 {
+            return ChunkLocation(pack: f.pack, kind: .chunk, frameOffset: f.offset, frameCompressedLength: f.compressedLength,
+                                 frameRawLength: f.rawLength, offset: (v.place & 0x7fff) << 12, length: (v.place >> 15) << 12)
+        }
+        let e = exactPlaces[Int(v.place & 0x7fff_ffff)]
+        return ChunkLocation(pack: f.pack, kind: e.lengthAndKind >> 31 == 1 ? .mapNode : .chunk, frameOffset: f.offset,
                              frameCompressedLength: f.compressedLength, frameRawLength: f.rawLength,
-                             offset: v.offset, length: v.lengthAndKind & 0x7fff_ffff)
+                             offset: e.offset, length: e.lengthAndKind & 0x7fff_ffff)
     }
 
     /// Adds one object written in this process (pack given by id), unless the id is known.
@@ -196,7 +215,10 @@ final class ChunkIndex: @unchecked Sendable {
     }
 
     /// Bytes the index holds for its objects (records, directory, frames; not the pack table), for measurements.
-    var memoryBytes: Int { table.memoryBytes + frames.count * 2 * MemoryLayout<FrameFacts>.stride + recent.count * 64 }
+    var memoryBytes: Int {
+        table.memoryBytes + frames.count * 2 * MemoryLayout<FrameFacts>.stride + recent.count * 64
+            + exactPlaces.capacity * MemoryLayout<ExactPlace>.stride
+    }
 
     /// Index contents for a set of entries, with a compact pack table.
     func contents(of entries: [(id: ObjectID, location: ChunkLocation)]) -> IndexFileContents {

@@ -2,21 +2,23 @@
 import Glibc
 #endif
 
-/// The compact in-memory form of the chunk index: fixed 28-byte records (an object's 128-bit keyed tag, a frame
-/// ordinal, the object's offset in the frame, its length and kind) in one flat allocation, sorted by tag and found
-/// through a directory of tag-prefix buckets (tags are pseudo-random, so the buckets are even: ~4–8 records each).
+/// The compact in-memory form of the chunk index: fixed 24-byte records (an object's 128-bit keyed tag, a frame
+/// ordinal and 32 bits that place the object in the frame, see `Value`) in one flat allocation, sorted by tag and
+/// found through a directory of tag-prefix buckets (tags are pseudo-random, so the buckets are even: ~4–8 records
+/// each).
 ///
-/// ~28.5 bytes per object in all (44.5 with whole 32-byte ids, ~250 for a Swift dictionary of the same entries).
+/// ~24.5 bytes per object in all (28.5 with offset and length as two words, 44.5 with whole 32-byte ids, ~250 for a
+/// Swift dictionary of the same entries).
 /// The tag (`IndexTag`) is keyed with a secret of this process, so that no one can make two ids share one.
 final class IndexTable {
     struct Value: Equatable {
         var frame: UInt32
-        var offset: UInt32
-        /// Bit 31: object kind (0 chunk, 1 map node); bits 0–30: length.
-        var lengthAndKind: UInt32
+        /// Where the object is in its frame, as the owner encodes it (ChunkIndex: offset and length in 4 KiB pages,
+        /// or a reference to an exact place).
+        var place: UInt32
     }
 
-    static let recordBytes = 28
+    static let recordBytes = 24
 
     private(set) var count = 0
     private var capacity = 0
@@ -39,16 +41,14 @@ final class IndexTable {
 
     @inline(__always) private static func value(at p: UnsafeRawPointer) -> Value {
         Value(frame: p.loadUnaligned(fromByteOffset: 16, as: UInt32.self),
-              offset: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self),
-              lengthAndKind: p.loadUnaligned(fromByteOffset: 24, as: UInt32.self))
+              place: p.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
     }
 
     @inline(__always) private static func store(_ tag: IndexTag, _ v: Value, at p: UnsafeMutableRawPointer) {
         p.storeBytes(of: tag.hi, as: UInt64.self)
         p.storeBytes(of: tag.lo, toByteOffset: 8, as: UInt64.self)
         p.storeBytes(of: v.frame, toByteOffset: 16, as: UInt32.self)
-        p.storeBytes(of: v.offset, toByteOffset: 20, as: UInt32.self)
-        p.storeBytes(of: v.lengthAndKind, toByteOffset: 24, as: UInt32.self)
+        p.storeBytes(of: v.place, toByteOffset: 20, as: UInt32.self)
     }
 
     /// Orders records by tag, then by frame (so that of two records for one id, the one loaded first comes first).
