@@ -1,9 +1,10 @@
 /// The in-memory index of every stored object: id → location. Loaded from the `index/` files.
 ///
-/// Objects live in a compact sorted table (`IndexTable`, ~28.5 bytes each) under a keyed 128-bit tag of their id
-/// (`IndexTag`); frame facts (pack, offset, lengths) are kept once per frame, not per object. Objects added in this
+/// Objects live in a compact sorted table (`IndexTable`, 24-byte records) under a keyed 128-bit tag of their id
+/// (`IndexTag`); frame facts (pack, offset, lengths) are kept once per frame, not per object, and a chunk's place
+/// in its frame in pages (others' exactly, on the side). Objects added in this
 /// process wait in a small dictionary that is merged into the table once it holds an eighth of it, so that memory
-/// stays ~30–45 bytes per object whatever the count. Whole ids are on disk, in the index files: `forEach` reads
+/// stays ~25–40 bytes per object whatever the count. Whole ids are on disk, in the index files: `forEach` reads
 /// them again. Reads may run on several threads at once; additions happen on one thread with no reader running.
 final class ChunkIndex: @unchecked Sendable {
     private(set) var packs: [ObjectID] = []
