@@ -46,6 +46,7 @@ struct CommandLineTests {
             (["snap", img, "-t", "=x"], 2, "tag key"),
             (["snap", "-"], 2, "needs --volume"),
             (["init", "--chunker", "cdc:5000", s.file("r2")], 2, "chunk"),
+            (["init", "--format", "3", s.file("r2")], 2, "repository format 3 is not one this strata writes"),
             (["-r", s.file("r3"), "init", s.file("r4")], 2, "two repository paths given"),
             (["-r", s.file("r3"), "init", "--repo", s.file("r4")], 2, "given more than once"),
             (["-r", s.file("r3"), "log", "-r", s.file("repo")], 2, "given more than once"),

@@ -20,6 +20,11 @@ enum ChunkHasher {
         identity.id(pageDigests)
     }
 
+    /// Recomputes any stored object's id from its bytes: a chunk's from its pages, a map node's from its encoding.
+    static func objectID(of bytes: UnsafeRawBufferPointer, kind: ObjectKind, scratch: ByteBuffer, identity: IdentityScheme) -> ObjectID {
+        kind == .chunk ? chunkID(of: bytes, scratch: scratch, identity: identity) : identity.id(bytes)
+    }
+
     /// Recomputes a chunk's id from its bytes (restore and fsck verify with it).
     static func chunkID(of bytes: UnsafeRawBufferPointer, scratch: ByteBuffer, identity: IdentityScheme) -> ObjectID {
         let pages = (bytes.count + pageSize - 1) / pageSize

@@ -273,18 +273,15 @@ public final class Checker {
             while end < toc.entries.count && toc.entries[end].frame == UInt32(f) { end += 1 }
             defer { first = end }
             do {
-                try pack.readFrame(offset: frame.offset, length: Int(frame.compressedLength), into: compressed)
-                raw.reserve(Int(frame.rawLength))
-                raw.count = Int(frame.rawLength)
-                try decompressor.decompress(compressed.bytes, into: UnsafeMutableRawBufferPointer(start: raw.base, count: raw.count),
-                                            what: "frame at \(frame.offset) of pack \(packID.shortHex)")
+                try pack.decompressFrame(offset: frame.offset, compressedLength: Int(frame.compressedLength), rawLength: Int(frame.rawLength),
+                                         into: raw, compressed: compressed, decompressor: decompressor)
             } catch {
                 continue
             }
             for i in first..<end {
                 let e = toc.entries[i]
                 let b = raw.slice(Int(e.offset), Int(e.length))
-                ids[i] = e.kind == .chunk ? ChunkHasher.chunkID(of: b, scratch: scratch, identity: repo.identity) : repo.identity.id(b)
+                ids[i] = ChunkHasher.objectID(of: b, kind: e.kind, scratch: scratch, identity: repo.identity)
             }
         }
         if !ids.contains(nil), PackTOC.digest(ofIDs: ids.map { $0! }) == toc.contentDigest {
@@ -373,14 +370,11 @@ public final class Checker {
                         pack = try PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer)
                         packFiles = [job.pack: pack]
                     }
-                    try pack.readFrame(offset: frame.offset, length: Int(frame.compressedLength), into: compressed)
-                    raw.reserve(Int(frame.rawLength))
-                    raw.count = Int(frame.rawLength)
-                    try decompressor.decompress(compressed.bytes, into: UnsafeMutableRawBufferPointer(start: raw.base, count: raw.count),
-                                                what: "frame at \(frame.offset) of pack \(packID.shortHex)")
+                    try pack.decompressFrame(offset: frame.offset, compressedLength: Int(frame.compressedLength), rawLength: Int(frame.rawLength),
+                                         into: raw, compressed: compressed, decompressor: decompressor)
                     for (ordinal, e) in entries {
                         let b = raw.slice(Int(e.offset), Int(e.length))
-                        let actual = e.kind == .chunk ? ChunkHasher.chunkID(of: b, scratch: scratch, identity: repo.identity) : repo.identity.id(b)
+                        let actual = ChunkHasher.objectID(of: b, kind: e.kind, scratch: scratch, identity: repo.identity)
                         guard let want = expected(ordinal, e) else {
                             myUnindexed.append((ordinal, actual))
                             continue

@@ -145,7 +145,7 @@ public final class GarbageCollector {
                     let entries = (toCopy[ordinal] ?? []).sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
                     for (id, loc) in entries {
                         let bytes = try cache.object(id, at: loc)
-                        let ok = loc.kind == .chunk ? ChunkHasher.chunkID(of: bytes, scratch: scratch, identity: repo.identity) == id : repo.identity.id(bytes) == id
+                        let ok = ChunkHasher.objectID(of: bytes, kind: loc.kind, scratch: scratch, identity: repo.identity) == id
                         guard ok else {
                             throw StrataError.corrupt("gc stopped: object \(id.shortHex) in pack \(index.packs[ordinal].shortHex) does not match its hash; run 'strata fsck'")
                         }

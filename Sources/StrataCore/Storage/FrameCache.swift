@@ -39,12 +39,8 @@ final class FrameCache {
             buffer = ByteBuffer(capacity: Int(location.frameRawLength))
         }
         let p = try pack(location.pack)
-        try p.readFrame(offset: location.frameOffset, length: Int(location.frameCompressedLength), into: compressed)
-        buffer.reserve(Int(location.frameRawLength))
-        buffer.count = Int(location.frameRawLength)
-        try decompressor.decompress(compressed.bytes,
-                                    into: UnsafeMutableRawBufferPointer(start: buffer.base, count: buffer.count),
-                                    what: "frame at \(location.frameOffset) of pack \(p.id.shortHex)")
+        try p.decompressFrame(offset: location.frameOffset, compressedLength: Int(location.frameCompressedLength),
+                             rawLength: Int(location.frameRawLength), into: buffer, compressed: compressed, decompressor: decompressor)
         frames.append((key, buffer))
         return buffer
     }
@@ -83,10 +79,7 @@ final class FrameCacheReader {
             p = try PackFile(id: id, path: repo.packFilePath(id), sealer: repo.sealer)
             openPacks[location.pack] = p
         }
-        try p.readFrame(offset: location.frameOffset, length: Int(location.frameCompressedLength), into: compressed)
-        buffer.reserve(Int(location.frameRawLength))
-        buffer.count = Int(location.frameRawLength)
-        try decompressor.decompress(compressed.bytes, into: UnsafeMutableRawBufferPointer(start: buffer.base, count: buffer.count),
-                                    what: "frame at \(location.frameOffset) of pack \(p.id.shortHex)")
+        try p.decompressFrame(offset: location.frameOffset, compressedLength: Int(location.frameCompressedLength),
+                             rawLength: Int(location.frameRawLength), into: buffer, compressed: compressed, decompressor: decompressor)
     }
 }

@@ -15,25 +15,25 @@ final class ObjectPacker: @unchecked Sendable {
         var packs = 0
     }
 
-    /// A frame's one buffer: its objects' bytes while it is filled, then (after compression into a worker's
-    /// scratch buffer) the compressed frame that the writer appends. One buffer per frame in flight, not two.
+    /// A frame's one buffer: its objects' bytes while it is filled, then the compressed frame that the writer
+    /// appends (compression writes into the compressor's buffer and the two swap). One buffer per frame in flight.
     private final class Frame: @unchecked Sendable {
         var kind: ObjectKind
-        let buffer: ByteBuffer
+        var buffer: ByteBuffer
         var rawLength = 0
         var entries: [(id: ObjectID, offset: UInt32, length: UInt32)] = []
         var sequence = 0
 
         init(kind: ObjectKind, capacity: Int) {
             self.kind = kind
-            buffer = ByteBuffer(capacity: capacity)
+            buffer = ByteBuffer(capacity: ZstdCompressor.bound(capacity))
         }
     }
 
     /// A compression context and the buffer it compresses into (one per concurrent compression).
     private final class Compressor {
         let zstd: ZstdCompressor
-        let output: ByteBuffer
+        var output: ByteBuffer
 
         init(level: Int, capacity: Int) {
             zstd = ZstdCompressor(level: level)
@@ -181,16 +181,16 @@ final class ObjectPacker: @unchecked Sendable {
         lock.unlock()
         var error: Error?
         do {
-            let raw = frame.buffer
-            frame.rawLength = raw.count
-            compressor.output.reserve(ZstdCompressor.bound(raw.count))
-            let n = try compressor.zstd.compress(raw.bytes, into: UnsafeMutableRawBufferPointer(start: compressor.output.base,
-                                                                                              count: compressor.output.capacity))
-            // The objects' bytes are no longer needed: the frame's buffer takes the compressed frame.
-            raw.count = 0
-            raw.append(compressor.output.base, count: n)
+            frame.rawLength = frame.buffer.count
+            compressor.output.reserve(ZstdCompressor.bound(frame.rawLength))
+            let n = try compressor.zstd.compress(frame.buffer.bytes, into: UnsafeMutableRawBufferPointer(start: compressor.output.base,
+                                                                                                      count: compressor.output.capacity))
+            compressor.output.count = n
+            // The objects' bytes are no longer needed: the frame takes the compressed frame's buffer, and the
+            // compressor the objects' buffer for its next frame (both have room for a compressed frame).
+            swap(&frame.buffer, &compressor.output)
             if sealer.isEncrypted {
-                try sealer.sealInPlace(raw, .frame)
+                try sealer.sealInPlace(frame.buffer, .frame)
             }
         } catch let e {
             error = e

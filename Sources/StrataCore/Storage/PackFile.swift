@@ -74,6 +74,15 @@ final class PackFile {
             try sealer.openInPlace(buffer, .frame, what: "frame at \(offset) of pack \(id.shortHex)")
         }
     }
+    /// Reads a frame and decompresses it into `raw` (sized to the frame's raw length); `compressed` is scratch.
+    func decompressFrame(offset: UInt64, compressedLength: Int, rawLength: Int, into raw: ByteBuffer,
+                         compressed: ByteBuffer, decompressor: ZstdDecompressor) throws {
+        try readFrame(offset: offset, length: compressedLength, into: compressed)
+        raw.reserve(rawLength)
+        raw.count = rawLength
+        try decompressor.decompress(compressed.bytes, into: UnsafeMutableRawBufferPointer(start: raw.base, count: rawLength),
+                                    what: "frame at \(offset) of pack \(id.shortHex)")
+    }
 }
 
 #if canImport(Glibc)
