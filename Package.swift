@@ -19,11 +19,14 @@ let package = Package(
             providers: [.apt(["libzstd-dev"])]
         ),
         .systemLibrary(name: "CGlibcExtras"),
+        // SHA-256 on the x86 SHA extensions, two pages at a time (used when the CPU has them).
+        .target(name: "CStrataHash"),
         .target(
             name: "StrataCore",
             dependencies: [
                 "CZstd",
                 "CGlibcExtras",
+                "CStrataHash",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]

@@ -9,8 +9,14 @@ enum ChunkHasher {
     /// Writes the SHA-256 of one page to `out` (32 bytes).
     @inline(__always)
     static func hashPage(_ page: UnsafeRawBufferPointer, into out: UnsafeMutableRawPointer) {
-        let digest = SHA256.hash(bufferPointer: page)
-        digest.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: 32) }
+        FastSHA256.hash(page, into: out)
+    }
+
+    /// Writes the SHA-256 of two whole pages to `outA` and `outB` (hashed together: see `FastSHA256`).
+    @inline(__always)
+    static func hashPagePair(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer,
+                             into outA: UnsafeMutableRawPointer, _ outB: UnsafeMutableRawPointer) {
+        FastSHA256.hashPair(a, b, count: pageSize, into: outA, outB)
     }
 
     /// The chunk id from its consecutive page digests: SHA-256 over them, or HMAC-SHA256 under the repository's id
@@ -29,22 +35,9 @@ enum ChunkHasher {
     static func chunkID(of bytes: UnsafeRawBufferPointer, scratch: ByteBuffer, identity: IdentityScheme) -> ObjectID {
         let pages = (bytes.count + pageSize - 1) / pageSize
         scratch.reserve(pages * 32)
-        var offset = 0
-        var i = 0
-        while offset < bytes.count {
-            let n = min(pageSize, bytes.count - offset)
-            hashPage(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + n)]), into: scratch.base + i * 32)
-            offset += n
-            i += 1
+        if let base = bytes.baseAddress {
+            FastSHA256.hashPages(base, count: bytes.count, pageSize: pageSize, into: scratch.base)
         }
         return chunkID(pageDigests: UnsafeRawBufferPointer(start: scratch.base, count: pages * 32), identity: identity)
-    }
-}
-
-extension SHA256 {
-    static func hash(bufferPointer: UnsafeRawBufferPointer) -> SHA256.Digest {
-        var h = SHA256()
-        h.update(bufferPointer: bufferPointer)
-        return h.finalize()
     }
 }

@@ -37,7 +37,10 @@ public struct ObjectID: Hashable, Comparable, Sendable, CustomStringConvertible 
 
     /// SHA-256 of a byte range.
     public static func sha256(_ raw: UnsafeRawBufferPointer) -> ObjectID {
-        ObjectID(digest: SHA256.hash(data: raw))
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 8) { out in
+            FastSHA256.hash(raw, into: out.baseAddress!)
+            return ObjectID(bytes: UnsafeRawPointer(out.baseAddress!))
+        }
     }
 
     public static func sha256(_ bytes: [UInt8]) -> ObjectID {

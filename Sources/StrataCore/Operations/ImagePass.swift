@@ -231,21 +231,33 @@ final class ImagePass {
         segment.count = n
     }
 
-    /// Zero-checks and hashes pages `lo..<hi` of the `count` bytes at the buffer's segment start.
+    /// Zero-checks and hashes pages `lo..<hi` of the `count` bytes at the buffer's segment start. Data pages are
+    /// hashed two at a time (`ChunkHasher.hashPagePair`); a short last page and an odd one out alone.
     private static func hash(pages lo: Int, _ hi: Int, count: Int, in buffer: SegmentBuffer) {
         let page = ChunkerParameters.pageSize
         let base = buffer.bytes.base + buffer.dataStart
         let digestBase = buffer.digests.base + buffer.dataStart / page * 32
         let zeros = buffer.zeros + buffer.dataStart / page
+        var waiting = -1  // a whole data page not hashed yet, waiting for a second
         for i in lo..<hi {
             let len = min(page, count - i * page)
             let bytes = UnsafeRawBufferPointer(start: base + i * page, count: len)
             if ZeroScan.isZero(bytes) {
                 zeros[i] = true
-            } else {
-                zeros[i] = false
-                ChunkHasher.hashPage(bytes, into: digestBase + i * 32)
+                continue
             }
+            zeros[i] = false
+            if len < page {
+                ChunkHasher.hashPage(bytes, into: digestBase + i * 32)
+            } else if waiting < 0 {
+                waiting = i
+            } else {
+                ChunkHasher.hashPagePair(base + waiting * page, base + i * page, into: digestBase + waiting * 32, digestBase + i * 32)
+                waiting = -1
+            }
+        }
+        if waiting >= 0 {
+            ChunkHasher.hashPage(UnsafeRawBufferPointer(start: base + waiting * page, count: page), into: digestBase + waiting * 32)
         }
     }
 
