@@ -278,11 +278,8 @@ public final class Checker {
             } catch {
                 continue
             }
-            for i in first..<end {
-                let e = toc.entries[i]
-                let b = raw.slice(Int(e.offset), Int(e.length))
-                ids[i] = ChunkHasher.objectID(of: b, kind: e.kind, scratch: scratch, identity: repo.identity)
-            }
+            ChunkHasher.objectIDs(count: end - first, object: { (raw.slice(Int(toc.entries[first + $0].offset), Int(toc.entries[first + $0].length)), toc.entries[first + $0].kind) },
+                                  scratch: scratch, identity: repo.identity) { i, id in ids[first + i] = id }
         }
         if !ids.contains(nil), PackTOC.digest(ofIDs: ids.map { $0! }) == toc.contentDigest {
             return zip(toc.entries, ids).map { ($0, $1!) }
@@ -372,12 +369,12 @@ public final class Checker {
                     }
                     try pack.decompressFrame(offset: frame.offset, compressedLength: Int(frame.compressedLength), rawLength: Int(frame.rawLength),
                                          into: raw, compressed: compressed, decompressor: decompressor)
-                    for (ordinal, e) in entries {
-                        let b = raw.slice(Int(e.offset), Int(e.length))
-                        let actual = ChunkHasher.objectID(of: b, kind: e.kind, scratch: scratch, identity: repo.identity)
+                    ChunkHasher.objectIDs(count: entries.count, object: { (raw.slice(Int(entries[$0].1.offset), Int(entries[$0].1.length)), entries[$0].1.kind) },
+                                          scratch: scratch, identity: repo.identity) { i, actual in
+                        let (ordinal, e) = entries[i]
                         guard let want = expected(ordinal, e) else {
                             myUnindexed.append((ordinal, actual))
-                            continue
+                            return
                         }
                         if actual == want {
                             myVerified += 1

@@ -214,9 +214,11 @@ public final class Restorer {
                 let buffer = take(&buffers) { ByteBuffer(capacity: Int(job.location.frameRawLength)) }
                 job.buffer = buffer
                 try cache.read(job.location, into: buffer)
-                for piece in job.pieces {
-                    let bytes = buffer.slice(Int(piece.location.offset), Int(piece.location.length))
-                    guard ChunkHasher.chunkID(of: bytes, scratch: cache.scratch, identity: repo.identity) == piece.id else {
+                let pieces = job.pieces
+                try ChunkHasher.objectIDs(count: pieces.count, object: { (buffer.slice(Int(pieces[$0].location.offset), Int(pieces[$0].location.length)), .chunk) },
+                                          scratch: cache.scratch, identity: repo.identity) { i, id in
+                    let piece = pieces[i]
+                    guard id == piece.id else {
                         throw StrataError.corrupt("\(what): bytes \(piece.imageOffset)-\(piece.imageOffset + UInt64(piece.location.length) - 1) cannot be restored: chunk \(piece.id.shortHex) does not match its hash")
                     }
                 }
