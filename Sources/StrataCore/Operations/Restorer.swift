@@ -167,8 +167,8 @@ public final class Restorer {
 
         // The kernel hints (start write-back, drop written pages) run on their own thread: both calls can block
         // (on this VM 0.27 s and 0.14 s in all over a restore of the benchmark image), and a worker waiting in
-        // them is a core not decompressing (restore 1.36–1.41 s → see docs/BENCHMARKS.md). Requests that arrive
-        // while one runs are joined into the next.
+        // them is a core not decompressing (restore of the benchmark repository 1.32–1.48 s → 1.25–1.40 s,
+        // interleaved). Requests that arrive while one runs are joined into the next.
         let hints = DispatchQueue(label: "strata.restore.hints")
         var hintRunning = false, wantWriteback = false, wantDrop = false
         func runHints() {
