@@ -110,7 +110,10 @@ final class ChunkIndex: @unchecked Sendable {
         let facts = FrameFacts(pack: l.pack, compressedLength: l.frameCompressedLength, rawLength: l.frameRawLength,
                                offset: l.frameOffset)
         let frame: UInt32
-        if let f = frameOrdinals[facts] {
+        if let last = frames.last, last == facts {
+            // Index files list a frame's objects together: most lookups are the frame before.
+            frame = UInt32(frames.count - 1)
+        } else if let f = frameOrdinals[facts] {
             frame = f
         } else {
             frame = UInt32(frames.count)
