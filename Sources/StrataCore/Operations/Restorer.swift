@@ -277,8 +277,11 @@ public final class Restorer {
             out.preallocate(offset: Int64(r.start), count: Int64(r.end - r.start))
             run = (r.end, r.end)
         }
+        // A batch's frames are asked for before its jobs start (at most ~100 MB of compressed frames a batch).
+        let prefetcher = PackPrefetcher(repo: repo, index: index)
         func submit() {
             allocateRun()
+            for job in order { prefetcher.prefetch(job.location) }
             for job in order {
                 if errors.hasError { break }
                 slots.wait()

@@ -119,6 +119,12 @@ public final class FileHandleFD: @unchecked Sendable {
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
     }
 
+    /// Asks the kernel to start reading `count` bytes at `offset` into its cache without waiting for them
+    /// (`POSIX_FADV_WILLNEED`). Only a hint.
+    public func startReading(offset: Int64, count: Int) {
+        _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_WILLNEED)
+    }
+
     /// Allocates `count` bytes at `offset` for data about to be written (the file system may then lay them out
     /// at once). Only a hint: where the file system cannot, nothing happens (never glibc's emulation, which would
     /// write zeros); a real lack of space is reported by the writes that follow.

@@ -1,0 +1,33 @@
+/// Asks the kernel to start reading frames that are about to be needed, so that the workers that read them find
+/// them in memory instead of each waiting for the disk in turn.
+///
+/// A snapshot's packs drop their pages once durable (`PackWriter`), and a repository restored days later is not in
+/// memory either: without this, restore's workers read frame after frame from disk, one synchronous read each, and
+/// a core waits through every one. Restore of the benchmark repository with its packs out of the page cache:
+/// 1.64–2.11 s without, 1.49–1.54 s with, interleaved (warm: unchanged, 1.34–1.50 s).
+final class PackPrefetcher {
+    private let repo: Repository
+    private let index: ChunkIndex
+    private var open: [UInt32: FileHandleFD] = [:]
+
+    init(repo: Repository, index: ChunkIndex) {
+        self.repo = repo
+        self.index = index
+    }
+
+    /// Starts reading the stored frame that holds `location`. A pack that cannot be opened is skipped: the read
+    /// that needs it reports the problem.
+    func prefetch(_ location: ChunkLocation) {
+        let file: FileHandleFD
+        if let f = open[location.pack] {
+            file = f
+        } else {
+            if open.count >= 16 { open.removeAll() }
+            guard Int(location.pack) < index.packs.count,
+                  let f = try? FileHandleFD.openForReading(repo.packFilePath(index.packs[Int(location.pack)])) else { return }
+            open[location.pack] = f
+            file = f
+        }
+        file.startReading(offset: Int64(location.frameOffset), count: Int(location.frameCompressedLength))
+    }
+}
