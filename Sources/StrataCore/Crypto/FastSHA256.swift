@@ -37,19 +37,15 @@ enum FastSHA256 {
     /// Hashes `count` bytes at `base` as consecutive pages of `pageSize` bytes (the last may be shorter), writing
     /// each page's 32-byte digest in order to `out`.
     static func hashPages(_ base: UnsafeRawPointer, count: Int, pageSize: Int, into out: UnsafeMutableRawPointer) {
-        let whole = count / pageSize
-        var i = 0
-        while i + 1 < whole {
-            hashPair(base + i * pageSize, base + (i + 1) * pageSize, count: pageSize, into: out + i * 32, out + (i + 1) * 32)
-            i += 2
-        }
-        if i < whole {
-            hash(UnsafeRawBufferPointer(start: base + i * pageSize, count: pageSize), into: out + i * 32)
+        var pairs = PagePairHasher(pageSize: pageSize)
+        var offset = 0, i = 0
+        while offset < count {
+            let n = min(pageSize, count - offset)
+            pairs.add(base + offset, count: n, digest: out + i * 32)
+            offset += n
             i += 1
         }
-        if whole * pageSize < count {
-            hash(UnsafeRawBufferPointer(start: base + whole * pageSize, count: count - whole * pageSize), into: out + whole * 32)
-        }
+        pairs.finish()
     }
 
     /// swift-crypto's SHA-256: the path on CPUs without the SHA extensions, and the tests' reference.
@@ -57,5 +53,34 @@ enum FastSHA256 {
         var h = SHA256()
         h.update(bufferPointer: bytes)
         h.finalize().withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: 32) }
+    }
+}
+
+/// Hashes pages as they come, two whole pages at a time (`FastSHA256.hashPair`): a whole page waits for the next
+/// one, a short page is hashed at once, and `finish` hashes a page still waiting. Each digest goes where `add` says;
+/// the pages must stay in place until their digests are written.
+struct PagePairHasher {
+    let pageSize: Int
+    private var waiting: (page: UnsafeRawPointer, digest: UnsafeMutableRawPointer)?
+
+    init(pageSize: Int) { self.pageSize = pageSize }
+
+    @inline(__always)
+    mutating func add(_ page: UnsafeRawPointer, count: Int, digest: UnsafeMutableRawPointer) {
+        if count < pageSize {
+            FastSHA256.hash(UnsafeRawBufferPointer(start: page, count: count), into: digest)
+        } else if let w = waiting {
+            FastSHA256.hashPair(w.page, page, count: pageSize, into: w.digest, digest)
+            waiting = nil
+        } else {
+            waiting = (page, digest)
+        }
+    }
+
+    /// Hashes the page still waiting for a second, if any.
+    mutating func finish() {
+        guard let w = waiting else { return }
+        FastSHA256.hash(UnsafeRawBufferPointer(start: w.page, count: pageSize), into: w.digest)
+        waiting = nil
     }
 }

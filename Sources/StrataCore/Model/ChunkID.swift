@@ -6,18 +6,9 @@ import Crypto
 enum ChunkHasher {
     static let pageSize = 4096
 
-    /// Writes the SHA-256 of one page to `out` (32 bytes).
+    /// Computes page digests (SHA-256 of each page) as pages come, two at a time where it can.
     @inline(__always)
-    static func hashPage(_ page: UnsafeRawBufferPointer, into out: UnsafeMutableRawPointer) {
-        FastSHA256.hash(page, into: out)
-    }
-
-    /// Writes the SHA-256 of two whole pages to `outA` and `outB` (hashed together: see `FastSHA256`).
-    @inline(__always)
-    static func hashPagePair(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer,
-                             into outA: UnsafeMutableRawPointer, _ outB: UnsafeMutableRawPointer) {
-        FastSHA256.hashPair(a, b, count: pageSize, into: outA, outB)
-    }
+    static func pageDigester() -> PagePairHasher { PagePairHasher(pageSize: pageSize) }
 
     /// The chunk id from its consecutive page digests: SHA-256 over them, or HMAC-SHA256 under the repository's id
     /// key in an encrypted repository.
@@ -42,7 +33,7 @@ enum ChunkHasher {
             if kind == .chunk { totalPages += (bytes.count + pageSize - 1) / pageSize }
         }
         scratch.reserve(totalPages * 32)
-        var waiting: (page: UnsafeRawPointer, digest: UnsafeMutableRawPointer)?
+        var pairs = pageDigester()
         var slot = 0
         for i in 0..<count {
             let (bytes, kind) = object(i)
@@ -50,20 +41,12 @@ enum ChunkHasher {
             var offset = 0
             while offset < bytes.count {
                 let n = min(pageSize, bytes.count - offset)
-                let page = base + offset, digest = scratch.base + slot * 32
-                if n < pageSize {
-                    hashPage(UnsafeRawBufferPointer(start: page, count: n), into: digest)
-                } else if let w = waiting {
-                    hashPagePair(w.page, page, into: w.digest, digest)
-                    waiting = nil
-                } else {
-                    waiting = (page, digest)
-                }
+                pairs.add(base + offset, count: n, digest: scratch.base + slot * 32)
                 offset += n
                 slot += 1
             }
         }
-        if let w = waiting { hashPage(UnsafeRawBufferPointer(start: w.page, count: pageSize), into: w.digest) }
+        pairs.finish()
         slot = 0
         for i in 0..<count {
             let (bytes, kind) = object(i)

@@ -232,33 +232,20 @@ final class ImagePass {
     }
 
     /// Zero-checks and hashes pages `lo..<hi` of the `count` bytes at the buffer's segment start. Data pages are
-    /// hashed two at a time (`ChunkHasher.hashPagePair`); a short last page and an odd one out alone.
+    /// hashed two at a time (`ChunkHasher.pageDigester`); a short last page and an odd one out alone.
     private static func hash(pages lo: Int, _ hi: Int, count: Int, in buffer: SegmentBuffer) {
         let page = ChunkerParameters.pageSize
         let base = buffer.bytes.base + buffer.dataStart
         let digestBase = buffer.digests.base + buffer.dataStart / page * 32
         let zeros = buffer.zeros + buffer.dataStart / page
-        var waiting = -1  // a whole data page not hashed yet, waiting for a second
+        var pairs = ChunkHasher.pageDigester()
         for i in lo..<hi {
             let len = min(page, count - i * page)
             let bytes = UnsafeRawBufferPointer(start: base + i * page, count: len)
-            if ZeroScan.isZero(bytes) {
-                zeros[i] = true
-                continue
-            }
-            zeros[i] = false
-            if len < page {
-                ChunkHasher.hashPage(bytes, into: digestBase + i * 32)
-            } else if waiting < 0 {
-                waiting = i
-            } else {
-                ChunkHasher.hashPagePair(base + waiting * page, base + i * page, into: digestBase + waiting * 32, digestBase + i * 32)
-                waiting = -1
-            }
+            zeros[i] = ZeroScan.isZero(bytes)
+            if !zeros[i] { pairs.add(base + i * page, count: len, digest: digestBase + i * 32) }
         }
-        if waiting >= 0 {
-            ChunkHasher.hashPage(UnsafeRawBufferPointer(start: base + waiting * page, count: page), into: digestBase + waiting * 32)
-        }
+        pairs.finish()
     }
 
     // MARK: Cutting (one task at a time, in order)
