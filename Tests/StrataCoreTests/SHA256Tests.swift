@@ -55,8 +55,14 @@ struct SHA256Tests {
         var digests = [UInt8](repeating: 0, count: max(pages, 1) * 32)
         data.withUnsafeBytes { b in
             digests.withUnsafeMutableBytes { out in
-                FastSHA256.hashPages(b.baseAddress ?? UnsafeRawPointer(out.baseAddress!), count: count, pageSize: 4096,
-                                     into: out.baseAddress!)
+                var digester = ChunkHasher.pageDigester()
+                var offset = 0
+                while offset < count {
+                    let n = min(4096, count - offset)
+                    digester.add(b.baseAddress! + offset, count: n, digest: out.baseAddress! + offset / 4096 * 32)
+                    offset += n
+                }
+                digester.finish()
             }
         }
         for i in 0..<pages {

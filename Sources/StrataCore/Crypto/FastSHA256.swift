@@ -34,20 +34,6 @@ enum FastSHA256 {
         }
     }
 
-    /// Hashes `count` bytes at `base` as consecutive pages of `pageSize` bytes (the last may be shorter), writing
-    /// each page's 32-byte digest in order to `out`.
-    static func hashPages(_ base: UnsafeRawPointer, count: Int, pageSize: Int, into out: UnsafeMutableRawPointer) {
-        var pairs = PagePairHasher(pageSize: pageSize)
-        var offset = 0, i = 0
-        while offset < count {
-            let n = min(pageSize, count - offset)
-            pairs.add(base + offset, count: n, digest: out + i * 32)
-            offset += n
-            i += 1
-        }
-        pairs.finish()
-    }
-
     /// swift-crypto's SHA-256: the path on CPUs without the SHA extensions, and the tests' reference.
     static func portableHash(_ bytes: UnsafeRawBufferPointer, into out: UnsafeMutableRawPointer) {
         var h = SHA256()

@@ -62,11 +62,8 @@ enum ChunkHasher {
 
     /// Recomputes a chunk's id from its bytes (restore and fsck verify with it).
     static func chunkID(of bytes: UnsafeRawBufferPointer, scratch: ByteBuffer, identity: IdentityScheme) -> ObjectID {
-        let pages = (bytes.count + pageSize - 1) / pageSize
-        scratch.reserve(pages * 32)
-        if let base = bytes.baseAddress {
-            FastSHA256.hashPages(base, count: bytes.count, pageSize: pageSize, into: scratch.base)
-        }
-        return chunkID(pageDigests: UnsafeRawBufferPointer(start: scratch.base, count: pages * 32), identity: identity)
+        var id = ObjectID.zero
+        objectIDs(count: 1, object: { _ in (bytes, .chunk) }, scratch: scratch, identity: identity) { _, computed in id = computed }
+        return id
     }
 }
