@@ -53,6 +53,40 @@ struct DamageTests {
         }
     }
 
+    @Test("gc refuses, deleting nothing, when snapshots need chunks the index lacks (its map nodes still indexed)")
+    func liveChunksMissingFromIndex() throws {
+        let dir = TemporaryDirectory()
+        let (repo, _, image) = try Self.setup(dir)
+        var changed = image
+        for i in stride(from: 0, to: changed.count, by: 64 << 10) { changed[i] ^= 0xff }
+        let second = try snap(repo, try dir.write("img2", changed))
+        let old = try ChunkIndex.load(repo, strict: true)
+        // The index file that only the second snapshot wrote, rewritten without its chunks.
+        let names = try FileSystem.list(repo.indexPath).filter { !$0.hasPrefix(".") }
+        #expect(names.count == 2)
+        var rewritten = false
+        for name in names {
+            let path = FileSystem.join(repo.indexPath, name)
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            var (contents, _) = try bytes.withUnsafeBytes { try IndexFileContents.decode($0, what: name) }
+            guard contents.entries.contains(where: { $0.id == second.manifest.rootID }) else { continue }
+            contents.entries.removeAll { $0.location.kind == .chunk }
+            try FileSystem.remove(path)
+            try ChunkIndex.write(contents, to: repo)
+            rewritten = true
+        }
+        #expect(rewritten)
+        let packsBefore = try Self.packs(repo).sorted()
+        let indexBefore = try FileSystem.list(repo.indexPath).sorted()
+        #expect { try GarbageCollector(repo: repo).run() } throws: { error in
+            guard let e = error as? StrataError else { return false }
+            return e.code == .damaged && e.message.contains("missing from the index")
+        }
+        #expect(try Self.packs(repo).sorted() == packsBefore)
+        #expect(try FileSystem.list(repo.indexPath).sorted() == indexBefore)
+        #expect(old.count > (try ChunkIndex.load(repo, strict: true)).count)
+    }
+
     @Test("a damaged manifest and a dangling ref are reported")
     func manifestAndRef() throws {
         let dir = TemporaryDirectory()

@@ -70,8 +70,7 @@ public final class GarbageCollector {
                 result.deadObjects += 1
             }
         }
-        var missingLive = 0
-        for id in live.ids where !index.contains(id) { missingLive += 1 }
+        let missingLive = live.unslotted.filter { !index.contains($0) }.count
         if missingLive > 0 {
             throw StrataError.corrupt("gc stopped: \(missingLive) objects that snapshots need are missing from the index; run 'strata fsck'")
         }

@@ -171,6 +171,15 @@ final class ChunkIndex: @unchecked Sendable {
 
     var count: Int { table.count + recent.count }
 
+    /// Where an object's record sits (0..<`slotCount`), for marks kept as one bit per object (`LiveSet`): nil for an
+    /// id the index lacks, or one added in this process and not yet merged. Stable until the next merge.
+    @inline(__always) func slot(of id: ObjectID) -> Int? {
+        table.find(tagger.tag(of: id))?.position
+    }
+
+    /// The number of record slots `slot(of:)` ranges over.
+    var slotCount: Int { table.count }
+
     /// Every object with its whole id and location: the entries of the loaded index files (read again: the table
     /// keeps tags, not ids) that the table holds, each once, then the additions of this process. For an index that
     /// was loaded and not added to, or made empty and added to below the merge size (gc and fsck use it so).
