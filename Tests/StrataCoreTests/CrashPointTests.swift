@@ -91,6 +91,18 @@ struct CrashPointTests {
         #expect(calls > 5 && calls < 400, "gc made \(calls) calls")
     }
 
+    @Test("gc writing its index in parts stopped at every call, and with a power cut after")
+    func gcIndexInPartsAtEveryCall() throws {
+        for powerLoss in [false, true] {
+            let calls = try Self.sweep("gc in parts", powerLoss: powerLoss, setUp: Self.firstRemoved) { repo, _ in
+                _ = try GarbageCollector(repo: repo, indexFileEntries: 16).run()
+                #expect(try FileSystem.list(repo.indexPath).count > 2)
+                return [:]
+            }
+            #expect(calls > 10 && calls < 400, "gc made \(calls) calls")
+        }
+    }
+
     @Test("snap and gc stopped at every call, then a power cut that drops everything not yet durable")
     func powerLossAtEveryCall() throws {
         _ = try Self.sweep("snap + power loss", powerLoss: true, setUp: Self.twoSnapshots) { repo, dir in

@@ -254,4 +254,37 @@ struct RepositoryTests {
         #expect(try FileSystem.list(repo.indexPath).count == 1)
         #expect(try restoreBytes(repo, s, in: dir) == image)
     }
+
+    @Test("gc writes the index in files of a bounded number of entries, kept and rewritten ones, and reads it back whole")
+    func gcIndexInParts() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 13)
+        let base = rng.bytes(24 << 20)
+        let a = try snap(repo, try dir.write("a", base))
+        var changed = base
+        changed.replaceSubrange(0..<(6 << 20), with: rng.bytes(6 << 20))
+        let b = try snap(repo, try dir.write("b", changed))
+        try SnapshotCatalog(repo: repo).remove([a.id])
+        let objects = try ChunkIndex.load(repo, strict: true).count
+        let r = try GarbageCollector(repo: repo, indexFileEntries: 100).run()
+        #expect(r.packsRewritten + r.packsDeleted >= 1, "a's own data goes")
+        var entries = 0
+        for name in try FileSystem.list(repo.indexPath) {
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: FileSystem.join(repo.indexPath, name))))
+            let (contents, _) = try bytes.withUnsafeBytes { try IndexFileContents.decode($0, what: name) }
+            #expect(contents.entries.count <= 100)
+            entries += contents.entries.count
+        }
+        let index = try ChunkIndex.load(repo, strict: true)
+        #expect(index.count == entries, "no object in two files")
+        #expect(index.count < objects)
+        #expect(try FileSystem.list(repo.indexPath).count >= index.count / 100)
+        #expect(try restoreBytes(repo, b, in: dir) == changed)
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+        _ = try GarbageCollector(repo: repo).run()
+        #expect(try FileSystem.list(repo.indexPath).count == 1)
+        #expect(try ChunkIndex.load(repo, strict: true).count == index.count)
+        #expect(try restoreBytes(repo, b, in: dir) == changed)
+    }
 }

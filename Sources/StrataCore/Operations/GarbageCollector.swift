@@ -32,10 +32,17 @@ public final class GarbageCollector {
     let repo: Repository
     /// A pack whose dead share of bytes is above this is rewritten.
     let rewriteThreshold: Double
+    /// Entries per index file written (tests make it small to see the index written in parts).
+    let indexFileEntries: Int
 
-    public init(repo: Repository, rewriteThreshold: Double = 0.10) {
+    public convenience init(repo: Repository, rewriteThreshold: Double = 0.10) {
+        self.init(repo: repo, rewriteThreshold: rewriteThreshold, indexFileEntries: ChunkIndex.mergedFileEntries)
+    }
+
+    init(repo: Repository, rewriteThreshold: Double = 0.10, indexFileEntries: Int) {
         self.repo = repo
         self.rewriteThreshold = rewriteThreshold
+        self.indexFileEntries = indexFileEntries
     }
 
     /// - Parameter progress: told how many bytes of live objects have been copied out of the packs being rewritten
@@ -162,24 +169,23 @@ public final class GarbageCollector {
         }
 
         let needsNewIndex = !deletePacks.isEmpty || !rewritePacks.isEmpty || index.files.count > 1
-        var newIndexName: String?
         if needsNewIndex {
-            // One index for everything live: kept entries (pack ordinals of `index`) and rewritten ones (of `fresh`).
+            // The index for everything live: kept entries (pack ordinals of `index`) and rewritten ones (of `fresh`),
+            // in files of at most `indexFileEntries` entries (one file for all but the largest repositories).
             // A kept pack keeps all its index entries, dead ones included: they stay valid (the pack is still
             // there), a later snapshot may reuse them, and the pack's dead share stays visible to the next gc.
-            var merged = try index.contents { _, location in kept[Int(location.pack)] }
-            let offset = UInt32(merged.packs.count)
-            merged.packs.append(contentsOf: rewrittenContents.packs)
-            for (id, loc) in rewrittenContents.entries {
-                var l = loc
-                l.pack += offset
-                merged.entries.append((id, l))
+            var newNames = try index.write(where: { _, location in kept[Int(location.pack)] }, maxEntries: indexFileEntries, to: repo)
+            var rest = rewrittenContents.entries[...]
+            while !rest.isEmpty || newNames.isEmpty {
+                let part = rest.prefix(indexFileEntries)
+                rest = rest.dropFirst(part.count)
+                newNames.append(try ChunkIndex.write(IndexFileContents(packs: rewrittenContents.packs, entries: Array(part)), to: repo))
             }
-            newIndexName = try ChunkIndex.write(merged, to: repo)
             result.indexFilesMerged = index.files.count
-            // The merged index is durable: the old ones, then the packs nothing names any more, can go.
+            // The new index is durable: the old files, then the packs nothing names any more, can go.
+            let keep = Set(newNames)
             try wrap({
-                for name in index.files where name != newIndexName {
+                for name in index.files where !keep.contains(name) {
                     try FileSystem.remove(FileSystem.join(repo.indexPath, name))
                 }
                 try FileSystem.syncDirectory(repo.indexPath)

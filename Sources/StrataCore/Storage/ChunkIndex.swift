@@ -240,11 +240,27 @@ final class ChunkIndex: @unchecked Sendable {
         return builder.contents
     }
 
-    /// Index contents for the objects that `include` keeps, gathered in one pass (no copy of the whole index).
-    func contents(where include: (ObjectID, ChunkLocation) -> Bool) throws -> IndexFileContents {
+    /// Entries per index file that `gc` writes: its memory holds one file's entries (~100 bytes each with the
+    /// encoding), not the whole index's (1 TB of 16 KiB chunks: ~240 files).
+    static let mergedFileEntries = 1 << 16
+
+    /// Writes the objects that `include` keeps as durable index files of at most `maxEntries` entries each,
+    /// gathered in one pass; returns their names (none when nothing is kept).
+    func write(where include: (ObjectID, ChunkLocation) -> Bool, maxEntries: Int = ChunkIndex.mergedFileEntries,
+               to repo: Repository) throws -> [String] {
+        var names: [String] = []
         var builder = ContentsBuilder(packs: packs)
-        try forEach { id, loc in if include(id, loc) { builder.add(id, loc) } }
-        return builder.contents
+        var failure: Error?
+        try forEach { id, loc in
+            guard failure == nil, include(id, loc) else { return }
+            builder.add(id, loc)
+            guard builder.contents.entries.count >= maxEntries else { return }
+            do { names.append(try Self.write(builder.contents, to: repo)) } catch { failure = error }
+            builder = ContentsBuilder(packs: packs)
+        }
+        if let failure { throw failure }
+        if !builder.contents.entries.isEmpty { names.append(try Self.write(builder.contents, to: repo)) }
+        return names
     }
 
     /// Builds index file contents with a pack table holding only the packs its entries name.
