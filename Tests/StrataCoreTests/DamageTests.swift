@@ -53,6 +53,55 @@ struct DamageTests {
         }
     }
 
+    @Test("fsck finds the same whatever the size of its groups of packs, also in packs whose objects two index files list apart",
+          arguments: [false, true])
+    func packGroupsAndSplitPacks(split: Bool) throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 21)
+        var snapshots: [Snapshot] = []
+        for i in 0..<3 { snapshots.append(try snap(repo, try dir.write("img\(i)", rng.textLike(2 << 20)))) }
+        if split {
+            // Two index files, each naming every other object of every pack.
+            let index = try ChunkIndex.load(repo, strict: true)
+            var halves: [[(id: ObjectID, location: ChunkLocation)]] = [[], []]
+            var counted: [UInt32: Int] = [:]
+            for e in try index.entries() {
+                let n = counted[e.location.pack, default: 0]
+                counted[e.location.pack] = n + 1
+                halves[n % 2].append(e)
+            }
+            let old = try FileSystem.list(repo.indexPath)
+            for half in halves { try ChunkIndex.write(index.contents(of: half), to: repo) }
+            for name in old { try FileSystem.remove(FileSystem.join(repo.indexPath, name)) }
+            #expect(try FileSystem.list(repo.indexPath).count == 2)
+        }
+        let packs = try Self.packs(repo).sorted()
+        #expect(packs.count >= 3)
+        func reports() throws -> [FsckReport] {
+            try [1, 7, Checker.defaultPackGroupObjects].map { try Checker(repo: repo, packGroupObjects: $0).run(readData: true) }
+        }
+        let whole = try reports()
+        for r in whole {
+            #expect(r.isHealthy, "\(r.problems.map(\.message))")
+            #expect(r.objectsVerified == whole[2].objectsVerified && r.objectsVerified == r.objectsIndexed)
+            #expect(r.framesRead == whole[2].framesRead && r.bytesVerified == whole[2].bytesVerified)
+            #expect(r.packsChecked == packs.count)
+        }
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: packs[1])))
+        bytes[5000] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: packs[1]))
+        let damaged = try reports()
+        for r in damaged {
+            #expect(!r.isHealthy)
+            #expect(Set(r.problems.map(\.message)) == Set(damaged[2].problems.map(\.message)))
+            #expect(Set(r.damagedSnapshots) == Set(damaged[2].damagedSnapshots))
+            #expect(r.objectsVerified == damaged[2].objectsVerified && r.objectsVerified < r.objectsIndexed)
+        }
+        #expect(!damaged[2].damagedSnapshots.isEmpty)
+        #expect(Set(damaged[2].damagedSnapshots).isSubset(of: Set(snapshots.map(\.id))))
+    }
+
     @Test("gc refuses, deleting nothing, when snapshots need chunks the index lacks (its map nodes still indexed)")
     func liveChunksMissingFromIndex() throws {
         let dir = TemporaryDirectory()

@@ -43,7 +43,15 @@ public struct FsckReport: Sendable {
 public final class Checker {
     let repo: Repository
 
-    public init(repo: Repository) { self.repo = repo }
+    /// Indexed objects per group of packs checked together (see `defaultPackGroupObjects`).
+    let packGroupObjects: Int
+
+    public convenience init(repo: Repository) { self.init(repo: repo, packGroupObjects: Checker.defaultPackGroupObjects) }
+
+    init(repo: Repository, packGroupObjects: Int) {
+        self.repo = repo
+        self.packGroupObjects = packGroupObjects
+    }
 
     /// - Parameters:
     ///   - readData: decompress and re-hash stored objects.
@@ -67,14 +75,22 @@ public final class Checker {
         // Objects that cannot be read back, with the reason.
         var bad: [ObjectID: String] = [:]
 
-        // Packs: each indexed pack must exist, its table of contents must verify and agree with the index.
-        var byPack = [[(ObjectID, ChunkLocation)]](repeating: [], count: index.packs.count)
-        try index.forEach { id, loc in byPack[Int(loc.pack)].append((id, loc)) }
+        // Packs: each indexed pack must exist, its table of contents must verify and agree with the index; with
+        // `readData` its frames are read. Packs are taken in groups of about `packGroupObjects` indexed objects,
+        // streamed from the index files (which list a pack's objects together), so memory holds one group's
+        // entries and tables of contents, not the whole repository's.
         var tocs = [PackTOC?](repeating: nil, count: index.packs.count)
         // Format 2: the id the index gives each TOC position (per pack, in TOC order; nil where none does).
         var indexedIDs = [[ObjectID?]](repeating: [], count: index.packs.count)
-        for (ordinal, packID) in index.packs.enumerated() {
+        var seen = [Bool](repeating: false, count: index.packs.count)
+        var data = DataCheck(total: readData ? index.frameRawBytes : 0, sample: sample, progress: progress)
+        // An error that is not damage (fsck cannot go on): thrown once the index pass ends.
+        var fatal: Error?
+
+        func checkPack(_ ordinal: Int, _ entries: [(ObjectID, ChunkLocation)]) {
+            let packID = index.packs[ordinal]
             report.packsChecked += 1
+            seen[ordinal] = true
             do {
                 let pack = try PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer)
                 let toc = try pack.readTOC()
@@ -93,7 +109,7 @@ public final class Checker {
                     var entryAt: [UInt64: Int] = [:]
                     for (i, e) in toc.entries.enumerated() { entryAt[UInt64(e.frame) << 32 | UInt64(e.offset)] = i }
                     var ids = [ObjectID?](repeating: nil, count: toc.entries.count)
-                    for (id, loc) in byPack[ordinal] {
+                    for (id, loc) in entries {
                         guard let f = frameAt[loc.frameOffset], let i = entryAt[UInt64(f) << 32 | UInt64(loc.offset)],
                               ids[i] == nil, sameFrame(toc.entries[i], loc) else {
                             bad[id] = disagrees
@@ -108,7 +124,7 @@ public final class Checker {
                 } else {
                     var inTOC: [ObjectID: PackEntry] = [:]
                     for e in toc.entries { inTOC[e.id!] = e }
-                    for (id, loc) in byPack[ordinal] {
+                    for (id, loc) in entries {
                         guard let e = inTOC[id], Int(e.frame) < toc.frames.count, sameFrame(e, loc) else {
                             bad[id] = disagrees
                             continue
@@ -117,9 +133,62 @@ public final class Checker {
                 }
             } catch let e as StrataError where e.code == .damaged || e.code == .io {
                 report.problems.append(FsckProblem(snapshot: nil, range: nil, message: e.description))
-                for (id, _) in byPack[ordinal] { bad[id] = e.message }
+                for (id, _) in entries { bad[id] = e.message }
+            } catch {
+                if fatal == nil { fatal = error }
             }
         }
+
+        var group: [Int] = []
+        var groupObjects = 0
+        func finishGroup() {
+            if readData {
+                verifyData(index: index, packs: group, tocs: tocs, indexedIDs: indexedIDs, into: &data)
+            }
+            for p in group {
+                tocs[p] = nil
+                indexedIDs[p] = []
+            }
+            group.removeAll(keepingCapacity: true)
+            groupObjects = 0
+        }
+        func add(_ ordinal: Int, _ entries: [(ObjectID, ChunkLocation)]) {
+            checkPack(ordinal, entries)
+            group.append(ordinal)
+            groupObjects += entries.count
+            if groupObjects >= packGroupObjects { finishGroup() }
+        }
+        // Index files list a pack's objects together, so a pack is usually complete at the end of its run; one that
+        // files list apart (possible, never written so) waits, whole packs only are checked.
+        let objectsPerPack = index.objectsPerPack()
+        var waiting: [Int: [(ObjectID, ChunkLocation)]] = [:]
+        var current = -1
+        var run: [(ObjectID, ChunkLocation)] = []
+        func finishRun() {
+            guard current >= 0, fatal == nil else { return }
+            let entries = (waiting.removeValue(forKey: current) ?? []) + run
+            run.removeAll(keepingCapacity: true)
+            if entries.count < objectsPerPack[current] {
+                waiting[current] = entries
+            } else {
+                add(current, entries)
+            }
+        }
+        try index.forEach { id, loc in
+            if Int(loc.pack) != current {
+                finishRun()
+                current = Int(loc.pack)
+            }
+            run.append((id, loc))
+        }
+        finishRun()
+        if let fatal { throw fatal }
+        // Packs still short of their count (none unless the files and the table disagree), then packs the index
+        // names but lists no object of.
+        for (p, entries) in waiting.sorted(by: { $0.key < $1.key }) where fatal == nil { add(p, entries) }
+        for p in index.packs.indices where !seen[p] && fatal == nil { add(p, []) }
+        finishGroup()
+        if let fatal { throw fatal }
         // Packs on disk that no index names: left by an interrupted snapshot or gc; gc removes them.
         let indexed = Set(index.packs)
         var unindexed = 0
@@ -130,15 +199,14 @@ public final class Checker {
         }
 
         if readData {
-            let (verified, frames, total, bytes, damage, packProblems) = verifyData(index: index, tocs: tocs, indexedIDs: indexedIDs,
-                                                                                 sample: sample, progress: progress)
-            for m in packProblems { report.problems.append(FsckProblem(snapshot: nil, range: nil, message: m)) }
-            report.objectsVerified = verified
-            report.framesRead = frames
-            report.framesTotal = total
-            report.bytesVerified = bytes
-            if sample != nil { report.sampledFraction = total > 0 ? Double(frames) / Double(total) : 1 }
-            for (id, why) in damage where bad[id] == nil { bad[id] = why }
+            data.progress?.progress(done: data.bytes, total: max(data.total, data.bytes), newBytes: 0)
+            for m in data.packProblems { report.problems.append(FsckProblem(snapshot: nil, range: nil, message: m)) }
+            report.objectsVerified = data.verified
+            report.framesRead = data.framesRead
+            report.framesTotal = data.framesTotal
+            report.bytesVerified = data.bytes
+            if sample != nil { report.sampledFraction = data.framesTotal > 0 ? Double(data.framesRead) / Double(data.framesTotal) : 1 }
+            for (id, why) in data.damage where bad[id] == nil { bad[id] = why }
         }
 
         // Snapshots: every manifest decodes and every part of its map is readable.
@@ -292,46 +360,68 @@ public final class Checker {
         }
     }
 
-    /// Decompresses frames of every indexed pack on all cores (all, or a random `sample` share) and re-hashes every
+    /// Indexed objects per group of packs that `run` checks together (their entries and tables of contents are what
+    /// fsck holds in memory beyond the index; ~16 MiB for a group with `readData`).
+    static let defaultPackGroupObjects = 1 << 16
+
+    /// What reading the data found, over every group of packs.
+    private struct DataCheck {
+        /// Bytes to verify, for progress (the index's frames; a sample's share of them).
+        var total: Int64
+        let sample: Double?
+        let progress: ProgressReporter?
+        var verified = 0
+        var framesRead = 0
+        var framesTotal = 0
+        var bytes: Int64 = 0
+        var damage: [ObjectID: String] = [:]
+        var packProblems: [String] = []
+        var lastReport = ContinuousClock.now
+
+        init(total: Int64, sample: Double?, progress: ProgressReporter?) {
+            self.total = sample.map { Int64(Double(total) * min(max($0, 0), 1)) } ?? total
+            self.sample = sample
+            self.progress = progress
+        }
+    }
+
+    /// Decompresses the frames of `packs` on all cores (all, or a random `sample` share) and re-hashes every
     /// object in them against its id: the TOC's (format 1) or the one the index gives its place (format 2). A
     /// format-2 pack read whole must also hash to its TOC's content digest.
-    private func verifyData(index: ChunkIndex, tocs: [PackTOC?], indexedIDs: [[ObjectID?]], sample: Double?,
-                            progress: ProgressReporter?) -> (Int, Int, Int, Int64, [ObjectID: String], [String]) {
+    private func verifyData(index: ChunkIndex, packs: [Int], tocs: [PackTOC?], indexedIDs: [[ObjectID?]],
+                            into data: inout DataCheck) {
         struct Job { var pack: Int; var frame: Int; var raw: Int64 }
         var jobs: [Job] = []
-        for (p, toc) in tocs.enumerated() {
-            guard let toc else { continue }
+        for p in packs {
+            guard let toc = tocs[p] else { continue }
             for (f, frame) in toc.frames.enumerated() { jobs.append(Job(pack: p, frame: f, raw: Int64(frame.rawLength))) }
         }
-        let framesTotal = jobs.count
-        if let sample, sample < 1 {
+        data.framesTotal += jobs.count
+        if let sample = data.sample, sample < 1 {
             jobs.shuffle()
             jobs = Array(jobs.prefix(Int((Double(jobs.count) * sample).rounded(.up))))
             jobs.sort { ($0.pack, $0.frame) < ($1.pack, $1.frame) }
         }
-        let total = jobs.reduce(Int64(0)) { $0 + $1.raw }
         // Per (pack, frame): the TOC's positions of its objects (everything the pack holds is verified, not only
         // what is indexed), and the first entry's ordinal in the TOC.
-        var entriesByFrame: [[[(ordinal: Int, entry: PackEntry)]]] = tocs.map { toc in
-            guard let toc else { return [] }
+        var entriesByFrame: [Int: [[(ordinal: Int, entry: PackEntry)]]] = [:]
+        for p in packs {
+            guard let toc = tocs[p] else { continue }
             var out = [[(ordinal: Int, entry: PackEntry)]](repeating: [], count: toc.frames.count)
             for (i, e) in toc.entries.enumerated() { out[Int(e.frame)].append((i, e)) }
-            return out
+            entriesByFrame[p] = out
         }
         // Format 2, per pack, for the content digest: frames read whole, whether an indexed object failed its hash,
         // and the ids computed for objects the index does not name (the others are the index's, once verified).
-        var framesVerified = [Int](repeating: 0, count: tocs.count)
-        var mismatched = [Bool](repeating: false, count: tocs.count)
-        var unindexedIDs = [[Int: ObjectID]](repeating: [:], count: tocs.count)
+        var framesVerified: [Int: Int] = [:]
+        var mismatched: Set<Int> = []
+        var unindexedIDs: [Int: [Int: ObjectID]] = [:]
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let lock = NSLock()
         var next = 0
-        var verified = 0
-        var bytes: Int64 = 0
-        var damage: [ObjectID: String] = [:]
-        var lastReport = ContinuousClock.now
+        var shared = data
         let frozenEntries = entriesByFrame
-        entriesByFrame = []
+        entriesByFrame = [:]
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let compressed = ByteBuffer(capacity: 1 << 20)
             let raw = ByteBuffer(capacity: 2 << 20)
@@ -348,16 +438,16 @@ public final class Checker {
                 lock.lock()
                 let j = next
                 next += 1
-                if let progress, ContinuousClock.now - lastReport > .milliseconds(100) {
-                    lastReport = ContinuousClock.now
-                    progress.progress(done: bytes, total: total, newBytes: 0)
+                if let progress = shared.progress, ContinuousClock.now - shared.lastReport > .milliseconds(100) {
+                    shared.lastReport = ContinuousClock.now
+                    progress.progress(done: shared.bytes, total: max(shared.total, shared.bytes), newBytes: 0)
                 }
                 lock.unlock()
                 guard j < jobs.count else { break }
                 let job = jobs[j]
                 let packID = index.packs[job.pack]
                 let frame = tocs[job.pack]!.frames[job.frame]
-                let entries = frozenEntries[job.pack][job.frame]
+                let entries = frozenEntries[job.pack]![job.frame]
                 let expected = { (ordinal: Int, e: PackEntry) -> ObjectID? in
                     e.id ?? indexedIDs[job.pack][ordinal]
                 }
@@ -397,13 +487,13 @@ public final class Checker {
                     }
                 }
                 lock.lock()
-                verified += myVerified
-                bytes += myBytes
-                damage.merge(myDamage) { a, _ in a }
+                shared.verified += myVerified
+                shared.bytes += myBytes
+                shared.damage.merge(myDamage) { a, _ in a }
                 if tocs[job.pack]!.contentDigest != nil {
-                    if myFrameVerified { framesVerified[job.pack] += 1 }
-                    if myMismatch { mismatched[job.pack] = true }
-                    for c in myUnindexed { unindexedIDs[job.pack][c.ordinal] = c.id }
+                    if myFrameVerified { framesVerified[job.pack, default: 0] += 1 }
+                    if myMismatch { mismatched.insert(job.pack) }
+                    for c in myUnindexed { unindexedIDs[job.pack, default: [:]][c.ordinal] = c.id }
                 }
                 myVerified = 0
                 myBytes = 0
@@ -414,35 +504,37 @@ public final class Checker {
                 lock.unlock()
             }
         }
+        data = shared
+        data.framesRead += jobs.count
         // A format-2 pack read whole: what it holds must be what its TOC was written for. (An object the index
         // names and the data does not match is reported above; this catches damage to the rest.)
-        var packProblems: [String] = []
-        for (p, toc) in tocs.enumerated() {
-            guard let toc, let digest = toc.contentDigest, framesVerified[p] == toc.frames.count, !mismatched[p] else { continue }
-            let ids = toc.entries.indices.map { indexedIDs[p][$0] ?? unindexedIDs[p][$0]! }
+        for p in packs {
+            guard let toc = tocs[p], let digest = toc.contentDigest, framesVerified[p] == toc.frames.count, !mismatched.contains(p) else { continue }
+            let ids = toc.entries.indices.map { indexedIDs[p][$0] ?? unindexedIDs[p]![$0]! }
             if PackTOC.digest(ofIDs: ids) != digest {
-                packProblems.append("pack \(index.packs[p].shortHex): its data does not match the content digest of its table of contents")
+                data.packProblems.append("pack \(index.packs[p].shortHex): its data does not match the content digest of its table of contents")
             }
         }
-        progress?.progress(done: bytes, total: total, newBytes: 0)
-        return (verified, jobs.count, framesTotal, bytes, damage, packProblems)
     }
 }
 
 /// Walks chunk maps and collects the byte ranges that cannot be restored. Results per node are remembered, so a
-/// subtree shared by many snapshots is checked once.
+/// subtree shared by many snapshots is checked once: a bit per index slot for a node found whole (the usual case),
+/// the damage itself for the others.
 final class MapChecker {
     struct Damage { var start: UInt64; var end: UInt64; var reason: String }
 
     private let reader: ObjectReader
     private let index: ChunkIndex
     private let bad: [ObjectID: String]
+    private var whole: [UInt64]
     private var memo: [ObjectID: [Damage]] = [:]
 
     init(reader: ObjectReader, index: ChunkIndex, bad: [ObjectID: String]) {
         self.reader = reader
         self.index = index
         self.bad = bad
+        whole = [UInt64](repeating: 0, count: (index.slotCount + 63) / 64)
     }
 
     func check(root: ObjectID, length: UInt64) -> [Damage] {
@@ -451,6 +543,8 @@ final class MapChecker {
 
     /// Damage relative to the start of the node.
     private func node(_ id: ObjectID, length: UInt64) -> [Damage] {
+        let slot = index.slot(of: id)
+        if let slot, whole[slot >> 6] & (1 << UInt64(slot & 63)) != 0 { return [] }
         if let m = memo[id] { return m }
         var out: [Damage] = []
         if let why = bad[id] {
@@ -494,7 +588,11 @@ final class MapChecker {
                 out = [Damage(start: 0, end: max(length, 1), reason: why)]
             }
         }
-        memo[id] = out
+        if out.isEmpty, let slot {
+            whole[slot >> 6] |= 1 << UInt64(slot & 63)
+        } else {
+            memo[id] = out
+        }
         return out
     }
 

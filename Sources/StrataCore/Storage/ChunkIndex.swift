@@ -180,6 +180,17 @@ final class ChunkIndex: @unchecked Sendable {
     /// The number of record slots `slot(of:)` ranges over.
     var slotCount: Int { table.count }
 
+    /// How many objects the index holds in each pack (by ordinal).
+    func objectsPerPack() -> [Int] {
+        var counts = [Int](repeating: 0, count: packs.count)
+        table.forEach { _, v in counts[Int(frames[Int(v.frame)].pack)] += 1 }
+        for v in recent.values { counts[Int(frames[Int(v.frame)].pack)] += 1 }
+        return counts
+    }
+
+    /// Uncompressed bytes of every frame the index names (what `fsck --read-data` reads, for its progress).
+    var frameRawBytes: Int64 { frames.reduce(0) { $0 + Int64($1.rawLength) } }
+
     /// Every object with its whole id and location: the entries of the loaded index files (read again: the table
     /// keeps tags, not ids) that the table holds, each once, then the additions of this process. For an index that
     /// was loaded and not added to, or made empty and added to below the merge size (gc and fsck use it so).
