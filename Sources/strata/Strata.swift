@@ -70,7 +70,7 @@ enum Main {
             if Strata.exitCode(for: error) == .success {
                 Strata.exit(withError: error)  // --help and --version: printed on stdout, exit 0
             }
-            Terminal.writeErr(Strata.fullMessage(for: error) + "\n")
+            Terminal.writeErr(usageError(error, verb: args.first { verbs.contains($0) }) + "\n")
             exit(ExitStatus.usage.rawValue)
         }
         do {
@@ -84,10 +84,20 @@ enum Main {
             exit(e.rawValue)
         } catch {
             if Strata.exitCode(for: error) == .success { Strata.exit(withError: error) }
-            Terminal.writeErr(Strata.fullMessage(for: error) + "\n")
+            Terminal.writeErr(usageError(error, verb: args.first { verbs.contains($0) }) + "\n")
             exit(ExitStatus.usage.rawValue)
         }
     }
+}
+
+/// A command line the parser refused, as one line: `strata: missing expected argument '<source>'; see 'strata snap --help'`.
+func usageError(_ error: Error, verb: String?) -> String {
+    var message = Strata.message(for: error).split(separator: "\n").first.map(String.init) ?? "bad command line"
+    if message.hasPrefix("strata: ") { message.removeFirst("strata: ".count) }
+    if let first = message.first, first.isUppercase, message.dropFirst().first?.isLowercase == true {
+        message = first.lowercased() + message.dropFirst()
+    }
+    return "strata: \(message); see 'strata \(verb.map { $0 + " " } ?? "")--help'"
 }
 
 /// Levenshtein distance, for suggesting a verb when one is misspelled.

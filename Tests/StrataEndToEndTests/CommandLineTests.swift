@@ -55,6 +55,9 @@ struct CommandLineTests {
             (["key", "add"], 2, "is not encrypted: it has no keys"),
             (["rm", snapID, "ffff0000"], 3, "not found"),
             (["frobnicate"], 2, ""),
+            (["snap"], 2, "missing expected argument '<source>'; see 'strata snap --help'"),
+            (["log", "--bogus"], 2, "unknown option '--bogus'; see 'strata log --help'"),
+            (["restore", snapID], 2, "missing expected argument '<target>'"),
         ]
         for c in cases {
             let r = try cli.run(c.args)
