@@ -79,7 +79,11 @@ struct ConcurrencyTests {
         // A snapshot whose process dies shows as failed; gc removes its journal and packs.
         let doomed = try SlowSnap(repo: s.file("repo"), volume: "doomed", scratch: s)
         doomed.feed(20)
-        for _ in 0..<50 where try Self.pending(cli).isEmpty { usleep(100_000) }
+        var tries = 0
+        while tries < 300, try Self.pending(cli).isEmpty {
+            usleep(100_000)
+            tries += 1
+        }
         usleep(1_500_000)
         kill(doomed.process.processIdentifier, SIGKILL)
         _ = doomed.finish()

@@ -53,19 +53,24 @@ struct TerminalTests {
         let cli = CLI(repo: s.file("repo"))
         try cli.run(["init", s.file("repo")])
         // Another process holds the lock shared (as a running snapshot does): gc --no-wait fails at once.
+        // It holds it until its standard input closes, however long a loaded machine takes to get to gc.
         let holder = Process()
+        let input = Pipe()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        holder.arguments = ["-s", s.file("repo/lock"), "sleep", "5"]
+        holder.arguments = ["-s", "-o", s.file("repo/lock"), "-c", "read line"]
+        holder.standardInput = input
         try holder.run()
         defer { holder.terminate() }
         // Wait until the holder has the lock (an exclusive try fails), however slow the machine.
-        for _ in 0..<100 where try CLI.exec("/usr/bin/flock", ["-n", "-x", s.file("repo/lock"), "true"]).status == 0 {
+        var tries = 0
+        while tries < 600, try CLI.exec("/usr/bin/flock", ["-n", "-x", s.file("repo/lock"), "true"]).status == 0 {
             usleep(50_000)
+            tries += 1
         }
         let gc = try cli.run(["gc", "--no-wait"])
         #expect(gc.status == 5, "\(gc.stderr)")
         #expect(gc.stderr.hasPrefix("strata: repository is locked"))
-        holder.terminate()
+        try input.fileHandleForWriting.close()
         holder.waitUntilExit()
         // A config written by a future format.
         let config = s.file("repo/config")

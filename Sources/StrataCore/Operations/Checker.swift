@@ -527,14 +527,14 @@ final class MapChecker {
     private let reader: ObjectReader
     private let index: ChunkIndex
     private let bad: [ObjectID: String]
-    private var whole: [UInt64]
+    private var whole: ObjectMarks
     private var memo: [ObjectID: [Damage]] = [:]
 
     init(reader: ObjectReader, index: ChunkIndex, bad: [ObjectID: String]) {
         self.reader = reader
         self.index = index
         self.bad = bad
-        whole = [UInt64](repeating: 0, count: (index.slotCount + 63) / 64)
+        whole = ObjectMarks(index: index)
     }
 
     func check(root: ObjectID, length: UInt64) -> [Damage] {
@@ -543,8 +543,7 @@ final class MapChecker {
 
     /// Damage relative to the start of the node.
     private func node(_ id: ObjectID, length: UInt64) -> [Damage] {
-        let slot = index.slot(of: id)
-        if let slot, whole[slot >> 6] & (1 << UInt64(slot & 63)) != 0 { return [] }
+        if whole.contains(id) { return [] }
         if let m = memo[id] { return m }
         var out: [Damage] = []
         if let why = bad[id] {
@@ -588,11 +587,7 @@ final class MapChecker {
                 out = [Damage(start: 0, end: max(length, 1), reason: why)]
             }
         }
-        if out.isEmpty, let slot {
-            whole[slot >> 6] |= 1 << UInt64(slot & 63)
-        } else {
-            memo[id] = out
-        }
+        if out.isEmpty { whole.insert(id) } else { memo[id] = out }
         return out
     }
 

@@ -66,20 +66,6 @@ public struct Statistics {
 
     public init(repo: Repository) { self.repo = repo }
 
-    /// The objects reachable from one root, each once.
-    private func reachable(_ root: ObjectID, reader: ObjectReader, into set: inout Set<ObjectID>, chunks: inout Int) throws {
-        guard set.insert(root).inserted else { return }
-        switch try reader.node(root) {
-        case .leaf(let entries):
-            for e in entries where e.kind == .chunk {
-                chunks += 1
-                set.insert(e.id)
-            }
-        case .interior(_, let children):
-            for c in children { try reachable(c.id, reader: reader, into: &set, chunks: &chunks) }
-        }
-    }
-
     /// A snapshot's usage now: its unique data and what removing it alone would free.
     public func usage(of snapshot: Snapshot) throws -> SnapshotUsage {
         let lock = try? repo.lock(.shared)
@@ -89,17 +75,16 @@ public struct Statistics {
         let others = try SnapshotStore(repo: repo).all().snapshots.filter { $0.id != snapshot.id }
         let (otherLive, unreadable) = try LiveSet.mark(roots: others.map { ($0.id, $0.manifest.rootID!) }, reader: reader,
                                                        tolerant: true)
-        var mine: Set<ObjectID> = []
+        var mine = ObjectMarks(index: index)
         var usage = SnapshotUsage()
         usage.unreadableOthers = unreadable
-        try reachable(snapshot.manifest.rootID!, reader: reader, into: &mine, chunks: &usage.chunks)
-        for id in mine {
-            guard let loc = index.location(of: id) else { continue }
+        usage.chunks = try mine.markReachable(from: snapshot.manifest.rootID!, reader: reader)
+        mine.forEachIndexed { slot, loc in
             if loc.kind == .chunk {
                 usage.uniqueChunks += 1
                 usage.uniqueBytes += Int64(loc.length)
             }
-            if !otherLive.contains(id) {
+            if !otherLive.marks.contains(slot: slot) {
                 usage.exclusiveObjects += 1
                 usage.exclusiveBytes += Int64(loc.length)
                 if loc.kind == .chunk { usage.exclusiveChunkBytes += Int64(loc.length) }
@@ -117,30 +102,28 @@ public struct Statistics {
         let reader = ObjectReader(repo: repo, index: index)
         let snapshots = try SnapshotStore(repo: repo).all().snapshots
         var u = RepositoryUsage()
-        var all: Set<ObjectID> = []
-        var volumes: [String: (RepositoryUsage.Volume, Set<ObjectID>)] = [:]
+        var volumes: [String: (RepositoryUsage.Volume, ObjectMarks)] = [:]
         for s in snapshots {
             let m = s.manifest
             u.snapshots += 1
             u.logicalBytes += Int64(m.size)
             u.dataBytes += Int64(m.dataBytes)
-            var v = volumes[m.volume] ?? (RepositoryUsage.Volume(name: m.volume), [])
+            var v = volumes[m.volume] ?? (RepositoryUsage.Volume(name: m.volume), ObjectMarks(index: index))
             v.0.snapshots += 1
             v.0.logicalBytes += Int64(m.size)
             v.0.dataBytes += Int64(m.dataBytes)
             if m.createdAt > v.0.newest { v.0.newest = m.createdAt }
-            var chunks = 0
             do {
-                try reachable(m.rootID!, reader: reader, into: &v.1, chunks: &chunks)
+                try v.1.markReachable(from: m.rootID!, reader: reader)
             } catch let e as StrataError where e.code == .damaged {
                 // One unreadable snapshot does not hide the others' figures; its objects seen so far count.
                 u.unreadable.append((s.id, "snapshot \(s.id.shortHex) cannot be read (\(e.message))"))
             }
             volumes[m.volume] = v
         }
+        var all = ObjectMarks(index: index)
         for (_, v) in volumes { all.formUnion(v.1) }
-        for id in all {
-            guard let loc = index.location(of: id) else { continue }
+        all.forEachIndexed { _, loc in
             if loc.kind == .chunk {
                 u.uniqueChunks += 1
                 u.uniqueBytes += Int64(loc.length)
@@ -149,12 +132,13 @@ public struct Statistics {
             }
             u.uniqueStoredBytes += storedShare(loc)
         }
-        try index.forEach { id, loc in if !all.contains(id) { u.unreferencedBytes += Int64(loc.length) } }
+        for slot in 0..<index.slotCount where !all.contains(slot: slot) {
+            u.unreferencedBytes += Int64(index.location(atSlot: slot).length)
+        }
         u.volumes = volumes.values.map { v in
             var vol = v.0
-            vol.uniqueBytes = v.1.reduce(Int64(0)) { sum, id in
-                guard let loc = index.location(of: id), loc.kind == .chunk else { return sum }
-                return sum + Int64(loc.length)
+            v.1.forEachIndexed { _, loc in
+                if loc.kind == .chunk { vol.uniqueBytes += Int64(loc.length) }
             }
             return vol
         }.sorted { $0.name < $1.name }

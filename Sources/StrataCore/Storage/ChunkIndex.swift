@@ -180,6 +180,9 @@ final class ChunkIndex: @unchecked Sendable {
     /// The number of record slots `slot(of:)` ranges over.
     var slotCount: Int { table.count }
 
+    /// The location of the object in record slot `slot` (0..<`slotCount`).
+    func location(atSlot slot: Int) -> ChunkLocation { location(table.value(atPosition: slot)) }
+
     /// How many objects the index holds in each pack (by ordinal).
     func objectsPerPack() -> [Int] {
         var counts = [Int](repeating: 0, count: packs.count)

@@ -180,6 +180,12 @@ final class IndexTable {
 
     // MARK: Lookup and growth
 
+    /// The value of the record at `position` (0..<count, as `find` gives it).
+    func value(atPosition position: Int) -> Value {
+        precondition(sorted && position >= 0 && position < count)
+        return Self.value(at: record(position))
+    }
+
     /// The record for a tag: its position (0..<count, stable until the next merge) and value.
     func find(_ tag: IndexTag) -> (position: Int, value: Value)? {
         precondition(sorted, "index records looked up before loading finished")
