@@ -22,6 +22,16 @@ static inline int strata_preallocate(int fd, long long offset, long long count) 
     return fallocate(fd, 0, offset, count);
 }
 
+#ifndef F_SETPIPE_SZ
+#define F_SETPIPE_SZ 1031
+#endif
+
+/// Asks for a pipe buffer of `size` bytes (Linux; fails harmlessly on anything that is not a pipe, or above
+/// /proc/sys/fs/pipe-max-size).
+static inline int strata_set_pipe_size(int fd, int size) {
+    return fcntl(fd, F_SETPIPE_SZ, size);
+}
+
 /// The file system type (statfs's f_type) a file is on, or 0 when it cannot be told.
 static inline long strata_file_system_type(int fd) {
     struct statfs s;

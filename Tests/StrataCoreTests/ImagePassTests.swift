@@ -50,6 +50,40 @@ struct ImagePassTests {
         #expect(try restoreBytes(repo, streamed, in: dir) == image)
     }
 
+    @Test("a snapshot read from a real pipe asks for a 1 MiB pipe buffer and gives the file's chunk map")
+    func pipe() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("repo"))
+        let (path, image) = try Self.sparseImage(dir, seed: 5)
+        let reference = try snap(repo, path)
+        var fds: [Int32] = [0, 0]
+        #expect(Glibc.pipe(&fds) == 0)
+        let writer = Thread {
+            image.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = Glibc.write(fds[1], raw.baseAddress! + done, min(10_000, raw.count - done))
+                    if n <= 0 { break }
+                    done += n
+                }
+            }
+            Glibc.close(fds[1])
+        }
+        let handle = FileHandleFD(fd: fds[0], path: "pipe")
+        let source = ImageSource(stream: handle, name: "pipe")
+        let maximum = (try? String(contentsOfFile: "/proc/sys/fs/pipe-max-size", encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+        if maximum >= 1 << 20 {
+            #expect(fcntl(fds[0], 1032 /* F_GETPIPE_SZ */) == 1 << 20)
+        }
+        writer.start()
+        let streamed = try Snapshotter(repo: repo)
+            .run(SnapshotRequest(source: "-", volume: "pipe"), source: source, progress: nil, onWait: {}).snapshot
+        try handle.close()
+        #expect(streamed.manifest.root == reference.manifest.root)
+        #expect(streamed.manifest.size == UInt64(image.count))
+    }
+
     @Test("a file that ends early inside a segment fails the snapshot at the last whole page read, and stores nothing",
           arguments: [(Int64((2 << 20) + (516 << 10) + 100), UInt64((2 << 20) + (516 << 10))),
                       (Int64((2 << 20) + (512 << 10)), UInt64((2 << 20) + (512 << 10))),

@@ -20,6 +20,7 @@ final class ImageSource {
         kind = .stream
         size = nil
         initialStatus = nil
+        stream.enlargePipeBuffer()
     }
 
     init(path: String) throws {
@@ -29,6 +30,7 @@ final class ImageSource {
             kind = .stream
             size = nil
             initialStatus = nil
+            file.enlargePipeBuffer()
             return
         }
         guard let st = try wrap(try FileSystem.status(path), "cannot read \(path)") else {
@@ -53,6 +55,7 @@ final class ImageSource {
         } else {
             kind = .stream
             size = nil
+            opened.enlargePipeBuffer()
         }
         initialStatus = st
     }

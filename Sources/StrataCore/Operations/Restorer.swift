@@ -40,6 +40,7 @@ public final class Restorer {
 
         if target == "-" {
             let out = FileHandleFD(fd: 1, path: "standard output")
+            out.enlargePipeBuffer()
             try restoreSequential(snapshot, root: root, index: index, to: out, progress: progress)
             return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: clock.secondsElapsed)
         }
