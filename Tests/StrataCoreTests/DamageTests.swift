@@ -4,6 +4,15 @@ import Testing
 
 @Suite("Damage")
 struct DamageTests {
+    /// Rewrites a file with `change` applied to its bytes; returns the new bytes.
+    @discardableResult
+    static func patch(_ path: String, _ change: (inout [UInt8]) -> Void) throws -> [UInt8] {
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        change(&bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return bytes
+    }
+
     static func packs(_ repo: Repository) throws -> [String] {
         var out: [String] = []
         for d in try FileSystem.list(repo.packsPath) {
@@ -25,9 +34,7 @@ struct DamageTests {
         let dir = TemporaryDirectory()
         let (repo, s, _) = try Self.setup(dir, format: format)
         let pack = try Self.packs(repo)[0]
-        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: pack)))
-        bytes[5000] ^= 0x40
-        try Data(bytes).write(to: URL(fileURLWithPath: pack))
+        try Self.patch(pack) { $0[5000] ^= 0x40 }
         #expect(try Checker(repo: repo).run(readData: false).isHealthy, "structure is intact")
         let report = try Checker(repo: repo).run(readData: true)
         #expect(!report.isHealthy)
@@ -88,9 +95,7 @@ struct DamageTests {
             #expect(r.framesRead == whole[2].framesRead && r.bytesVerified == whole[2].bytesVerified)
             #expect(r.packsChecked == packs.count)
         }
-        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: packs[1])))
-        bytes[5000] ^= 0x40
-        try Data(bytes).write(to: URL(fileURLWithPath: packs[1]))
+        try Self.patch(packs[1]) { $0[5000] ^= 0x40 }
         let damaged = try reports()
         for r in damaged {
             #expect(!r.isHealthy)
@@ -107,9 +112,7 @@ struct DamageTests {
         let dir = TemporaryDirectory()
         let (repo, s, image) = try Self.setup(dir)
         let pack = try Self.packs(repo)[0]
-        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: pack)))
-        bytes.replaceSubrange(8..<12, with: [99, 0, 0, 0])
-        try Data(bytes).write(to: URL(fileURLWithPath: pack))
+        let bytes = try Self.patch(pack) { $0.replaceSubrange(8..<12, with: [99, 0, 0, 0]) }
         for readData in [false, true] {
             #expect(performing: { try Checker(repo: repo).run(readData: readData) }, throws: { error in
                 guard let e = error as? StrataError else { return false }
@@ -160,9 +163,7 @@ struct DamageTests {
         let dir = TemporaryDirectory()
         let (repo, s, _) = try Self.setup(dir)
         let path = repo.snapshotsPath + "/" + s.id.hex
-        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
-        bytes[10] ^= 1
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try Self.patch(path) { $0[10] ^= 1 }
         try RefStore(repo: repo).set("gone", to: ObjectID(bytes: [UInt8](repeating: 0xab, count: 32))!)
         let report = try Checker(repo: repo).run(readData: false)
         #expect(report.damagedSnapshots == [s.id])
@@ -263,9 +264,7 @@ struct DamageTests {
         let dir = TemporaryDirectory()
         let (repo, s, image) = try Self.setup(dir)
         let pack = try Self.packs(repo)[0]
-        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: pack)))
-        bytes[5000] ^= 0x40
-        try Data(bytes).write(to: URL(fileURLWithPath: pack))
+        try Self.patch(pack) { $0[5000] ^= 0x40 }
         let before = try Checker(repo: repo).run(readData: true)
         #expect(before.damagedSnapshots == [s.id])
         let repaired = try Checker(repo: repo).run(readData: true, repair: true)

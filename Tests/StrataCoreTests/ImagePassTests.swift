@@ -58,16 +58,17 @@ struct ImagePassTests {
         let reference = try snap(repo, path)
         var fds: [Int32] = [0, 0]
         #expect(Glibc.pipe(&fds) == 0)
+        let writeEnd = fds[1]
         let writer = Thread {
             image.withUnsafeBytes { raw in
                 var done = 0
                 while done < raw.count {
-                    let n = Glibc.write(fds[1], raw.baseAddress! + done, min(10_000, raw.count - done))
+                    let n = Glibc.write(writeEnd, raw.baseAddress! + done, min(10_000, raw.count - done))
                     if n <= 0 { break }
                     done += n
                 }
             }
-            Glibc.close(fds[1])
+            Glibc.close(writeEnd)
         }
         let handle = FileHandleFD(fd: fds[0], path: "pipe")
         let source = ImageSource(stream: handle, name: "pipe")

@@ -176,6 +176,7 @@ public final class GarbageCollector {
             // there), a later snapshot may reuse them, and the pack's dead share stays visible to the next gc.
             var newNames = try index.write(where: { _, location in kept[Int(location.pack)] }, maxEntries: indexFileEntries, to: repo)
             var rest = rewrittenContents.entries[...]
+            // (At least one file, empty when nothing is kept: the old files must go either way.)
             while !rest.isEmpty || newNames.isEmpty {
                 let part = rest.prefix(indexFileEntries)
                 rest = rest.dropFirst(part.count)

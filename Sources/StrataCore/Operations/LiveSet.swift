@@ -34,23 +34,3 @@ struct LiveSet {
 
     func contains(_ id: ObjectID) -> Bool { marks.contains(id) }
 }
-
-extension ObjectMarks {
-    /// Marks `root` and everything its map reaches, skipping subtrees already marked; returns how many chunk
-    /// references the newly walked nodes hold (a chunk used twice counts twice).
-    @discardableResult
-    mutating func markReachable(from root: ObjectID, reader: ObjectReader) throws -> Int {
-        guard insert(root) else { return 0 }
-        var chunks = 0
-        switch try reader.node(root) {
-        case .leaf(let entries):
-            for e in entries where e.kind == .chunk {
-                chunks += 1
-                insert(e.id)
-            }
-        case .interior(_, let children):
-            for c in children { chunks += try markReachable(from: c.id, reader: reader) }
-        }
-        return chunks
-    }
-}

@@ -171,7 +171,7 @@ final class ChunkIndex: @unchecked Sendable {
 
     var count: Int { table.count + recent.count }
 
-    /// Where an object's record sits (0..<`slotCount`), for marks kept as one bit per object (`LiveSet`): nil for an
+    /// Where an object's record sits (0..<`slotCount`), for marks kept as one bit per object (`ObjectMarks`): nil for an
     /// id the index lacks, or one added in this process and not yet merged. Stable until the next merge.
     @inline(__always) func slot(of id: ObjectID) -> Int? {
         table.find(tagger.tag(of: id))?.position
