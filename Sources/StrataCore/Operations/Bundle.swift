@@ -59,6 +59,10 @@ public enum Bundle {
         return try SnapshotCopier(from: staging, to: repo).copy(snapshots.reversed())
     }
 
+    /// Bytes moved per read and write when a file goes into or out of a bundle: packs (~16 MiB each) are streamed
+    /// through one buffer of this size, so export and import hold no whole file in memory.
+    static let pieceSize = 1 << 20
+
     private static func write(directory: String, to file: String) throws {
         let draft = file + ".strata-" + RandomName.make()
         let out = try wrap(try FileHandleFD.open(draft, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o600), "cannot create \(draft)")
@@ -70,17 +74,27 @@ public enum Bundle {
             hasher.update(bytes)
             offset += Int64(bytes.count)
         }
+        let buffer = ByteBuffer(capacity: pieceSize)
         do {
             try magic.withUnsafeBytes { try emit($0) }
             for path in try layoutFiles(directory) {
-                let data = try wrap(try FileSystem.readFile(FileSystem.join(directory, path)), "cannot read \(path)")
+                let input = try wrap(try FileHandleFD.openForReading(FileSystem.join(directory, path)), "cannot read \(path)")
+                defer { try? input.close() }
+                let size = try wrap(try input.stat().size, "cannot read \(path)")
                 var header = ByteWriter()
                 header.u8(1)
                 header.raw(withUnsafeBytes(of: UInt16(path.utf8.count).littleEndian) { Array($0) })
                 header.raw(Array(path.utf8))
-                header.u64(UInt64(data.count))
+                header.u64(UInt64(size))
                 try header.bytes.withUnsafeBytes { try emit($0) }
-                try data.withUnsafeBytes { try emit($0) }
+                var done: Int64 = 0
+                while done < size {
+                    let n = try wrap(try input.pread(into: buffer.base, count: Int(min(Int64(pieceSize), size - done)), offset: done),
+                                     "cannot read \(path)")
+                    guard n > 0 else { throw StrataError.io("cannot read \(path)", SystemCallError(call: "pread", path: path, errno: EIO)) }
+                    try emit(UnsafeRawBufferPointer(start: buffer.base, count: n))
+                    done += Int64(n)
+                }
             }
             try [UInt8(0)].withUnsafeBytes { try emit($0) }
             let digest = hasher.finish().bytes
@@ -141,11 +155,11 @@ public enum Bundle {
         guard size >= Int64(magic.count + 33) else { throw bad("too short") }
         // First pass: the checksum over everything, before a single file is written.
         var hasher = SHA256Stream()
-        let buffer = ByteBuffer(capacity: 1 << 20)
+        let buffer = ByteBuffer(capacity: pieceSize)
         var offset: Int64 = 0
         let body = size - 32
         while offset < body {
-            let n = try wrap(try input.pread(into: buffer.base, count: Int(min(Int64(1 << 20), body - offset)), offset: offset), "cannot read \(file)")
+            let n = try wrap(try input.pread(into: buffer.base, count: Int(min(Int64(pieceSize), body - offset)), offset: offset), "cannot read \(file)")
             guard n > 0 else { throw bad("short read") }
             hasher.update(UnsafeRawBufferPointer(start: buffer.base, count: n))
             offset += Int64(n)
@@ -177,12 +191,18 @@ public enum Bundle {
             let sizeBytes = try readBytes(8, at: &o)
             let dataLength = sizeBytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
             guard dataLength <= UInt64(body - o) else { throw bad("an entry runs past the end") }
-            let data = try readBytes(Int(dataLength), at: &o)
             let target = FileSystem.join(directory, path)
             if path.hasPrefix("packs/") { try wrap(try FileSystem.makeDirectory(FileSystem.directoryName(target)), "cannot create \(target)") }
             let fh = try wrap(try FileHandleFD.createExclusive(target), "cannot unpack \(path)")
-            try data.withUnsafeBytes { raw in
-                if raw.count > 0 { try wrap(try fh.pwrite(raw.baseAddress!, count: raw.count, offset: 0), "cannot unpack \(path)") }
+            defer { try? fh.close() }
+            var written: Int64 = 0
+            while written < Int64(dataLength) {
+                let n = Int(min(Int64(pieceSize), Int64(dataLength) - written))
+                let got = try wrap(try input.pread(into: buffer.base, count: n, offset: o), "cannot read \(file)")
+                guard got == n else { throw bad("short read") }
+                try wrap(try fh.pwrite(buffer.base, count: n, offset: written), "cannot unpack \(path)")
+                written += Int64(n)
+                o += Int64(n)
             }
             try wrap(try fh.close(), "cannot unpack \(path)")
             if path == "config" { sawConfig = true }
