@@ -119,6 +119,7 @@ public final class SnapshotCopier {
             try visit(snapshot.manifest.rootID!)
             let contents = try packer.finish()
             if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: target) }
+            packer.markIndexed()
             result.storedBytes += packer.totals.storedBytes
         } catch {
             packer.abandon()

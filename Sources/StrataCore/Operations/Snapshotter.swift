@@ -102,6 +102,7 @@ public final class Snapshotter {
                 throw StrataError.corrupt("the copy of a \(original.size)-byte snapshot received \(outcome.size) bytes")
             }
             if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: repo) }
+            packer.markIndexed()
             let original = request.original
             let manifest = Manifest(
                 format: 1, volume: volume,

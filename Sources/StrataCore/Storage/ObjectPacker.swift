@@ -73,6 +73,9 @@ final class ObjectPacker: @unchecked Sendable {
     private let indexFlushLimit: Int?
     /// Index files written along the way.
     private(set) var flushedIndexFiles: [String] = []
+    /// Finished packs no index file names yet (those of `written`, and those whose entries `finish` returned until
+    /// the caller says it wrote them): what `abandon` removes, since nothing can ever reach them.
+    private var unindexedPacks: [ObjectID] = []
     /// Counts kept by the adding thread (new objects) and by the writer (stored bytes, packs; under `lock`).
     private var addedTotals = Totals()
     private var writtenTotals = Totals()
@@ -253,6 +256,7 @@ final class ObjectPacker: @unchecked Sendable {
             touchedDirectories.insert(FileSystem.directoryName(repo.packFilePath(id)))
             let ordinal = UInt32(written.packs.count)
             written.packs.append(id)
+            unindexedPacks.append(id)
             lock.lock()
             defer { lock.unlock() }
             writtenTotals.storedBytes += size
@@ -273,6 +277,7 @@ final class ObjectPacker: @unchecked Sendable {
             try syncPackDirectories()
             flushedIndexFiles.append(try ChunkIndex.write(written, to: repo))
             written = IndexFileContents(packs: [], entries: [])
+            unindexedPacks = []
         }
     }
 
@@ -331,7 +336,15 @@ final class ObjectPacker: @unchecked Sendable {
         return out
     }
 
-    /// Waits for workers and removes the unfinished pack draft (after an error elsewhere).
+    /// Says that an index file naming the contents `finish` returned is durable: their packs are the repository's now.
+    func markIndexed() {
+        unindexedPacks = []
+    }
+
+    /// Waits for workers, removes the unfinished pack draft and the finished packs no index file names (after an
+    /// error elsewhere). Those packs are this packer's own and unreachable: a disk that filled up gets their space
+    /// back at once, not at the next gc. Packs named by an index file flushed along the way stay (a later snapshot
+    /// reuses their objects; gc removes them if none does).
     func abandon() {
         for kind in [ObjectKind.chunk, .mapNode] where current[kind] != nil {
             current[kind] = nil
@@ -342,5 +355,7 @@ final class ObjectPacker: @unchecked Sendable {
         pack?.abandon()
         pack = nil
         lock.unlock()
+        for id in unindexedPacks { try? FileSystem.remove(repo.packFilePath(id)) }
+        unindexedPacks = []
     }
 }
