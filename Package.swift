@@ -21,12 +21,15 @@ let package = Package(
         .systemLibrary(name: "CGlibcExtras"),
         // SHA-256 on the x86 SHA extensions, two pages at a time (used when the CPU has them).
         .target(name: "CStrataHash"),
+        // Ctrl-C and SIGTERM recorded by a C signal handler, so that long commands stop cleanly.
+        .target(name: "CStrataSignals"),
         .target(
             name: "StrataCore",
             dependencies: [
                 "CZstd",
                 "CGlibcExtras",
                 "CStrataHash",
+                "CStrataSignals",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]

@@ -1,5 +1,8 @@
 import ArgumentParser
 import StrataCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The exit statuses of `strata`, documented in docs/CLI.md. One place maps errors to them.
 enum ExitStatus: Int32 {
@@ -28,6 +31,14 @@ enum ExitStatus: Int32 {
         case .unsupportedFormat: return .unsupportedFormat
         case .authentication: return .authentication
         case .io, .internalError, .refused: return .failure
+        case .interrupted: return .failure  // the process exits 128 + the signal instead (`exitStatus(of:)`)
         }
     }
+}
+
+/// The exit status for an error: an interrupted command exits as a process killed by its signal would (130 for
+/// Ctrl-C, 143 for SIGTERM), so that shells and cron wrappers see the usual status; every other error by its code.
+func exitStatus(of error: StrataError) -> Int32 {
+    if error.code == .interrupted { return 128 + (Interruption.signal ?? SIGINT) }
+    return ExitStatus.of(error).rawValue
 }

@@ -79,7 +79,7 @@ enum Main {
             exit(0)
         } catch let e as StrataError {
             Terminal.writeErr("strata: \(e.description)\n")
-            exit(ExitStatus.of(e).rawValue)
+            exit(exitStatus(of: e))
         } catch let e as ExitCode {
             exit(e.rawValue)
         } catch {

@@ -98,4 +98,117 @@ struct ConcurrencyTests {
         // And the limit is free again.
         #expect(try cli.run(["snap", img]).status == 0)
     }
+
+    /// Pack files in a repository.
+    static func packCount(_ repo: String) -> Int {
+        let packs = URL(fileURLWithPath: repo + "/packs")
+        let all = FileManager.default.enumerator(at: packs, includingPropertiesForKeys: [.isRegularFileKey])?.compactMap { $0 as? URL } ?? []
+        return all.filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true }.count
+    }
+
+    @Test("Ctrl-C or SIGTERM stops a snapshot cleanly: the signal's exit status, one line, nothing left behind",
+          arguments: [SIGINT, SIGTERM])
+    func interruptedSnapshot(sig: Int32) throws {
+        signal(SIGPIPE, SIG_IGN)
+        let s = Scratch()
+        let repo = s.file("repo")
+        let cli = CLI(repo: repo)
+        #expect(try cli.run(["init", repo]).status == 0)
+        let snap = try SlowSnap(repo: repo, volume: "v", scratch: s)
+        // 40 MiB of random bytes: at least one 16 MiB pack is finished (and durable) before the signal.
+        snap.feed(40)
+        var tries = 0
+        while tries < 100, Self.packCount(repo) == 0 {
+            usleep(100_000)
+            tries += 1
+        }
+        #expect(Self.packCount(repo) > 0, "a pack was finished before the signal")
+        kill(snap.process.processIdentifier, sig)
+        let status = snap.finish()
+        let name = sig == SIGINT ? "SIGINT" : "SIGTERM"
+        #expect(snap.process.terminationReason == .exit && status == 128 + sig, "\(snap.process.terminationReason) \(status)")
+        #expect(try String(contentsOf: snap.errors, encoding: .utf8) == "strata: snapshot of v interrupted by \(name); nothing was committed\n")
+        // No snapshot, no journal, no pack, no temporary file: nothing for gc to do.
+        #expect(try cli.run(["log", "--json"]).stdout.contains("\"id\"") == false)
+        #expect(try Self.pending(cli).isEmpty)
+        #expect(Self.packCount(repo) == 0)
+        let fsck = try cli.run(["fsck"])
+        #expect(fsck.status == 0 && !fsck.stderr.contains("note:"), "\(fsck.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: repo + "/tmp").isEmpty)
+    }
+
+    @Test("Ctrl-C while waiting for the repository lock stops the wait: exit 130, nothing changed")
+    func interruptedLockWait() throws {
+        let s = Scratch()
+        let repo = s.file("repo")
+        let cli = CLI(repo: repo)
+        #expect(try cli.run(["init", repo]).status == 0)
+        let img = try CommandLineTests.image(s, bytes: 1 << 20, seed: 4)
+        // Another process holds the lock exclusively (as gc does) until its standard input closes.
+        let holder = Process()
+        let holderInput = Pipe()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = ["-x", "-o", repo + "/lock", "-c", "read line"]
+        holder.standardInput = holderInput
+        try holder.run()
+        defer { try? holderInput.fileHandleForWriting.close(); holder.waitUntilExit() }
+        var held = 0
+        while held < 100, try cli.run(["gc", "--no-wait"]).status != 5 {
+            usleep(50_000)
+            held += 1
+        }
+        let errors = s.file("wait.err")
+        FileManager.default.createFile(atPath: errors, contents: nil)
+        let waiting = Process()
+        waiting.executableURL = URL(fileURLWithPath: CLI.binary)
+        waiting.arguments = ["snap", img]
+        waiting.environment = ["STRATA_REPO": repo, "PATH": "/usr/bin:/bin"]
+        waiting.standardOutput = FileHandle.nullDevice
+        waiting.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        try waiting.run()
+        var said = ""
+        var tries = 0
+        while tries < 100, !said.contains("waiting") {
+            usleep(50_000)
+            said = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
+            tries += 1
+        }
+        kill(waiting.processIdentifier, SIGINT)
+        waiting.waitUntilExit()
+        #expect(waiting.terminationReason == .exit && waiting.terminationStatus == 130)
+        #expect(try String(contentsOfFile: errors, encoding: .utf8) == "waiting for gc to finish…\nstrata: interrupted by SIGINT while waiting for the repository lock; nothing was changed\n")
+        try? holderInput.fileHandleForWriting.close()
+        holder.waitUntilExit()
+        #expect(try Self.pending(cli).isEmpty)
+        #expect(try cli.run(["log", "--json"]).stdout.contains("\"id\"") == false)
+    }
+
+    @Test("Ctrl-C stops a restore to a pipe that is not read: exit 130, one line")
+    func interruptedRestoreToPipe() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let s = Scratch()
+        let repo = s.file("repo")
+        let cli = CLI(repo: repo)
+        #expect(try cli.run(["init", repo]).status == 0)
+        let img = try CommandLineTests.image(s, bytes: 8 << 20, seed: 5)
+        let id = try cli.run(["snap", "-q", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let errors = s.file("restore.err")
+        FileManager.default.createFile(atPath: errors, contents: nil)
+        let out = Pipe()
+        let restore = Process()
+        restore.executableURL = URL(fileURLWithPath: CLI.binary)
+        restore.arguments = ["restore", "latest", "-"]
+        restore.environment = ["STRATA_REPO": repo, "PATH": "/usr/bin:/bin"]
+        restore.standardOutput = out
+        restore.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        try restore.run()
+        // Once bytes arrive the restore is writing (its handler is in place); then nobody reads and it blocks.
+        let first = try out.fileHandleForReading.read(upToCount: 4096)
+        #expect(first?.isEmpty == false)
+        usleep(300_000)
+        kill(restore.processIdentifier, SIGINT)
+        restore.waitUntilExit()
+        #expect(restore.terminationReason == .exit && restore.terminationStatus == 130)
+        #expect(try String(contentsOfFile: errors, encoding: .utf8) == "strata: restore of snapshot \(id.prefix(12)) interrupted by SIGINT; the output stops short\n")
+    }
 }

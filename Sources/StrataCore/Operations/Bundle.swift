@@ -18,6 +18,14 @@ public enum Bundle {
     /// Exports snapshots from `repo` into `file`. A bundle of an encrypted repository must be sealed
     /// (`passphrase` given): encrypted snapshots stay encrypted.
     public static func export(_ snapshots: [Snapshot], from repo: Repository, to file: String, passphrase: String?) throws -> CopyResult {
+        do {
+            return try exportBundle(snapshots, from: repo, to: file, passphrase: passphrase)
+        } catch {
+            throw Interruption.retell(error, "export to \(file)", "no bundle was written")
+        }
+    }
+
+    private static func exportBundle(_ snapshots: [Snapshot], from repo: Repository, to file: String, passphrase: String?) throws -> CopyResult {
         if repo.isEncrypted && passphrase == nil {
             throw StrataError(.invalidArgument, "snapshots of an encrypted repository can only be exported into a sealed bundle: give a bundle passphrase")
         }
@@ -43,7 +51,11 @@ public enum Bundle {
     public static func `import`(_ file: String, into repo: Repository, passphrase: (() throws -> String)?) throws -> CopyResult {
         let work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
         defer { try? FileManager.default.removeItem(atPath: work) }
-        try read(file, into: work)
+        do {
+            try read(file, into: work)
+        } catch {
+            throw Interruption.retell(error, "import of bundle \(file)", "nothing was added")
+        }
         let staging: Repository
         do {
             staging = try Repository.open(at: work, passphrase: passphrase)
@@ -92,6 +104,7 @@ public enum Bundle {
                     let n = try wrap(try input.pread(into: buffer.base, count: Int(min(Int64(pieceSize), size - done)), offset: done),
                                      "cannot read \(path)")
                     guard n > 0 else { throw StrataError.io("cannot read \(path)", SystemCallError(call: "pread", path: path, errno: EIO)) }
+                    try Interruption.check()
                     try emit(UnsafeRawBufferPointer(start: buffer.base, count: n))
                     done += Int64(n)
                 }
@@ -161,6 +174,7 @@ public enum Bundle {
         while offset < body {
             let n = try wrap(try input.pread(into: buffer.base, count: Int(min(Int64(pieceSize), body - offset)), offset: offset), "cannot read \(file)")
             guard n > 0 else { throw bad("short read") }
+            try Interruption.check()
             hasher.update(UnsafeRawBufferPointer(start: buffer.base, count: n))
             offset += Int64(n)
         }
@@ -200,6 +214,7 @@ public enum Bundle {
                 let n = Int(min(Int64(pieceSize), Int64(dataLength) - written))
                 let got = try wrap(try input.pread(into: buffer.base, count: n, offset: o), "cannot read \(file)")
                 guard got == n else { throw bad("short read") }
+                try Interruption.check()
                 try wrap(try fh.pwrite(buffer.base, count: n, offset: written), "cannot unpack \(path)")
                 written += Int64(n)
                 o += Int64(n)

@@ -49,6 +49,16 @@ public final class GarbageCollector {
     ///   (the long part of a gc).
     public func run(dryRun: Bool = false, wait: Bool = true, progress: ProgressReporter? = nil,
                     onWait: () -> Void = {}) throws -> GarbageCollectionResult {
+        do {
+            return try collect(dryRun: dryRun, wait: wait, progress: progress, onWait: onWait)
+        } catch {
+            // Signals are looked at only up to the end of the copy: from the new index on, gc finishes.
+            throw Interruption.retell(error, "gc", "nothing was deleted")
+        }
+    }
+
+    private func collect(dryRun: Bool, wait: Bool, progress: ProgressReporter?,
+                         onWait: () -> Void) throws -> GarbageCollectionResult {
         let clock = ContinuousClock.now
         var result = GarbageCollectionResult(dryRun: dryRun)
         let lock = try repo.lock(.exclusive, wait: wait, onWait: onWait)
@@ -132,6 +142,7 @@ public final class GarbageCollector {
         }
 
         // Copy live objects out of mostly-dead packs, verifying each on the way.
+        try Interruption.check()
         let fresh = ChunkIndex()
         let packer = ObjectPacker(repo: repo, index: fresh)
         var rewrittenContents = IndexFileContents(packs: [], entries: [])
@@ -150,6 +161,7 @@ public final class GarbageCollector {
                 for ordinal in rewritePacks {
                     let entries = (toCopy[ordinal] ?? []).sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
                     for (id, loc) in entries {
+                        try Interruption.check()
                         let bytes = try cache.object(id, at: loc)
                         let ok = ChunkHasher.objectID(of: bytes, kind: loc.kind, scratch: scratch, identity: repo.identity) == id
                         guard ok else {

@@ -31,6 +31,17 @@ public final class Restorer {
 
     public func run(_ snapshot: Snapshot, to target: String, force: Bool = false,
                     progress: ProgressReporter? = nil) throws -> RestoreResult {
+        var device = false
+        do {
+            return try restore(snapshot, to: target, force: force, progress: progress, isDevice: &device)
+        } catch {
+            let left = target == "-" ? "the output stops short" : device ? "\(target) holds part of the image" : "nothing was left at \(target)"
+            throw Interruption.retell(error, "restore of snapshot \(snapshot.id.shortHex)", left)
+        }
+    }
+
+    private func restore(_ snapshot: Snapshot, to target: String, force: Bool, progress: ProgressReporter?,
+                         isDevice: inout Bool) throws -> RestoreResult {
         let clock = ContinuousClock.now
         let lock = try? repo.lock(.shared)  // a read-only repository can still be restored from
         defer { withExtendedLifetime(lock) {} }
@@ -50,6 +61,7 @@ public final class Restorer {
             guard force else {
                 throw StrataError(.invalidArgument, "restore target \(target) is a block device; use --force to overwrite it")
             }
+            isDevice = true
             let device = try wrap(try FileHandleFD.open(target, flags: O_WRONLY | O_CLOEXEC, mode: 0), "cannot open \(target)")
             let deviceSize = try wrap(try device.blockDeviceSize(), "cannot read the size of \(target)")
             guard deviceSize >= Int64(size) else {
@@ -81,6 +93,7 @@ public final class Restorer {
         do {
             try wrap(try file.truncate(to: Int64(size)), "cannot size \(draft)")
             try restoreParallel(snapshot, root: root, index: index, to: file, writeZeros: false, progress: progress)
+            try Interruption.check()
             try wrap({
                 try file.fsync()
                 try file.close()
@@ -284,7 +297,7 @@ public final class Restorer {
             allocateRun()
             for job in order { prefetcher.prefetch(job.location) }
             for job in order {
-                if errors.hasError { break }
+                if errors.hasError || Interruption.signal != nil { break }
                 slots.wait()
                 group.enter()
                 workQueue.async { process(job) }
@@ -299,6 +312,7 @@ public final class Restorer {
         do {
             covered = try reader.forEachEntry(root: root) { offset, entry in
                 if errors.hasError { throw errors.error! }
+                try Interruption.check()
                 // Nothing past the snapshot's size is ever allocated or written (a block device holds other data
                 // there), however the map is damaged.
                 guard offset + entry.length <= snapshot.manifest.size else {
@@ -368,6 +382,7 @@ public final class Restorer {
         memset(zeros.base, 0, 1 << 20)
         let what = "snapshot \(snapshot.id.shortHex)"
         let covered = try reader.forEachEntry(root: root) { offset, entry in
+            try Interruption.check()
             guard offset + entry.length <= snapshot.manifest.size else {
                 throw StrataError.corrupt("\(what): its chunk map covers more than the \(snapshot.manifest.size) bytes the manifest says")
             }

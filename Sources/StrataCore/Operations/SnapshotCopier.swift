@@ -62,7 +62,14 @@ public final class SnapshotCopier {
                 continue
             }
             let info = try catalog.info(snapshot)
-            let copied = result.incremental ? try copyObjects(snapshot, result: &result) : try copyStream(snapshot, result: &result)
+            let copied: Snapshot
+            do {
+                copied = result.incremental ? try copyObjects(snapshot, result: &result) : try copyStream(snapshot, result: &result)
+            } catch {
+                let before = result.copied.count - result.skipped
+                throw Interruption.retell(error, "copy of snapshot \(snapshot.id.shortHex)",
+                                          "it was not copied" + (before > 0 ? " (the \(before) before it were)" : ""))
+            }
             // Tags set after creation travel as later tags in the target too.
             let later = info.tags.filter { snapshot.manifest.tags[$0.key] != $0.value }
             let removed = snapshot.manifest.tags.keys.filter { info.tags[$0] == nil }
@@ -94,6 +101,7 @@ public final class SnapshotCopier {
                 let node = try reader.node(id)
                 switch node {
                 case .leaf(let entries):
+                    try Interruption.check()
                     for e in entries where e.kind == .chunk && !packer.isKnown(e.id) {
                         guard let loc = sourceIndex.location(of: e.id) else {
                             throw StrataError.corrupt("\(what) cannot be copied: chunk \(e.id.shortHex) is missing")
@@ -118,6 +126,7 @@ public final class SnapshotCopier {
             }
             try visit(snapshot.manifest.rootID!)
             let contents = try packer.finish()
+            try Interruption.check()
             if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: target) }
             packer.markIndexed()
             result.storedBytes += packer.totals.storedBytes

@@ -101,6 +101,8 @@ public final class Snapshotter {
             if let original = request.original, outcome.size != original.size {
                 throw StrataError.corrupt("the copy of a \(original.size)-byte snapshot received \(outcome.size) bytes")
             }
+            // A pipe's writer killed by the same Ctrl-C ends the input early: never commit what a signal cut short.
+            try Interruption.check()
             if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: repo) }
             packer.markIndexed()
             let original = request.original
@@ -121,7 +123,7 @@ public final class Snapshotter {
                                   packsWritten: packer.totals.packs)
         } catch {
             packer.abandon()
-            throw error
+            throw Interruption.retell(error, "snapshot of \(volume)", "nothing was committed")
         }
     }
 }

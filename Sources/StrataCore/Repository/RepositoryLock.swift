@@ -30,7 +30,13 @@ public final class RepositoryLock: @unchecked Sendable {
         }
         onWait()
         while flock(fd, op) != 0 {
-            if errno == EINTR { continue }
+            if errno == EINTR {
+                if let signal = Interruption.signal {
+                    Glibc.close(fd)
+                    throw StrataError(.interrupted, "interrupted by \(Interruption.name(signal)) while waiting for the repository lock; nothing was changed")
+                }
+                continue
+            }
             let e = errno
             Glibc.close(fd)
             throw StrataError.io("cannot lock \(path)", SystemCallError(call: "flock", path: path, errno: e))

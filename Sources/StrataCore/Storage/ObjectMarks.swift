@@ -57,6 +57,7 @@ extension ObjectMarks {
     @discardableResult
     mutating func markReachable(from root: ObjectID, reader: ObjectReader) throws -> Int {
         guard insert(root) else { return 0 }
+        try Interruption.check()
         var chunks = 0
         switch try reader.node(root) {
         case .leaf(let entries):

@@ -178,6 +178,7 @@ final class PendingJournal {
 
     /// Records progress (at most once a second) and stops the snapshot when `rm` asked for it.
     func progress(done: Int64, newBytes: Int64) throws {
+        try Interruption.check()
         state.bytesDone = done
         state.newBytes = newBytes
         guard ContinuousClock.now - lastWrite > .seconds(1) else { return }

@@ -67,6 +67,9 @@ public final class FileHandleFD: @unchecked Sendable {
     public func read(into buffer: UnsafeMutableRawPointer, count: Int) throws -> Int {
         var done = 0
         while done < count {
+            // A signal that arrives once some bytes moved cuts the call short instead of failing it with EINTR:
+            // look for a caught signal before blocking again, or Ctrl-C would wait for the next bytes.
+            try Interruption.check()
             let n = Glibc.read(fd, buffer + done, count - done)
             if n > 0 { done += n; continue }
             if n == 0 { break }
@@ -95,6 +98,7 @@ public final class FileHandleFD: @unchecked Sendable {
     public func write(_ buffer: UnsafeRawPointer, count: Int) throws {
         var done = 0
         while done < count {
+            try Interruption.check()  // as in `read`: a signal may cut a write short without EINTR
             let n = Glibc.write(fd, buffer + done, count - done)
             if n >= 0 { done += n; continue }
             if errno == EINTR { continue }

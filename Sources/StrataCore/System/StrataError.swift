@@ -53,6 +53,8 @@ public struct StrataError: Error, Sendable, CustomStringConvertible {
         case refused
         /// The passphrase is wrong or missing.
         case authentication
+        /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the command; what it had not committed was removed.
+        case interrupted
     }
 
     public let code: Code

@@ -44,6 +44,7 @@ struct Copy: ParsableCommand {
             let bytes = list.reduce(UInt64(0)) { $0 + $1.manifest.dataBytes }
             Terminal.writeErr("copy: the repositories do not share chunking\(source.isEncrypted || target.isEncrypted ? " and keys" : ""): this is a complete copy of \(Format.bytes(bytes)) (\(bytes) bytes) of data\n")
         }
+        Interruption.catchSignals()
         let r = try copier.copy(list)
         try CopyReport.print(r, verb: "copy", json: json, quiet: quiet)
     }
@@ -87,6 +88,7 @@ struct Export: ParsableCommand {
         if bundlePasswordFile != nil || seal || repo.isEncrypted {
             secret = try Passphrase.new(file: bundlePasswordFile, sources: "--bundle-password-file")
         }
+        Interruption.catchSignals()
         let r = try Bundle.export([snap], from: repo, to: file, passphrase: secret)
         let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
         try CopyReport.print(r, verb: "export", json: json, quiet: quiet, extra: "\(file), \(Format.bytes(Int64(size)))\(secret == nil ? "" : ", sealed")")
@@ -117,6 +119,7 @@ struct Import: ParsableCommand {
     mutating func run() throws {
         let repo = try repository.open()
         let file = bundlePasswordFile
+        Interruption.catchSignals()
         let r = try Bundle.import(self.file, into: repo, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "bundle passphrase: ", environment: false, sources: "--bundle-password-file") })
         try CopyReport.print(r, verb: "import", json: json, quiet: quiet)
     }

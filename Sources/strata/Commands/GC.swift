@@ -28,6 +28,7 @@ struct GC: ParsableCommand {
         let quiet = output.quiet
         let bar = output.reporter(verb: "gc")
         let r: GarbageCollectionResult
+        Interruption.catchSignals()
         do {
             r = try GarbageCollector(repo: repo).run(dryRun: dryRun, wait: !noWait, progress: bar) {
                 if !quiet { Terminal.writeErr("waiting for other strata commands to finish…\n") }

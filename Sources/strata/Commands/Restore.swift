@@ -37,6 +37,7 @@ struct Restore: ParsableCommand {
         let snap = try SnapshotResolver(repo: repo).resolve(snapshot, volume: volume, warn: Terminal.warn)
         let bar = target == "-" ? nil : output.reporter(verb: "restore")
         let result: RestoreResult
+        Interruption.catchSignals()
         do {
             result = try Restorer(repo: repo).run(snap, to: target, force: force, progress: bar)
         } catch {

@@ -42,6 +42,7 @@ struct Snap: ParsableCommand {
         }
         let bar = output.reporter(verb: "snap")
         let result: SnapshotResult
+        Interruption.catchSignals()
         do {
             let quiet = output.quiet
             result = try Snapshotter(repo: repo).run(

@@ -100,6 +100,11 @@ enum Passphrase {
             throw StrataError(.authentication, "a passphrase is needed and there is no terminal to ask it on: use \(sources)")
         }
         defer { close(tty) }
+        // Ctrl-C at the prompt must not leave the terminal without echo: the signal is caught while echo is off, the
+        // terminal restored, and the command stops with the usual status.
+        let catching = Interruption.isCatching
+        if !catching { Interruption.catchSignals() }
+        defer { if !catching { Interruption.releaseSignals() } }
         var old = termios()
         tcgetattr(tty, &old)
         var quiet = old
@@ -112,6 +117,9 @@ enum Passphrase {
         var c: UInt8 = 0
         while Glibc.read(tty, &c, 1) == 1 && c != 10 && bytes.count < 4096 { bytes.append(c) }
         _ = Glibc.write(tty, "\n", 1)
+        if let signal = Interruption.signal {
+            throw StrataError(.interrupted, "passphrase prompt interrupted by \(Interruption.name(signal)); nothing was changed")
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 

@@ -1,0 +1,52 @@
+import CStrataSignals
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Ctrl-C (SIGINT), SIGTERM (a cron job's `timeout`, a shutdown) and SIGHUP stop a long command cleanly instead of
+/// killing it: after `catchSignals()`, the first such signal is only recorded, and the command stops at its next
+/// check (a segment read, a map entry, an object copied, a blocked read of a pipe or wait for the lock), removes what
+/// it had written and not committed, and reports what it left. A second signal ends the process at once.
+public enum Interruption {
+    /// Installs the handler (the command line does, for the verbs that write: snap, restore, gc, copy, export, import).
+    public static func catchSignals() { strata_catch_interrupts() }
+
+    /// Whether `catchSignals()` is in effect.
+    public static var isCatching: Bool { strata_catching_interrupts() != 0 }
+
+    /// Gives the signals back their default action (they end the process again).
+    public static func releaseSignals() { strata_release_interrupts() }
+
+    /// The first signal caught, if any.
+    public static var signal: Int32? {
+        let s = strata_interrupt_signal()
+        return s == 0 ? nil : s
+    }
+
+    /// Throws once a signal was caught.
+    @inline(__always)
+    static func check() throws {
+        if strata_interrupt_signal() != 0 { throw interrupted() }
+    }
+
+    public static func interrupted() -> StrataError {
+        StrataError(.interrupted, "interrupted by \(name(signal ?? SIGINT))")
+    }
+
+    public static func name(_ s: Int32) -> String {
+        switch s {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGHUP: return "SIGHUP"
+        default: return "signal \(s)"
+        }
+    }
+
+    /// An interruption retold as what it stopped and what that left (`snapshot of vm interrupted by SIGINT;
+    /// nothing was committed`); any other error unchanged. The outermost operation's telling wins (a copy's
+    /// snapshot retold as the copy, a copy into a bundle as the export).
+    static func retell(_ error: Error, _ what: String, _ outcome: String) -> Error {
+        guard let e = error as? StrataError, e.code == .interrupted else { return error }
+        return StrataError(.interrupted, "\(what) interrupted by \(name(signal ?? SIGINT)); \(outcome)")
+    }
+}
