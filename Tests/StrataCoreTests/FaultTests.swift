@@ -65,6 +65,56 @@ struct FaultTests {
         #expect(try Checker(repo: repo).run(readData: false).isHealthy)
     }
 
+    @Test("a source that cannot be read (a bad sector): the error names the source; nothing committed, nothing left")
+    func sourceReadError() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 53)
+        let first = try snap(repo, try dir.write("a", rng.textLike(2 << 20)))
+        let packsBefore = try Self.packFiles(repo)
+        let image = try dir.write("bad", rng.bytes(24 << 20))
+        // Reads of the image fail after 20 MiB: a 16 MiB pack is finished (and durable) by then.
+        FaultInjection.install(.init(pathPrefix: image, call: "read", errno: EIO, allowance: 20 << 20))
+        #expect { try snap(repo, image) } throws: { error in
+            guard let e = error as? StrataError else { return false }
+            return e.code == .io && e.description.contains(image) && e.description.hasSuffix("Input/output error")
+        }
+        FaultInjection.remove(pathPrefix: image)
+        #expect(try SnapshotCatalog(repo: repo).list().snapshots.map(\.id) == [first.id])
+        #expect(try PendingStore(repo: repo).all().isEmpty)
+        #expect(try Self.packFiles(repo) == packsBefore)
+        let report = try Checker(repo: repo).run(readData: true)
+        #expect(report.isHealthy && report.notes.isEmpty, "\(report.notes)")
+        #expect(try FileSystem.list(repo.tmpPath).isEmpty)
+        #expect(try snap(repo, image).manifest.size == 24 << 20)
+    }
+
+    @Test("a pack that cannot be read: restore and fsck name it and fail, nothing half-written; readable again, all is well")
+    func packReadError() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 54)
+        let bytes = rng.textLike(3 << 20)
+        let s = try snap(repo, try dir.write("a", bytes))
+        let outDir = dir.file("out")
+        try FileSystem.makeDirectory(outDir)
+        FaultInjection.install(.init(pathPrefix: repo.packsPath + "/", call: "read", errno: EIO, allowance: 0))
+        #expect { try Restorer(repo: repo).run(s, to: outDir + "/image") } throws: { error in
+            guard let e = error as? StrataError else { return false }
+            return e.code == .io && e.description.contains(repo.packsPath) && e.description.hasSuffix("Input/output error")
+        }
+        #expect(try FileSystem.list(outDir).isEmpty)
+        // fsck cannot read the pack either: it reports the pack with the I/O error, and the snapshot it cannot prove.
+        let report = try Checker(repo: repo).run(readData: true)
+        #expect(!report.isHealthy)
+        #expect(report.problems.first?.message.contains(repo.packsPath) == true && report.problems.first?.message.hasSuffix("Input/output error") == true,
+                "\(report.problems)")
+        #expect(report.problems.contains { $0.snapshot == s.id })
+        FaultInjection.remove(pathPrefix: repo.packsPath + "/")
+        #expect(try restoreBytes(repo, s, in: dir) == bytes)
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+    }
+
     @Test("a restore that cannot write leaves no file under the final name")
     func restoreWriteError() throws {
         let dir = TemporaryDirectory()

@@ -52,6 +52,9 @@ public final class FileHandleFD: @unchecked Sendable {
     public func pread(into buffer: UnsafeMutableRawPointer, count: Int, offset: Int64) throws -> Int {
         var count = count
         if let end = FaultInjection.endOfFile(path: path) { count = Int(max(0, min(Int64(count), end - offset))) }
+        if let e = FaultInjection.check("read", path: path, bytes: count) {
+            throw SystemCallError(call: "pread", path: path, errno: e)
+        }
         var done = 0
         while done < count {
             let n = Glibc.pread(fd, buffer + done, count - done, off_t(offset) + off_t(done))
