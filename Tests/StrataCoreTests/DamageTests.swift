@@ -234,6 +234,33 @@ struct DamageTests {
         #expect(try restoreBytes(repo, s, in: dir) == image)
     }
 
+    @Test("--repair rebuilds a lost index in files of a bounded number of entries, each object in one file")
+    func repairIndexInParts() throws {
+        let dir = TemporaryDirectory()
+        let repo = try dir.smallPackRepository("r")
+        var rng = SeededRandom(seed: 19)
+        let image = rng.bytes(5 << 20) + rng.textLike(3 << 20)
+        let s = try snap(repo, try dir.write("img", image))
+        let objects = try ChunkIndex.load(repo, strict: true).count
+        let packs = try Self.packs(repo).count
+        #expect(packs >= 3)
+        for name in try FileSystem.list(repo.indexPath) { try FileSystem.remove(repo.indexPath + "/" + name) }
+        let repaired = try Checker(repo: repo, packGroupObjects: Checker.defaultPackGroupObjects, indexFileEntries: 40).run(readData: false, repair: true)
+        #expect(repaired.repairs.contains("rebuilt the index from \(packs) pack(s): \(objects) objects"), "\(repaired.repairs)")
+        var entries = 0
+        let files = try FileSystem.list(repo.indexPath)
+        for name in files {
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: FileSystem.join(repo.indexPath, name))))
+            let (contents, _) = try bytes.withUnsafeBytes { try IndexFileContents.decode($0, what: name) }
+            entries += contents.entries.count
+        }
+        #expect(files.count > 1 && files.count <= packs)
+        let index = try ChunkIndex.load(repo, strict: true)
+        #expect(index.count == objects && entries == objects, "every object once")
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+        #expect(try restoreBytes(repo, s, in: dir) == image)
+    }
+
     @Test("format 2: an index that gives two objects each other's ids is caught by the pack's content digest")
     func swappedIDs() throws {
         let dir = TemporaryDirectory()

@@ -19,13 +19,7 @@ struct FaultTests {
     func diskFull(allowance: Int64) throws {
         let dir = TemporaryDirectory()
         // 1 MiB packs, so that the failing snapshot has finished (and durable) packs no index file names yet.
-        let path = dir.file("r")
-        _ = try Repository.create(at: path)
-        let config = try FileSystem.readFile(path + "/config")
-        let small = String(decoding: config, as: UTF8.self).replacingOccurrences(of: "\"packSize\" : 16777216", with: "\"packSize\" : 1048576")
-        _ = try dir.write("r/config", Array(small.utf8))
-        let repo = try Repository.open(at: path)
-        #expect(repo.config.packSize == 1 << 20)
+        let repo = try dir.smallPackRepository("r")
         var rng = SeededRandom(seed: 50)
         let first = try snap(repo, try dir.write("a", rng.textLike(4 << 20)))
         let packsBefore = try Self.packFiles(repo)

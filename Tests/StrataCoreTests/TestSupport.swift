@@ -63,6 +63,17 @@ final class TemporaryDirectory {
         try Data(bytes).write(to: URL(fileURLWithPath: p))
         return p
     }
+
+    /// A new repository whose packs close at 1 MiB (the smallest the config allows), so that a few MiB of data make
+    /// several packs.
+    func smallPackRepository(_ name: String) throws -> Repository {
+        _ = try Repository.create(at: file(name))
+        let config = String(decoding: try FileSystem.readFile(file(name + "/config")), as: UTF8.self)
+        _ = try write(name + "/config", Array(config.replacingOccurrences(of: "\"packSize\" : 16777216", with: "\"packSize\" : 1048576").utf8))
+        let repo = try Repository.open(at: file(name))
+        precondition(repo.config.packSize == 1 << 20)
+        return repo
+    }
 }
 
 extension Repository {

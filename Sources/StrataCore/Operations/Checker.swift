@@ -45,12 +45,15 @@ public final class Checker {
 
     /// Indexed objects per group of packs checked together (see `defaultPackGroupObjects`).
     let packGroupObjects: Int
+    /// Entries per index file that `--repair` writes when it rebuilds the index (gc's size; tests make it small).
+    let indexFileEntries: Int
 
     public convenience init(repo: Repository) { self.init(repo: repo, packGroupObjects: Checker.defaultPackGroupObjects) }
 
-    init(repo: Repository, packGroupObjects: Int) {
+    init(repo: Repository, packGroupObjects: Int, indexFileEntries: Int = ChunkIndex.mergedFileEntries) {
         self.repo = repo
         self.packGroupObjects = packGroupObjects
+        self.indexFileEntries = indexFileEntries
     }
 
     /// - Parameters:
@@ -278,9 +281,14 @@ public final class Checker {
                 try wrap(try FileSystem.syncDirectory(repo.path), "cannot sync \(repo.path)")
                 report.repairs.append("recreated the missing index/ directory")
             }
-            // The first pack that holds an object names it; a readable copy wins over one fsck found bad.
+            // The first pack that holds an object names it; a readable copy wins over one fsck found bad. The
+            // rebuilt index is written in files of about `indexFileEntries` entries as the packs are read (a pack's
+            // entries stay in one file), and the ids already listed are an in-memory index of their own: memory is
+            // the index and one file's entries, as in gc, not every entry at once.
+            let listed = ChunkIndex()
             var rebuilt = IndexFileContents(packs: [], entries: [])
-            var listed = Set<ObjectID>()
+            var names: [String] = []
+            var rebuiltCount = 0
             var packsRead = 0
             for dir in (try? FileSystem.list(repo.packsPath)) ?? [] {
                 for name in (try? FileSystem.list(FileSystem.join(repo.packsPath, dir))) ?? [] {
@@ -292,18 +300,26 @@ public final class Checker {
                     // the TOC's word, which a failed hash check overrides.
                     for (e, id) in (try? objectIDs(toc, packID: packID, index: index)) ?? []
                     where toc.contentDigest != nil || bad[id] == nil || index.location(of: id).map({ index.packs[Int($0.pack)] != packID }) == true {
-                        guard listed.insert(id).inserted else { continue }
+                        guard !listed.contains(id) else { continue }
                         if rebuilt.packs.count == ordinal { rebuilt.packs.append(packID) }
                         let f = toc.frames[Int(e.frame)]
-                        rebuilt.entries.append((id, ChunkLocation(
+                        let location = ChunkLocation(
                             pack: ordinal, kind: e.kind, frameOffset: f.offset, frameCompressedLength: f.compressedLength,
-                            frameRawLength: f.rawLength, offset: e.offset, length: e.length)))
+                            frameRawLength: f.rawLength, offset: e.offset, length: e.length)
+                        rebuilt.entries.append((id, location))
+                        listed.add(id: id, packID: packID, location: location)
+                        rebuiltCount += 1
+                    }
+                    if rebuilt.entries.count >= indexFileEntries {
+                        names.append(try ChunkIndex.write(rebuilt, to: repo))
+                        rebuilt = IndexFileContents(packs: [], entries: [])
                     }
                 }
             }
-            let rebuiltCount = rebuilt.entries.count
-            let name = try ChunkIndex.write(rebuilt, to: repo)
-            for old in index.files + index.damagedFiles.map(\.name) where old != name {
+            // The last part (at least one file, empty when no pack could be read: the old files must go either way).
+            if !rebuilt.entries.isEmpty || names.isEmpty { names.append(try ChunkIndex.write(rebuilt, to: repo)) }
+            let written = Set(names)
+            for old in index.files + index.damagedFiles.map(\.name) where !written.contains(old) {
                 try wrap(try FileSystem.remove(FileSystem.join(repo.indexPath, old)), "cannot remove an old index file")
             }
             try wrap(try FileSystem.syncDirectory(repo.indexPath), "cannot sync \(repo.indexPath)")
