@@ -255,6 +255,36 @@ struct RepositoryTests {
         #expect(try restoreBytes(repo, s, in: dir) == image)
     }
 
+    @Test("gc copies the live objects of the packs it rewrites in batches (one pass over the index each), whole packs per batch")
+    func gcCopiesInBatches() throws {
+        let dir = TemporaryDirectory()
+        let repo = try dir.smallPackRepository("r")
+        var rng = SeededRandom(seed: 14)
+        let base = rng.bytes(6 << 20)
+        let a = try snap(repo, try dir.write("a", base))
+        // A quarter of every MiB replaced: each of a's packs is left with a dead share well above 10%.
+        var changed = base
+        for mib in 0..<6 { changed.replaceSubrange((mib << 20)..<((mib << 20) + (256 << 10)), with: rng.bytes(256 << 10)) }
+        let b = try snap(repo, try dir.write("b", changed))
+        try SnapshotCatalog(repo: repo).remove([a.id])
+        let r = try GarbageCollector(repo: repo, indexFileEntries: 50, copyBatchObjects: 1).run()
+        #expect(r.packsRewritten >= 3, "\(r.packsRewritten) packs rewritten, one batch each")
+        var entries = 0
+        for name in try FileSystem.list(repo.indexPath) {
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: FileSystem.join(repo.indexPath, name))))
+            let (contents, _) = try bytes.withUnsafeBytes { try IndexFileContents.decode($0, what: name) }
+            #expect(contents.entries.count <= 50)
+            entries += contents.entries.count
+        }
+        let index = try ChunkIndex.load(repo, strict: true)
+        #expect(index.count == entries, "no object in two files")
+        #expect(try restoreBytes(repo, b, in: dir) == changed)
+        let report = try Checker(repo: repo).run(readData: true)
+        #expect(report.isHealthy && report.notes.isEmpty, "\(report.problems) \(report.notes)")
+        // A second gc finds nothing left to rewrite.
+        #expect(try GarbageCollector(repo: repo).run().packsRewritten == 0)
+    }
+
     @Test("gc writes the index in files of a bounded number of entries, kept and rewritten ones, and reads it back whole")
     func gcIndexInParts() throws {
         let dir = TemporaryDirectory()

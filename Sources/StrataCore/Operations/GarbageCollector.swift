@@ -34,15 +34,24 @@ public final class GarbageCollector {
     let rewriteThreshold: Double
     /// Entries per index file written (tests make it small to see the index written in parts).
     let indexFileEntries: Int
+    /// Live objects of the packs being rewritten that one pass over the index gathers for copying (packs are never
+    /// split across passes). Each pass reads the index files once; a batch is ~4 GiB of 16 KiB chunks to copy, so the
+    /// passes cost little next to the copy, and the entries held (~70 bytes each) stay at ~18 MiB however much is
+    /// rewritten.
+    let copyBatchObjects: Int
+
+    public static let defaultCopyBatchObjects = 1 << 18
 
     public convenience init(repo: Repository, rewriteThreshold: Double = 0.10) {
         self.init(repo: repo, rewriteThreshold: rewriteThreshold, indexFileEntries: ChunkIndex.mergedFileEntries)
     }
 
-    init(repo: Repository, rewriteThreshold: Double = 0.10, indexFileEntries: Int) {
+    init(repo: Repository, rewriteThreshold: Double = 0.10, indexFileEntries: Int,
+         copyBatchObjects: Int = GarbageCollector.defaultCopyBatchObjects) {
         self.repo = repo
         self.rewriteThreshold = rewriteThreshold
         self.indexFileEntries = indexFileEntries
+        self.copyBatchObjects = copyBatchObjects
     }
 
     /// - Parameter progress: told how many bytes of live objects have been copied out of the packs being rewritten
@@ -75,13 +84,14 @@ public final class GarbageCollector {
 
         // Per pack: live and total bytes, from the index.
         // Counts first; entries are gathered later only for the packs that need them (memory stays at one copy).
-        struct PackUse { var live: Int64 = 0; var total: Int64 = 0 }
+        struct PackUse { var live: Int64 = 0; var total: Int64 = 0; var liveObjects = 0 }
         var use = [PackUse](repeating: PackUse(), count: index.packs.count)
         try index.forEach { id, loc in
             let p = Int(loc.pack)
             use[p].total += Int64(loc.length)
             if live.contains(id) {
                 use[p].live += Int64(loc.length)
+                use[p].liveObjects += 1
                 result.liveObjects += 1
             } else {
                 result.deadObjects += 1
@@ -144,32 +154,50 @@ public final class GarbageCollector {
         // Copy live objects out of mostly-dead packs, verifying each on the way.
         try Interruption.check()
         let fresh = ChunkIndex()
-        let packer = ObjectPacker(repo: repo, index: fresh)
+        // The copies' index entries go to index files as their packs become durable, every 16,384 objects as a
+        // snapshot's do, in files of at most `indexFileEntries` (they name only new packs, so a gc stopped half-way
+        // leaves objects listed twice, which readers accept): what gc holds does not grow with what it rewrites.
+        let packer = ObjectPacker(repo: repo, index: fresh, indexFlushLimit: min(indexFileEntries, Snapshotter.defaultIndexFlushLimit),
+                                  indexFileMaxEntries: indexFileEntries)
         var rewrittenContents = IndexFileContents(packs: [], entries: [])
         if !rewritePacks.isEmpty {
             let cache = FrameCache(repo: repo, index: index, capacity: 2)
             let scratch = ByteBuffer(capacity: 64 << 10)
-            // The live objects of the packs to rewrite, gathered in one pass over the index.
-            let rewriting = Set(rewritePacks)
-            var toCopy: [Int: [(ObjectID, ChunkLocation)]] = [:]
-            try index.forEach { id, loc in
-                if rewriting.contains(Int(loc.pack)) && live.contains(id) { toCopy[Int(loc.pack), default: []].append((id, loc)) }
+            let toCopyBytes = rewritePacks.reduce(Int64(0)) { $0 + use[$1].live }
+            // The packs to rewrite in batches of about `copyBatchObjects` live objects, whole packs each.
+            var batches: [[Int]] = [[]]
+            var batchObjects = 0
+            for ordinal in rewritePacks {
+                if !batches[batches.count - 1].isEmpty && batchObjects + use[ordinal].liveObjects > copyBatchObjects {
+                    batches.append([])
+                    batchObjects = 0
+                }
+                batches[batches.count - 1].append(ordinal)
+                batchObjects += use[ordinal].liveObjects
             }
-            let toCopyBytes = toCopy.values.reduce(Int64(0)) { $0 + $1.reduce(Int64(0)) { $0 + Int64($1.1.length) } }
             var copiedBytes: Int64 = 0
             do {
-                for ordinal in rewritePacks {
-                    let entries = (toCopy[ordinal] ?? []).sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
-                    for (id, loc) in entries {
-                        try Interruption.check()
-                        let bytes = try cache.object(id, at: loc)
-                        let ok = ChunkHasher.objectID(of: bytes, kind: loc.kind, scratch: scratch, identity: repo.identity) == id
-                        guard ok else {
-                            throw StrataError.corrupt("gc stopped: object \(id.shortHex) in pack \(index.packs[ordinal].shortHex) does not match its hash; run 'strata fsck'")
+                for batch in batches {
+                    // The live objects of this batch's packs, gathered in one pass over the index.
+                    var inBatch = [Bool](repeating: false, count: index.packs.count)
+                    for ordinal in batch { inBatch[ordinal] = true }
+                    var toCopy: [Int: [(ObjectID, ChunkLocation)]] = [:]
+                    try index.forEach { id, loc in
+                        if inBatch[Int(loc.pack)] && live.contains(id) { toCopy[Int(loc.pack), default: []].append((id, loc)) }
+                    }
+                    for ordinal in batch {
+                        let entries = (toCopy[ordinal] ?? []).sorted { ($0.1.frameOffset, $0.1.offset) < ($1.1.frameOffset, $1.1.offset) }
+                        for (id, loc) in entries {
+                            try Interruption.check()
+                            let bytes = try cache.object(id, at: loc)
+                            let ok = ChunkHasher.objectID(of: bytes, kind: loc.kind, scratch: scratch, identity: repo.identity) == id
+                            guard ok else {
+                                throw StrataError.corrupt("gc stopped: object \(id.shortHex) in pack \(index.packs[ordinal].shortHex) does not match its hash; run 'strata fsck'")
+                            }
+                            try packer.add(id: id, kind: loc.kind, bytes: bytes)
+                            copiedBytes += Int64(bytes.count)
+                            progress?.progress(done: copiedBytes, total: toCopyBytes, newBytes: 0)
                         }
-                        try packer.add(id: id, kind: loc.kind, bytes: bytes)
-                        copiedBytes += Int64(bytes.count)
-                        progress?.progress(done: copiedBytes, total: toCopyBytes, newBytes: 0)
                     }
                 }
                 rewrittenContents = try packer.finish()
@@ -187,6 +215,7 @@ public final class GarbageCollector {
             // A kept pack keeps all its index entries, dead ones included: they stay valid (the pack is still
             // there), a later snapshot may reuse them, and the pack's dead share stays visible to the next gc.
             var newNames = try index.write(where: { _, location in kept[Int(location.pack)] }, maxEntries: indexFileEntries, to: repo)
+            newNames += packer.flushedIndexFiles
             var rest = rewrittenContents.entries[...]
             // (At least one file, empty when nothing is kept: the old files must go either way.)
             while !rest.isEmpty || newNames.isEmpty {

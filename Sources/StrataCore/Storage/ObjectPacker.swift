@@ -71,6 +71,8 @@ final class ObjectPacker: @unchecked Sendable {
     /// With a limit, an index file is written whenever this many objects are waiting (after their packs are
     /// durable), so that a huge snapshot does not hold all its new index entries in memory.
     private let indexFlushLimit: Int?
+    /// With a limit, the most entries one flushed index file holds (gc's files are bounded; a snapshot's are not split).
+    private let indexFileMaxEntries: Int?
     /// Index files written along the way.
     private(set) var flushedIndexFiles: [String] = []
     /// Finished packs no index file names yet (those of `written`, and those whose entries `finish` returned until
@@ -110,9 +112,11 @@ final class ObjectPacker: @unchecked Sendable {
     ///   2 MiB frames (docs/BENCHMARKS.md, "Format 2 and 2 MiB frames"), interleaved runs: 3 frames 3.73–3.94 s and
     ///   41.9–42.0 MiB peak (static build; 47.6–48.1 with the shared Swift runtime), 4 frames 3.30–3.34 s and
     ///   45.5–45.9 MiB (49.5–50.0).
-    init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int? = nil, indexFlushLimit: Int? = nil) {
+    init(repo: Repository, index: ChunkIndex, maxFramesInFlight: Int? = nil, indexFlushLimit: Int? = nil,
+         indexFileMaxEntries: Int? = nil) {
         self.repo = repo
         self.indexFlushLimit = indexFlushLimit
+        self.indexFileMaxEntries = indexFileMaxEntries
         self.index = index
         frameSize = repo.config.compression.frameSize
         sealer = repo.sealer
@@ -275,7 +279,12 @@ final class ObjectPacker: @unchecked Sendable {
         }
         if let limit = indexFlushLimit, written.entries.count >= limit {
             try syncPackDirectories()
-            flushedIndexFiles.append(try ChunkIndex.write(written, to: repo))
+            var rest = written.entries[...]
+            while !rest.isEmpty {
+                let part = rest.prefix(indexFileMaxEntries ?? rest.count)
+                rest = rest.dropFirst(part.count)
+                flushedIndexFiles.append(try ChunkIndex.write(IndexFileContents(packs: written.packs, entries: Array(part)), to: repo))
+            }
             written = IndexFileContents(packs: [], entries: [])
             unindexedPacks = []
         }
