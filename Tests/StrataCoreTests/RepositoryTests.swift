@@ -269,15 +269,10 @@ struct RepositoryTests {
         try SnapshotCatalog(repo: repo).remove([a.id])
         let r = try GarbageCollector(repo: repo, indexFileEntries: 50, copyBatchObjects: 1).run()
         #expect(r.packsRewritten >= 3, "\(r.packsRewritten) packs rewritten, one batch each")
-        var entries = 0
-        for name in try FileSystem.list(repo.indexPath) {
-            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: FileSystem.join(repo.indexPath, name))))
-            let (contents, _) = try bytes.withUnsafeBytes { try IndexFileContents.decode($0, what: name) }
-            #expect(contents.entries.count <= 50)
-            entries += contents.entries.count
-        }
+        let counts = try repo.indexFileEntryCounts()
+        #expect(counts.allSatisfy { $0 <= 50 }, "\(counts)")
         let index = try ChunkIndex.load(repo, strict: true)
-        #expect(index.count == entries, "no object in two files")
+        #expect(index.count == counts.reduce(0, +), "no object in two files")
         #expect(try restoreBytes(repo, b, in: dir) == changed)
         let report = try Checker(repo: repo).run(readData: true)
         #expect(report.isHealthy && report.notes.isEmpty, "\(report.problems) \(report.notes)")
@@ -299,15 +294,10 @@ struct RepositoryTests {
         let objects = try ChunkIndex.load(repo, strict: true).count
         let r = try GarbageCollector(repo: repo, indexFileEntries: 100).run()
         #expect(r.packsRewritten + r.packsDeleted >= 1, "a's own data goes")
-        var entries = 0
-        for name in try FileSystem.list(repo.indexPath) {
-            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: FileSystem.join(repo.indexPath, name))))
-            let (contents, _) = try bytes.withUnsafeBytes { try IndexFileContents.decode($0, what: name) }
-            #expect(contents.entries.count <= 100)
-            entries += contents.entries.count
-        }
+        let counts = try repo.indexFileEntryCounts()
+        #expect(counts.allSatisfy { $0 <= 100 }, "\(counts)")
         let index = try ChunkIndex.load(repo, strict: true)
-        #expect(index.count == entries, "no object in two files")
+        #expect(index.count == counts.reduce(0, +), "no object in two files")
         #expect(index.count < objects)
         #expect(try FileSystem.list(repo.indexPath).count >= index.count / 100)
         #expect(try restoreBytes(repo, b, in: dir) == changed)

@@ -77,6 +77,14 @@ final class TemporaryDirectory {
 }
 
 extension Repository {
+    /// How many entries each index file holds, as stored.
+    func indexFileEntryCounts() throws -> [Int] {
+        try FileSystem.list(indexPath).map { name in
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: FileSystem.join(indexPath, name))))
+            return try bytes.withUnsafeBytes { try IndexFileContents.decode($0, what: name) }.0.entries.count
+        }
+    }
+
     /// The map entries of a snapshot, in order.
     func entries(of snapshot: Snapshot) throws -> [MapEntry] {
         let index = try ChunkIndex.load(self, strict: true)
