@@ -29,14 +29,22 @@ public final class RepositoryLock: @unchecked Sendable {
             throw StrataError(.lockBusy, "repository is locked: \(holder)")
         }
         onWait()
-        while flock(fd, op) != 0 {
-            if errno == EINTR {
-                if let signal = Interruption.signal {
-                    Glibc.close(fd)
-                    throw StrataError(.interrupted, "interrupted by \(Interruption.name(signal)) while waiting for the repository lock; nothing was changed")
-                }
-                continue
+        // While signals are caught, the wait polls (every 100 ms), so that a signal is seen however it lands.
+        while Interruption.isCatching {
+            if let signal = Interruption.signal {
+                Glibc.close(fd)
+                throw StrataError(.interrupted, "interrupted by \(Interruption.name(signal)) while waiting for the repository lock; nothing was changed")
             }
+            if flock(fd, op | LOCK_NB) == 0 { return }
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                let e = errno
+                Glibc.close(fd)
+                throw StrataError.io("cannot lock \(path)", SystemCallError(call: "flock", path: path, errno: e))
+            }
+            usleep(100_000)
+        }
+        while flock(fd, op) != 0 {
+            if errno == EINTR { continue }
             let e = errno
             Glibc.close(fd)
             throw StrataError.io("cannot lock \(path)", SystemCallError(call: "flock", path: path, errno: e))

@@ -72,7 +72,7 @@ public final class FileHandleFD: @unchecked Sendable {
         while done < count {
             // A signal that arrives once some bytes moved cuts the call short instead of failing it with EINTR:
             // look for a caught signal before blocking again, or Ctrl-C would wait for the next bytes.
-            try Interruption.check()
+            try waitReady(Int16(POLLIN))
             let n = Glibc.read(fd, buffer + done, count - done)
             if n > 0 { done += n; continue }
             if n == 0 { break }
@@ -80,6 +80,20 @@ public final class FileHandleFD: @unchecked Sendable {
             throw SystemCallError(call: "read", path: path, errno: errno)
         }
         return done
+    }
+
+    /// While signals are caught (`Interruption`), waits until the descriptor is ready, looking for a caught signal
+    /// at least every 250 ms: a signal that lands between the last check and a blocking call would otherwise go
+    /// unseen until the pipe moves. Otherwise returns at once.
+    private func waitReady(_ events: Int16) throws {
+        guard Interruption.isCatching else { return }
+        var ready = pollfd(fd: fd, events: events, revents: 0)
+        while true {
+            try Interruption.check()
+            let r = poll(&ready, 1, 250)
+            // Ready, closed or failed: the read or write itself tells which.
+            if r > 0 || (r < 0 && errno != EINTR) { return }
+        }
     }
 
     /// Writes all of `count` bytes at `offset`.
@@ -101,7 +115,7 @@ public final class FileHandleFD: @unchecked Sendable {
     public func write(_ buffer: UnsafeRawPointer, count: Int) throws {
         var done = 0
         while done < count {
-            try Interruption.check()  // as in `read`: a signal may cut a write short without EINTR
+            try waitReady(Int16(POLLOUT))  // as in `read`: a signal may cut a write short without EINTR
             let n = Glibc.write(fd, buffer + done, count - done)
             if n >= 0 { done += n; continue }
             if errno == EINTR { continue }
