@@ -13,13 +13,7 @@ struct DamageTests {
         return bytes
     }
 
-    static func packs(_ repo: Repository) throws -> [String] {
-        var out: [String] = []
-        for d in try FileSystem.list(repo.packsPath) {
-            for n in try FileSystem.list(repo.packsPath + "/" + d) { out.append(repo.packsPath + "/" + d + "/" + n) }
-        }
-        return out
-    }
+    static func packs(_ repo: Repository) throws -> [String] { try repo.packFilePaths() }
 
     static func setup(_ dir: TemporaryDirectory, format: Int = RepositoryConfig.currentFormat) throws -> (Repository, Snapshot, [UInt8]) {
         let repo = try Repository.create(at: dir.file("r"), format: format)

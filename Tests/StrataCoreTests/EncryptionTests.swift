@@ -212,12 +212,7 @@ struct EncryptionTests {
         var rng = SeededRandom(seed: 31)
         let image = rng.bytes(3 * Bundle.pieceSize + 12_345)  // incompressible: one pack of over three pieces
         let s = try snap(source, try dir.write("img", image))
-        var largest: Int64 = 0
-        for sub in try FileSystem.list(source.packsPath) {
-            for name in try FileSystem.list(FileSystem.join(source.packsPath, sub)) {
-                largest = max(largest, try FileSystem.status(FileSystem.join(source.packsPath, sub + "/" + name))?.size ?? 0)
-            }
-        }
+        let largest = try source.packFilePaths().map { try FileSystem.status($0)?.size ?? 0 }.max() ?? 0
         #expect(largest > Int64(3 * Bundle.pieceSize))
         let bundle = dir.file("big.bundle")
         _ = try Bundle.export([s], from: source, to: bundle, passphrase: nil)

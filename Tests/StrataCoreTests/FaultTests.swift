@@ -5,15 +5,6 @@ import Testing
 /// Disk full and I/O errors while writing, injected at the system-call layer.
 @Suite("Faults")
 struct FaultTests {
-    /// Pack files on disk, by name.
-    static func packFiles(_ repo: Repository) throws -> Set<String> {
-        var names: Set<String> = []
-        for sub in try FileSystem.list(repo.packsPath) {
-            for name in try FileSystem.list(FileSystem.join(repo.packsPath, sub)) { names.insert(name) }
-        }
-        return names
-    }
-
     @Test("disk full during snap: a clear error, no manifest, existing snapshots intact, the failed snapshot's packs gone",
           arguments: [0, 2_000, 300_000, 3_000_000, 8_000_000])
     func diskFull(allowance: Int64) throws {
@@ -22,7 +13,7 @@ struct FaultTests {
         let repo = try dir.smallPackRepository("r")
         var rng = SeededRandom(seed: 50)
         let first = try snap(repo, try dir.write("a", rng.textLike(4 << 20)))
-        let packsBefore = try Self.packFiles(repo)
+        let packsBefore = Set(try repo.packFilePaths())
         let big = try dir.write("b", rng.bytes(12 << 20))
         FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "write", errno: ENOSPC, allowance: allowance))
         #expect { try snap(repo, big) } throws: { error in
@@ -33,7 +24,7 @@ struct FaultTests {
         #expect(try SnapshotCatalog(repo: repo).list().snapshots.map(\.id) == [first.id])
         #expect(try PendingStore(repo: repo).all().isEmpty)
         // Its packs (several, with 8 MB allowed) went with the failure: no note, no space held until gc.
-        #expect(try Self.packFiles(repo) == packsBefore)
+        #expect(Set(try repo.packFilePaths()) == packsBefore)
         let afterFailure = try Checker(repo: repo).run(readData: true)
         #expect(afterFailure.isHealthy && afterFailure.notes.isEmpty, "\(afterFailure.notes)")
         _ = try GarbageCollector(repo: repo).run()
@@ -65,7 +56,7 @@ struct FaultTests {
         let repo = try Repository.create(at: dir.file("r"))
         var rng = SeededRandom(seed: 53)
         let first = try snap(repo, try dir.write("a", rng.textLike(2 << 20)))
-        let packsBefore = try Self.packFiles(repo)
+        let packsBefore = Set(try repo.packFilePaths())
         let image = try dir.write("bad", rng.bytes(24 << 20))
         // Reads of the image fail after 20 MiB: a 16 MiB pack is finished (and durable) by then.
         FaultInjection.install(.init(pathPrefix: image, call: "read", errno: EIO, allowance: 20 << 20))
@@ -76,7 +67,7 @@ struct FaultTests {
         FaultInjection.remove(pathPrefix: image)
         #expect(try SnapshotCatalog(repo: repo).list().snapshots.map(\.id) == [first.id])
         #expect(try PendingStore(repo: repo).all().isEmpty)
-        #expect(try Self.packFiles(repo) == packsBefore)
+        #expect(Set(try repo.packFilePaths()) == packsBefore)
         let report = try Checker(repo: repo).run(readData: true)
         #expect(report.isHealthy && report.notes.isEmpty, "\(report.notes)")
         #expect(try FileSystem.list(repo.tmpPath).isEmpty)

@@ -77,6 +77,15 @@ final class TemporaryDirectory {
 }
 
 extension Repository {
+    /// The paths of the pack files on disk.
+    func packFilePaths() throws -> [String] {
+        var out: [String] = []
+        for d in try FileSystem.list(packsPath) {
+            for n in try FileSystem.list(packsPath + "/" + d) { out.append(packsPath + "/" + d + "/" + n) }
+        }
+        return out
+    }
+
     /// How many entries each index file holds, as stored.
     func indexFileEntryCounts() throws -> [Int] {
         try FileSystem.list(indexPath).map { name in

@@ -103,5 +103,46 @@ struct TerminalTests {
         let wrong = try Self.atTerminal("\(CLI.binary) -r \(repo) log", typed: "nope\n", scratch: s)
         #expect(wrong.status == 7 && wrong.stdout.contains("wrong passphrase"), "\(wrong.stdout)")
     }
+
+    @Test("Ctrl-C at a passphrase prompt: one line, exit 130, and the terminal echoes again",
+          .enabled(if: TerminalTests.scriptAvailable, "needs script(1) from util-linux"))
+    func interruptedPrompt() throws {
+        let s = Scratch()
+        let repo = s.file("repo")
+        let created = try Self.atTerminal("\(CLI.binary) init --encrypt \(repo)", typed: "tty secret\ntty secret\n", scratch: s)
+        #expect(created.status == 0, "\(created.stdout)")
+        // The prompt waits on a terminal whose input stays open; once it is shown, the process gets SIGINT.
+        let screen = s.file("screen")
+        let script = Process()
+        let input = Pipe()
+        script.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        script.arguments = ["-qfc", "\(CLI.binary) -r \(repo) log; echo status=$?; stty -a", screen]
+        script.standardInput = input
+        script.standardOutput = FileHandle.nullDevice
+        try script.run()
+        var shown = ""
+        var tries = 0
+        while tries < 200, !shown.contains("passphrase:") {
+            usleep(50_000)
+            shown = (try? String(contentsOfFile: screen, encoding: .utf8)) ?? ""
+            tries += 1
+        }
+        let pid = try CLI.exec("/usr/bin/pgrep", ["-f", "^\(CLI.binary) -r \(repo) log$"]).stdout
+            .split(separator: "\n").compactMap { Int32($0) }
+        #expect(pid.count == 1, "\(pid)")
+        for p in pid { kill(p, SIGINT) }
+        tries = 0
+        while tries < 200, !shown.contains("speed") {
+            usleep(50_000)
+            shown = (try? String(contentsOfFile: screen, encoding: .utf8)) ?? ""
+            tries += 1
+        }
+        try? input.fileHandleForWriting.close()
+        script.waitUntilExit()
+        #expect(shown.contains("strata: passphrase prompt interrupted by SIGINT; nothing was changed"), "\(shown)")
+        #expect(shown.contains("status=130"), "\(shown)")
+        // stty prints " echo " when echo is on and " -echo " when it is off.
+        #expect(shown.contains(" echo ") && !shown.contains("-echo "), "\(shown)")
+    }
 }
 
