@@ -29,7 +29,7 @@ public enum Interruption {
         if strata_interrupt_signal() != 0 { throw interrupted() }
     }
 
-    public static func interrupted() -> StrataError {
+    static func interrupted() -> StrataError {
         StrataError(.interrupted, "interrupted by \(name(signal ?? SIGINT))")
     }
 
