@@ -177,3 +177,16 @@ struct SplitMix: RandomNumberGenerator {
 func sameFiles(_ a: String, _ b: String) throws -> Bool {
     try CLI.exec("cmp", ["-s", a, b]).status == 0
 }
+
+/// What a file holds once it contains `text`, or after `seconds` (whatever it holds then): for output that a running
+/// process writes as it goes.
+func waitForText(_ text: String, in path: String, seconds: Double = 10) -> String {
+    var held = ""
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        held = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        if held.contains(text) { break }
+        usleep(50_000)
+    }
+    return held
+}

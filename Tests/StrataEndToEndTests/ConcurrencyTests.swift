@@ -166,13 +166,7 @@ struct ConcurrencyTests {
         waiting.standardOutput = FileHandle.nullDevice
         waiting.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
         try waiting.run()
-        var said = ""
-        var tries = 0
-        while tries < 100, !said.contains("waiting") {
-            usleep(50_000)
-            said = (try? String(contentsOfFile: errors, encoding: .utf8)) ?? ""
-            tries += 1
-        }
+        _ = waitForText("waiting", in: errors, seconds: 5)
         kill(waiting.processIdentifier, SIGINT)
         waiting.waitUntilExit()
         #expect(waiting.terminationReason == .exit && waiting.terminationStatus == 130)

@@ -120,23 +120,12 @@ struct TerminalTests {
         script.standardInput = input
         script.standardOutput = FileHandle.nullDevice
         try script.run()
-        var shown = ""
-        var tries = 0
-        while tries < 200, !shown.contains("passphrase:") {
-            usleep(50_000)
-            shown = (try? String(contentsOfFile: screen, encoding: .utf8)) ?? ""
-            tries += 1
-        }
+        _ = waitForText("passphrase:", in: screen)
         let pid = try CLI.exec("/usr/bin/pgrep", ["-f", "^\(CLI.binary) -r \(repo) log$"]).stdout
             .split(separator: "\n").compactMap { Int32($0) }
         #expect(pid.count == 1, "\(pid)")
         for p in pid { kill(p, SIGINT) }
-        tries = 0
-        while tries < 200, !shown.contains("speed") {
-            usleep(50_000)
-            shown = (try? String(contentsOfFile: screen, encoding: .utf8)) ?? ""
-            tries += 1
-        }
+        let shown = waitForText("speed", in: screen)  // stty -a ran
         try? input.fileHandleForWriting.close()
         script.waitUntilExit()
         #expect(shown.contains("strata: passphrase prompt interrupted by SIGINT; nothing was changed"), "\(shown)")
