@@ -232,6 +232,84 @@ struct EncryptionTests {
     }
 }
 
+/// Every progress report an operation makes, with the stage it belongs to.
+final class ProgressLog: ProgressReporter, @unchecked Sendable {
+    struct Report { var done: Int64; var total: Int64?; var newBytes: Int64 }
+    private let lock = NSLock()
+    private var current = ""
+    private(set) var stages: [String] = []
+    private(set) var reports: [String: [Report]] = [:]
+
+    func stage(_ name: String) { lock.withLock { current = name; stages.append(name) } }
+    func progress(done: Int64, total: Int64?, newBytes: Int64) {
+        lock.withLock { reports[current, default: []].append(Report(done: done, total: total, newBytes: newBytes)) }
+    }
+
+    /// The reports of one stage ("" outside stages) go only forward, against one total, and end at it.
+    func expectComplete(_ stage: String, total: Int64, sourceLocation: SourceLocation = #_sourceLocation) {
+        let list = reports[stage] ?? []
+        #expect(!list.isEmpty, "no progress in stage '\(stage)'", sourceLocation: sourceLocation)
+        #expect(zip(list, list.dropFirst()).allSatisfy { $0.done <= $1.done && $0.newBytes <= $1.newBytes }, "stage '\(stage)' went back", sourceLocation: sourceLocation)
+        #expect(list.allSatisfy { $0.total == total }, "stage '\(stage)' totals \(Set(list.map(\.total)))", sourceLocation: sourceLocation)
+        #expect(list.last?.done == total, "stage '\(stage)' ended at \(list.last?.done ?? -1) of \(total)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite("Copy and bundle progress")
+struct CopyProgressTests {
+    @Test("copy, export and import report each stage from zero to its total, and never go back")
+    func progress() throws {
+        let dir = TemporaryDirectory()
+        let plain = try Repository.create(at: dir.file("plain"))
+        // Two snapshots of a sparse image: a hole and a zero run count in image bytes, not in data bytes.
+        var rng = SeededRandom(seed: 31)
+        var bytes = rng.textLike(3 << 20) + [UInt8](repeating: 0, count: 1 << 20) + rng.textLike(1 << 20)
+        let path = try dir.write("img", bytes)
+        let fd = open(path, O_WRONLY)
+        #expect(ftruncate(fd, 8 << 20) == 0)
+        close(fd)
+        let first = try snap(plain, path)
+        bytes.replaceSubrange(0..<100_000, with: rng.textLike(100_000))
+        _ = try dir.write("img", bytes)
+        let second = try snap(plain, path)
+        let dataBytes = Int64(first.manifest.dataBytes + second.manifest.dataBytes)
+        #expect(dataBytes < Int64(first.manifest.size + second.manifest.size))
+
+        // Shared chunking: data bytes; the data moved is what the second snapshot adds to the first.
+        let log = ProgressLog()
+        let target = try Repository.create(at: dir.file("target"), chunkingFrom: plain)
+        let r = try SnapshotCopier(from: plain, to: target).copy([first, second], progress: log)
+        #expect(r.incremental && log.stages.isEmpty)
+        log.expectComplete("", total: dataBytes)
+        #expect(log.reports[""]?.last?.newBytes == r.bytesCopied)
+
+        // A complete copy (into an encrypted repository) goes through the images.
+        let complete = ProgressLog()
+        let enc = try Repository.create(at: dir.file("enc"), encryption: .chacha20poly1305, passphrase: "e")
+        #expect(try !SnapshotCopier(from: plain, to: enc).copy([first, second], progress: complete).incremental)
+        complete.expectComplete("", total: Int64(first.manifest.size + second.manifest.size))
+
+        // Export: copying, then writing the bundle's bytes; import: four stages over the bundle, its data and the images.
+        let exported = ProgressLog()
+        let bundle = dir.file("b.bundle")
+        _ = try Bundle.export([second], from: plain, to: bundle, passphrase: nil, progress: exported)
+        #expect(exported.stages == ["copying", "writing"])
+        exported.expectComplete("copying", total: Int64(second.manifest.dataBytes))
+        let bundleSize = try #require(try FileSystem.status(bundle)).size
+        exported.expectComplete("writing", total: bundleSize)
+        let imported = ProgressLog()
+        let other = try Repository.create(at: dir.file("other"))
+        let back = try Bundle.import(bundle, into: other, passphrase: nil, progress: imported)
+        #expect(imported.stages == ["checking", "unpacking", "verifying", "adding"])
+        imported.expectComplete("checking", total: bundleSize - 32)
+        imported.expectComplete("unpacking", total: bundleSize - 32)
+        #expect(imported.reports["verifying"]?.last.map { $0.done == $0.total } == true)
+        imported.expectComplete("adding", total: Int64(second.manifest.dataBytes))
+        let copy = try SnapshotResolver(repo: other).resolve(back.copied[0].target.hex)
+        #expect(try restoreBytes(other, copy, in: dir) == (try FileSystem.readFile(path)))
+    }
+}
+
 @Suite("Keyed ids")
 struct KeyedIDTests {
     @Test("the precomputed HMAC equals swift-crypto's HMAC-SHA256")

@@ -16,16 +16,20 @@ public enum Bundle {
     static let magic = Array("STRATA-BUNDLE-1\n".utf8)
 
     /// Exports snapshots from `repo` into `file`. A bundle of an encrypted repository must be sealed
-    /// (`passphrase` given): encrypted snapshots stay encrypted.
-    public static func export(_ snapshots: [Snapshot], from repo: Repository, to file: String, passphrase: String?) throws -> CopyResult {
+    /// (`passphrase` given): encrypted snapshots stay encrypted. `progress` hears of two stages: "copying" (the
+    /// snapshots' image bytes, verified into a staging repository) and "writing" (the bundle's bytes).
+    public static func export(_ snapshots: [Snapshot], from repo: Repository, to file: String, passphrase: String?,
+                              progress: ProgressReporter? = nil) throws -> CopyResult {
         do {
-            return try exportBundle(snapshots, from: repo, to: file, passphrase: passphrase)
+            return try exportBundle(snapshots, from: repo, to: file, passphrase: passphrase, progress: progress)
         } catch {
             throw Interruption.retell(error, "export to \(file)", "no bundle was written")
         }
     }
 
-    private static func exportBundle(_ snapshots: [Snapshot], from repo: Repository, to file: String, passphrase: String?) throws -> CopyResult {
+    private static func exportBundle(_ snapshots: [Snapshot], from repo: Repository, to file: String, passphrase: String?,
+                                     progress: ProgressReporter?) throws -> CopyResult {
+        let clock = ContinuousClock.now
         if repo.isEncrypted && passphrase == nil {
             throw StrataError(.invalidArgument, "snapshots of an encrypted repository can only be exported into a sealed bundle: give a bundle passphrase")
         }
@@ -42,17 +46,25 @@ public enum Bundle {
                                             encryption: passphrase == nil ? .none : .chacha20poly1305, passphrase: passphrase,
                                             chunkingFrom: passphrase == nil && !repo.isEncrypted ? repo : nil,
                                             format: repo.config.format)
-        let result = try SnapshotCopier(from: repo, to: staging).copy(snapshots)
-        try write(directory: work, to: file)
+        progress?.stage("copying")
+        var result = try SnapshotCopier(from: repo, to: staging).copy(snapshots, progress: progress)
+        progress?.stage("writing")
+        try write(directory: work, to: file, progress: progress)
+        result.seconds = clock.secondsElapsed
         return result
     }
 
     /// Imports every snapshot of a bundle into `repo`. The bundle is checked whole before anything is added.
-    public static func `import`(_ file: String, into repo: Repository, passphrase: (() throws -> String)?) throws -> CopyResult {
+    /// `progress` hears of four stages: "checking" (the bundle's checksum over its bytes), "unpacking" (its bytes
+    /// into a staging repository), "verifying" (every frame decompressed and every object re-hashed, as
+    /// `fsck --read-data`) and "adding" (the snapshots' image bytes copied into `repo`).
+    public static func `import`(_ file: String, into repo: Repository, passphrase: (() throws -> String)?,
+                                progress: ProgressReporter? = nil) throws -> CopyResult {
+        let clock = ContinuousClock.now
         let work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
         defer { try? FileManager.default.removeItem(atPath: work) }
         do {
-            try read(file, into: work)
+            try read(file, into: work, progress: progress)
         } catch {
             throw Interruption.retell(error, "import of bundle \(file)", "nothing was added")
         }
@@ -63,19 +75,23 @@ public enum Bundle {
             // The bundle is unpacked into a temporary repository; name the bundle, not that.
             throw StrataError(.authentication, "wrong passphrase for bundle \(file): it does not open with it")
         }
-        let report = try Checker(repo: staging).run(readData: true)
+        progress?.stage("verifying")
+        let report = try Checker(repo: staging).run(readData: true, progress: progress)
         guard report.isHealthy else {
             throw StrataError.corrupt("bundle \(file) is damaged: \(report.problems.first?.message ?? "")")
         }
         let snapshots = try SnapshotCatalog(repo: staging).list().snapshots.map(\.snapshot)
-        return try SnapshotCopier(from: staging, to: repo).copy(snapshots.reversed())
+        progress?.stage("adding")
+        var result = try SnapshotCopier(from: staging, to: repo).copy(snapshots.reversed(), progress: progress)
+        result.seconds = clock.secondsElapsed
+        return result
     }
 
     /// Bytes moved per read and write when a file goes into or out of a bundle: packs (~16 MiB each) are streamed
     /// through one buffer of this size, so export and import hold no whole file in memory.
     static let pieceSize = 1 << 20
 
-    private static func write(directory: String, to file: String) throws {
+    private static func write(directory: String, to file: String, progress: ProgressReporter?) throws {
         let draft = file + ".strata-" + RandomName.make()
         let out = try wrap(try FileHandleFD.open(draft, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o600), "cannot create \(draft)")
         var hasher = SHA256Stream()
@@ -88,8 +104,14 @@ public enum Bundle {
         }
         let buffer = ByteBuffer(capacity: pieceSize)
         do {
+            let files = try layoutFiles(directory)
+            var total = Int64(magic.count + 33)
+            for path in files {
+                total += Int64(11 + path.utf8.count)
+                    + (try wrap(try FileSystem.status(FileSystem.join(directory, path))?.size ?? 0, "cannot read \(path)"))
+            }
             try magic.withUnsafeBytes { try emit($0) }
-            for path in try layoutFiles(directory) {
+            for path in files {
                 let input = try wrap(try FileHandleFD.openForReading(FileSystem.join(directory, path)), "cannot read \(path)")
                 defer { try? input.close() }
                 let size = try wrap(try input.stat().size, "cannot read \(path)")
@@ -107,11 +129,13 @@ public enum Bundle {
                     try Interruption.check()
                     try emit(UnsafeRawBufferPointer(start: buffer.base, count: n))
                     done += Int64(n)
+                    progress?.progress(done: offset, total: total, newBytes: 0)
                 }
             }
             try [UInt8(0)].withUnsafeBytes { try emit($0) }
             let digest = hasher.finish().bytes
             try digest.withUnsafeBytes { raw in try wrap(try out.pwrite(raw.baseAddress!, count: 32, offset: offset), "cannot write \(draft)") }
+            progress?.progress(done: offset + 32, total: total, newBytes: 0)
             try wrap(try out.fsync(), "cannot write \(draft)")
             try wrap(try out.close(), "cannot write \(draft)")
             try wrap(try FileSystem.rename(draft, file), "cannot write \(file)")
@@ -151,7 +175,7 @@ public enum Bundle {
         }
     }
 
-    private static func read(_ file: String, into directory: String) throws {
+    private static func read(_ file: String, into directory: String, progress: ProgressReporter?) throws {
         let bad = { (why: String) in StrataError.corrupt("bundle \(file) is damaged or truncated: \(why)") }
         let input: FileHandleFD
         do { input = try FileHandleFD.openForReading(file) } catch let e as SystemCallError {
@@ -171,12 +195,14 @@ public enum Bundle {
         let buffer = ByteBuffer(capacity: pieceSize)
         var offset: Int64 = 0
         let body = size - 32
+        progress?.stage("checking")
         while offset < body {
             let n = try wrap(try input.pread(into: buffer.base, count: Int(min(Int64(pieceSize), body - offset)), offset: offset), "cannot read \(file)")
             guard n > 0 else { throw bad("short read") }
             try Interruption.check()
             hasher.update(UnsafeRawBufferPointer(start: buffer.base, count: n))
             offset += Int64(n)
+            progress?.progress(done: offset, total: body, newBytes: 0)
         }
         var stored = [UInt8](repeating: 0, count: 32)
         _ = try stored.withUnsafeMutableBytes { try wrap(try input.pread(into: $0.baseAddress!, count: 32, offset: body), "cannot read \(file)") }
@@ -190,6 +216,7 @@ public enum Bundle {
             return out
         }
         var o: Int64 = 0
+        progress?.stage("unpacking")
         guard try readBytes(magic.count, at: &o) == magic else { throw bad("not a Strata bundle") }
         try wrap(try FileSystem.makeDirectory(directory), "cannot create \(directory)")
         for sub in ["keys"] + Repository.subdirectories { try wrap(try FileSystem.makeDirectory(FileSystem.join(directory, sub)), "cannot create \(directory)") }
@@ -218,11 +245,13 @@ public enum Bundle {
                 try wrap(try fh.pwrite(buffer.base, count: n, offset: written), "cannot unpack \(path)")
                 written += Int64(n)
                 o += Int64(n)
+                progress?.progress(done: o, total: body, newBytes: 0)
             }
             try wrap(try fh.close(), "cannot unpack \(path)")
             if path == "config" { sawConfig = true }
         }
         guard o == body, sawConfig else { throw bad("its entries do not end where the checksum starts") }
+        progress?.progress(done: o, total: body, newBytes: 0)
     }
 }
 

@@ -17,6 +17,7 @@ public struct CopyResult: Sendable {
     public var storedBytes: Int64 = 0
     /// Snapshots the target already had (copied before): not copied again.
     public var skipped = 0
+    /// Wall time of the whole operation (for export and import, every stage: bundle, checks and copy).
     public var seconds = 0.0
 }
 
@@ -39,7 +40,10 @@ public final class SnapshotCopier {
     /// Whether only missing chunks will travel.
     public var isIncremental: Bool { source.sharesChunking(with: target) }
 
-    public func copy(_ snapshots: [Snapshot]) throws -> CopyResult {
+    /// - Parameter progress: told how many bytes of the snapshots were copied (or found already there) of all of
+    ///   them — their data bytes (zero runs are free) when chunks travel as they are, their image bytes when the
+    ///   images are re-chunked — and how many bytes of data moved so far (`newBytes`).
+    public func copy(_ snapshots: [Snapshot], progress: ProgressReporter? = nil) throws -> CopyResult {
         let clock = ContinuousClock.now
         var a = stat(), b = stat()
         if stat(source.path, &a) == 0 && stat(target.path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino {
@@ -50,7 +54,14 @@ public final class SnapshotCopier {
         let sourceLock = try? source.lock(.shared)
         defer { withExtendedLifetime(sourceLock) {} }
         let catalog = SnapshotCatalog(repo: source)
+        let size = { (s: Snapshot) in Int64(result.incremental ? s.manifest.dataBytes : s.manifest.size) }
+        let total = snapshots.reduce(Int64(0)) { $0 + size($1) }
+        var before: Int64 = 0
         for snapshot in snapshots {
+            defer {
+                before += size(snapshot)
+                progress?.progress(done: before, total: total, newBytes: result.bytesCopied)
+            }
             // A snapshot copied before (same volume, point in time, size and data) is not copied again.
             let m = snapshot.manifest
             if let existing = try SnapshotCatalog(repo: target).list().snapshots.first(where: {
@@ -64,7 +75,9 @@ public final class SnapshotCopier {
             let info = try catalog.info(snapshot)
             let copied: Snapshot
             do {
-                copied = result.incremental ? try copyObjects(snapshot, result: &result) : try copyStream(snapshot, result: &result)
+                let part = progress.map { PartProgress($0, before: before, total: total, newBefore: result.bytesCopied) }
+                copied = result.incremental ? try copyObjects(snapshot, result: &result, progress: part)
+                                            : try copyStream(snapshot, result: &result, progress: part)
             } catch {
                 let before = result.copied.count - result.skipped
                 throw Interruption.retell(error, "copy of snapshot \(snapshot.id.shortHex)",
@@ -83,7 +96,7 @@ public final class SnapshotCopier {
     }
 
     /// Shared chunking: walks the source map and copies every object the target lacks, verified on the way.
-    private func copyObjects(_ snapshot: Snapshot, result: inout CopyResult) throws -> Snapshot {
+    private func copyObjects(_ snapshot: Snapshot, result: inout CopyResult, progress: ProgressReporter?) throws -> Snapshot {
         let targetLock = try target.lock(.shared)
         defer { withExtendedLifetime(targetLock) {} }
         let sourceIndex = try ChunkIndex.load(source, strict: false)
@@ -92,12 +105,20 @@ public final class SnapshotCopier {
         let chunks = FrameCache(repo: source, index: sourceIndex, capacity: 2)
         let scratch = ByteBuffer(capacity: 64 << 10)
         let packer = ObjectPacker(repo: target, index: targetIndex, indexFlushLimit: Snapshotter.defaultIndexFlushLimit)
-        var visited = Set<ObjectID>()
+        // Every node walked, with the data bytes under it.
+        var visited: [ObjectID: Int64] = [:]
         let what = "snapshot \(snapshot.id.shortHex)"
+        // Data bytes the walk has covered, for progress (a subtree met again counts without a second walk).
+        var walked: Int64 = 0
+        let bytesBefore = result.bytesCopied
         do {
             // Every object is checked on its own: a node the target lists may be a dead one whose children are gone.
-            func visit(_ id: ObjectID) throws {
-                guard visited.insert(id).inserted else { return }
+            func visit(_ id: ObjectID) throws -> Int64 {
+                if let seen = visited[id] {
+                    walked += seen
+                    return seen
+                }
+                var covered: Int64 = 0
                 let node = try reader.node(id)
                 switch node {
                 case .leaf(let entries):
@@ -114,17 +135,22 @@ public final class SnapshotCopier {
                         result.objectsCopied += 1
                         result.bytesCopied += Int64(bytes.count)
                     }
+                    covered = entries.reduce(Int64(0)) { $0 + ($1.kind == .chunk ? Int64($1.length) : 0) }
+                    walked += covered
+                    progress?.progress(done: walked, total: nil, newBytes: result.bytesCopied - bytesBefore)
                 case .interior(_, let children):
-                    for c in children { try visit(c.id) }
+                    for c in children { covered += try visit(c.id) }
                 }
+                visited[id] = covered
                 if !packer.isKnown(id) {
                     let bytes = node.encoded()
                     try bytes.withUnsafeBytes { _ = try packer.add(id: id, kind: .mapNode, bytes: $0) }
                     result.objectsCopied += 1
                     result.bytesCopied += Int64(bytes.count)
                 }
+                return covered
             }
-            try visit(snapshot.manifest.rootID!)
+            _ = try visit(snapshot.manifest.rootID!)
             let contents = try packer.finish()
             try Interruption.check()
             if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: target) }
@@ -144,7 +170,7 @@ public final class SnapshotCopier {
     }
 
     /// Different chunking or keys: streams the verified image through a pipe into the target's snapshotter.
-    private func copyStream(_ snapshot: Snapshot, result: inout CopyResult) throws -> Snapshot {
+    private func copyStream(_ snapshot: Snapshot, result: inout CopyResult, progress: ProgressReporter?) throws -> Snapshot {
         // A failing target closes the pipe early: the writer must get EPIPE, not die of SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
         var fds: [Int32] = [0, 0]
@@ -172,7 +198,7 @@ public final class SnapshotCopier {
         let outcome: SnapshotResult
         do {
             outcome = try Snapshotter(repo: target).run(request, source: ImageSource(stream: readEnd, name: "copy of \(snapshot.id.shortHex)"),
-                                                        progress: nil, onWait: {})
+                                                        progress: progress, onWait: {})
         } catch {
             try? readEnd.close()
             if !sourceFinished { done.wait() }

@@ -29,8 +29,7 @@ struct Copy: ParsableCommand {
     @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
-    @Flag(help: "Print the result as JSON on stdout.") var json = false
-    @Flag(name: [.short, .long], help: "Print nothing but results and errors.") var quiet = false
+    @OptionGroup var output: OutputOptions
 
     mutating func run() throws {
         let source = try repository.open()
@@ -40,13 +39,16 @@ struct Copy: ParsableCommand {
         let resolver = SnapshotResolver(repo: source)
         let list = try snapshots.map { try resolver.resolve($0, volume: volume, warn: Terminal.warn) }
         let copier = SnapshotCopier(from: source, to: target)
-        if !copier.isIncremental && !quiet {
+        if !copier.isIncremental && !output.quiet {
             let bytes = list.reduce(UInt64(0)) { $0 + $1.manifest.dataBytes }
             Terminal.writeErr("copy: the repositories do not share chunking\(source.isEncrypted || target.isEncrypted ? " and keys" : ""): this is a complete copy of \(Format.bytes(bytes)) (\(bytes) bytes) of data\n")
         }
         Interruption.catchSignals()
-        let r = try copier.copy(list)
-        try CopyReport.print(r, verb: "copy", json: json, quiet: quiet)
+        let bar = output.reporter(verb: "copy")
+        let r: CopyResult
+        do { r = try copier.copy(list, progress: bar) } catch { bar?.finish(); throw error }
+        bar?.finish()
+        try CopyReport.print(r, verb: "copy", output: output)
     }
 }
 
@@ -78,8 +80,7 @@ struct Export: ParsableCommand {
     @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
-    @Flag(help: "Print the result as JSON on stdout.") var json = false
-    @Flag(name: [.short, .long], help: "Print nothing but results and errors.") var quiet = false
+    @OptionGroup var output: OutputOptions
 
     mutating func run() throws {
         let repo = try repository.open()
@@ -89,9 +90,12 @@ struct Export: ParsableCommand {
             secret = try Passphrase.new(file: bundlePasswordFile, sources: "--bundle-password-file")
         }
         Interruption.catchSignals()
-        let r = try Bundle.export([snap], from: repo, to: file, passphrase: secret)
+        let bar = output.reporter(verb: "export")
+        let r: CopyResult
+        do { r = try Bundle.export([snap], from: repo, to: file, passphrase: secret, progress: bar) } catch { bar?.finish(); throw error }
+        bar?.finish()
         let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
-        try CopyReport.print(r, verb: "export", json: json, quiet: quiet, extra: "\(file), \(Format.bytes(Int64(size)))\(secret == nil ? "" : ", sealed")")
+        try CopyReport.print(r, verb: "export", output: output, extra: "\(file), \(Format.bytes(Int64(size)))\(secret == nil ? "" : ", sealed")")
     }
 }
 
@@ -113,15 +117,23 @@ struct Import: ParsableCommand {
     @Option(help: ArgumentHelp("The passphrase file of a sealed bundle (else asked on the terminal).", valueName: "file"), completion: .file())
     var bundlePasswordFile: String?
 
-    @Flag(help: "Print the result as JSON on stdout.") var json = false
-    @Flag(name: [.short, .long], help: "Print nothing but results and errors.") var quiet = false
+    @OptionGroup var output: OutputOptions
 
     mutating func run() throws {
         let repo = try repository.open()
         let file = bundlePasswordFile
         Interruption.catchSignals()
-        let r = try Bundle.import(self.file, into: repo, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "bundle passphrase: ", environment: false, sources: "--bundle-password-file") })
-        try CopyReport.print(r, verb: "import", json: json, quiet: quiet)
+        let bar = output.reporter(verb: "import")
+        let r: CopyResult
+        do {
+            // The bundle's passphrase is asked once it is unpacked: the progress line must not sit on the prompt.
+            r = try Bundle.import(self.file, into: repo, passphrase: {
+                bar?.finish()
+                return try Passphrase.read(file: file, command: nil, prompt: "bundle passphrase: ", environment: false, sources: "--bundle-password-file")
+            }, progress: bar)
+        } catch { bar?.finish(); throw error }
+        bar?.finish()
+        try CopyReport.print(r, verb: "import", output: output)
     }
 }
 
@@ -137,15 +149,15 @@ enum CopyReport {
         var seconds: Double
     }
 
-    static func print(_ r: CopyResult, verb: String, json: Bool, quiet: Bool, extra: String = "") throws {
-        if json {
+    static func print(_ r: CopyResult, verb: String, output: OutputOptions, extra: String = "") throws {
+        if output.json {
             try JSONOutput.print(JSON(snapshots: r.copied.map { .init(source: $0.source.hex, target: $0.target.hex) }, incremental: r.incremental,
                                       skipped: r.skipped, objectsCopied: r.objectsCopied, bytesCopied: r.bytesCopied, storedBytes: r.storedBytes, seconds: r.seconds))
         } else if verb != "export" {
             for pair in r.copied { Terminal.writeOut(pair.target.hex + "\n") }
         }
         // The summary stays on stderr with --json, as for every verb; -q removes it.
-        if !quiet {
+        if !output.quiet {
             let ids = r.copied.map { "\($0.source.shortHex) -> \($0.target.shortHex)" }.joined(separator: ", ")
             Terminal.writeErr("\(verb) \(ids)\(extra.isEmpty ? "" : " (\(extra))"): \(r.incremental ? "incremental" : "complete")\(r.skipped > 0 ? ", \(r.skipped) already there" : ""), \(r.objectsCopied) objects (\(Format.bytes(r.bytesCopied))) moved, \(Format.bytes(r.storedBytes)) stored, in \(Format.duration(r.seconds))\n")
         }

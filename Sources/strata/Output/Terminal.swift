@@ -31,19 +31,23 @@ protocol ProgressDisplay: ProgressReporter {
 }
 
 /// Progress as JSON lines on stderr for wrappers and GUIs: `{"event":"progress",...}` at most 10 times a second,
-/// then `{"event":"end",...}`.
+/// then `{"event":"end",...}`. An operation of stages (export, import) adds `"stage"` and emits a `stage` event as
+/// each begins.
 final class JSONProgress: ProgressDisplay, @unchecked Sendable {
     private let verb: String
     private let start = Date()
     private var last = Date.distantPast
     private var latest: (Int64, Int64?, Int64) = (0, nil, 0)
+    private var stageName: String?
     private let lock = NSLock()
 
     init(verb: String) { self.verb = verb }
 
     private func emit(_ event: String, _ done: Int64, _ total: Int64?, _ newBytes: Int64) {
         let elapsed = Date().timeIntervalSince(start)
-        var line = "{\"event\":\"\(event)\",\"verb\":\"\(verb)\",\"bytesDone\":\(done)"
+        var line = "{\"event\":\"\(event)\",\"verb\":\"\(verb)\""
+        if let stageName { line += ",\"stage\":\"\(stageName)\"" }
+        line += ",\"bytesDone\":\(done)"
         if let total { line += ",\"bytesTotal\":\(total)" }
         line += ",\"newBytes\":\(newBytes),\"seconds\":\(String(format: "%.3f", elapsed))}\n"
         Terminal.writeErr(line)
@@ -58,6 +62,15 @@ final class JSONProgress: ProgressDisplay, @unchecked Sendable {
         emit("progress", done, total, newBytes)
     }
 
+    func stage(_ name: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        stageName = name
+        latest = (0, nil, 0)
+        last = Date.distantPast
+        emit("stage", 0, nil, 0)
+    }
+
     func finish() {
         lock.lock()
         defer { lock.unlock() }
@@ -68,13 +81,26 @@ final class JSONProgress: ProgressDisplay, @unchecked Sendable {
 /// A live progress line on stderr: bytes done of total, a bar, throughput, ETA and new data so far.
 /// Redrawn at most 10 times a second, in place, and erased by `finish()`.
 final class ProgressLine: ProgressDisplay, @unchecked Sendable {
-    private let verb: String
-    private let start = Date()
+    private var verb: String
+    private let command: String
+    private var start = Date()
     private var lastDraw = Date.distantPast
     private var drawn = false
     private let lock = NSLock()
 
-    init(verb: String) { self.verb = verb }
+    init(verb: String) {
+        self.verb = verb
+        command = verb
+    }
+
+    /// The next stage of the operation: its own line (`import verifying 96 MiB of 485 MiB …`), rate and ETA.
+    func stage(_ name: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        verb = command + " " + name
+        start = Date()
+        lastDraw = Date.distantPast
+    }
 
     func progress(done: Int64, total: Int64?, newBytes: Int64) {
         lock.lock()
