@@ -205,4 +205,104 @@ struct ConcurrencyTests {
         #expect(restore.terminationReason == .exit && restore.terminationStatus == 130)
         #expect(try String(contentsOfFile: errors, encoding: .utf8) == "strata: restore of snapshot \(id.prefix(12)) interrupted by SIGINT; the output stops short\n")
     }
+
+    /// Runs `strata` with `--progress json` and sends it SIGINT as soon as its stderr shows `marker` (a progress
+    /// event of the stage to stop in): its exit status and what it wrote on stderr.
+    static func interrupt(_ args: [String], repo: String, at marker: String) throws -> (status: Int32, stderr: String) {
+        let p = Process()
+        let errors = Pipe()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = args + ["--progress", "json"]
+        p.environment = ["STRATA_REPO": repo, "PATH": "/usr/bin:/bin"]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = errors
+        try p.run()
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains(marker) {
+            let more = errors.fileHandleForReading.availableData
+            if more.isEmpty { break }
+            seen += more
+        }
+        kill(p.processIdentifier, SIGINT)
+        seen += errors.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit)
+        return (p.terminationStatus, String(decoding: seen, as: UTF8.self))
+    }
+
+    @Test("Ctrl-C stops gc, copy, export, import and a restore to a file at any stage: exit 130, one line, nothing left half-done",
+          arguments: ["gc", "copy", "export copying", "export writing", "import checking", "import unpacking", "import verifying",
+                      "import adding", "restore"])
+    func interruptedCommands(step: String) throws {
+        let s = Scratch()
+        let repo = s.file("repo")
+        let cli = CLI(repo: repo)
+        #expect(try cli.run(["init", "-q", repo]).status == 0)
+        // 48 MiB of random data, snapshotted twice: the second time with one 4 KiB block in 64 rewritten, so
+        // removing the first leaves every pack about a quarter dead, and gc rewrites them all.
+        let img = s.file("img")
+        var bytes = FileHandle(forReadingAtPath: "/dev/urandom")!.readData(ofLength: 48 << 20)
+        #expect(FileManager.default.createFile(atPath: img, contents: bytes))
+        let first = try cli.run(["snap", "-q", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let fresh = FileHandle(forReadingAtPath: "/dev/urandom")!.readData(ofLength: 4096)
+        for block in stride(from: 0, to: (48 << 20) / 4096, by: 64) { bytes.replaceSubrange(block * 4096..<(block + 1) * 4096, with: fresh) }
+        #expect(FileManager.default.createFile(atPath: img, contents: bytes))
+        let second = try cli.run(["snap", "-q", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(first.count == 64 && second.count == 64)
+        let verb = String(step.split(separator: " ")[0])
+        let stage = step.split(separator: " ").dropFirst().first.map { ",\"stage\":\"\($0)\"" } ?? ""
+        let marker = "{\"event\":\"progress\",\"verb\":\"\(verb)\"\(stage)"
+        let target = s.file("target")
+        let bundle = s.file("b.bundle")
+        let out = s.file("out.img")
+        var args: [String]
+        var message: String
+        switch verb {
+        case "gc":
+            #expect(try cli.run(["rm", "-q", first]).status == 0)
+            args = ["gc"]
+            message = "gc interrupted by SIGINT; nothing was deleted"
+        case "copy":
+            #expect(try cli.run(["init", "-q", target]).status == 0)
+            args = ["copy", second, "--to", target]
+            message = "copy of snapshot \(second.prefix(12)) interrupted by SIGINT; it was not copied"
+        case "export":
+            args = ["export", second, bundle]
+            message = "export to \(bundle) interrupted by SIGINT; no bundle was written"
+        case "import":
+            #expect(try cli.run(["export", "-q", second, bundle]).status == 0)
+            #expect(try cli.run(["init", "-q", target]).status == 0)
+            args = ["-r", target, "import", bundle]
+            message = "import of bundle \(bundle) interrupted by SIGINT; nothing was added"
+        default:
+            args = ["restore", second, out]
+            message = "restore of snapshot \(second.prefix(12)) interrupted by SIGINT; nothing was left at \(out)"
+        }
+        let r = try Self.interrupt(args, repo: repo, at: marker)
+        let lines = r.stderr.split(separator: "\n").filter { !$0.hasPrefix("{") }
+        #expect(r.status == 130 && lines == ["strata: " + message], "\(step): \(r.status) \(lines)")
+        // It stopped in the stage it was interrupted in: no later stage began.
+        let stages = ["export": ["copying", "writing"], "import": ["checking", "unpacking", "verifying", "adding"]][verb] ?? []
+        if let at = stages.firstIndex(where: { step.hasSuffix(" " + $0) }) {
+            for later in stages[(at + 1)...] { #expect(!r.stderr.contains("\"stage\":\"\(later)\""), "\(step): went on to \(later)") }
+        }
+        // Nothing half-done: no bundle, image or draft beside them; no snapshot in the target; every repository
+        // whole, its temporary files gone; a gc stopped mid-way completes when run again.
+        let left = try FileManager.default.contentsOfDirectory(atPath: s.path).filter { !["repo", "target", "img"].contains($0) }
+        #expect(left == (verb == "import" ? ["b.bundle"] : []), "\(step): \(left)")
+        for path in [repo] + (FileManager.default.fileExists(atPath: target) ? [target] : []) {
+            let fsck = try CLI(repo: path).run(["fsck", "--read-data"])
+            #expect(fsck.status == 0 && !fsck.stderr.contains("note:"), "\(step): \(path): \(fsck.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: path + "/tmp").isEmpty, "\(step): \(path)/tmp")
+        }
+        if FileManager.default.fileExists(atPath: target) {
+            #expect(try CLI(repo: target).run(["log", "--json"]).stdout.contains("\"id\"") == false, "\(step): a snapshot was added")
+        }
+        if verb == "gc" {
+            #expect(try cli.run(["gc", "-q"]).status == 0)
+            #expect(try cli.run(["restore", "-q", second, out]).status == 0)
+            #expect(try sameFiles(out, img))
+        }
+    }
 }

@@ -75,16 +75,22 @@ public enum Bundle {
             // The bundle is unpacked into a temporary repository; name the bundle, not that.
             throw StrataError(.authentication, "wrong passphrase for bundle \(file): it does not open with it")
         }
-        progress?.stage("verifying")
-        let report = try Checker(repo: staging).run(readData: true, progress: progress)
-        guard report.isHealthy else {
-            throw StrataError.corrupt("bundle \(file) is damaged: \(report.problems.first?.message ?? "")")
+        let copier = SnapshotCopier(from: staging, to: repo)
+        do {
+            progress?.stage("verifying")
+            let report = try Checker(repo: staging).run(readData: true, progress: progress)
+            guard report.isHealthy else {
+                throw StrataError.corrupt("bundle \(file) is damaged: \(report.problems.first?.message ?? "")")
+            }
+            let snapshots = try SnapshotCatalog(repo: staging).list().snapshots.map(\.snapshot)
+            progress?.stage("adding")
+            var result = try copier.copy(snapshots.reversed(), progress: progress)
+            result.seconds = clock.secondsElapsed
+            return result
+        } catch {
+            throw Interruption.retell(error, "import of bundle \(file)",
+                                      copier.committed == 0 ? "nothing was added" : "\(copier.committed) of its snapshots were added, the rest not")
         }
-        let snapshots = try SnapshotCatalog(repo: staging).list().snapshots.map(\.snapshot)
-        progress?.stage("adding")
-        var result = try SnapshotCopier(from: staging, to: repo).copy(snapshots.reversed(), progress: progress)
-        result.seconds = clock.secondsElapsed
-        return result
     }
 
     /// Bytes moved per read and write when a file goes into or out of a bundle: packs (~16 MiB each) are streamed

@@ -145,8 +145,8 @@ public final class Checker {
         var group: [Int] = []
         var groupObjects = 0
         func finishGroup() {
-            if readData {
-                verifyData(index: index, packs: group, tocs: tocs, indexedIDs: indexedIDs, into: &data)
+            if readData && fatal == nil {
+                do { try verifyData(index: index, packs: group, tocs: tocs, indexedIDs: indexedIDs, into: &data) } catch { fatal = error }
             }
             for p in group {
                 tocs[p] = nil
@@ -405,7 +405,7 @@ public final class Checker {
     /// object in them against its id: the TOC's (format 1) or the one the index gives its place (format 2). A
     /// format-2 pack read whole must also hash to its TOC's content digest.
     private func verifyData(index: ChunkIndex, packs: [Int], tocs: [PackTOC?], indexedIDs: [[ObjectID?]],
-                            into data: inout DataCheck) {
+                            into data: inout DataCheck) throws {
         struct Job { var pack: Int; var frame: Int; var raw: Int64 }
         var jobs: [Job] = []
         for p in packs {
@@ -459,7 +459,8 @@ public final class Checker {
                     progress.progress(done: shared.bytes, total: max(shared.total, shared.bytes), newBytes: 0)
                 }
                 lock.unlock()
-                guard j < jobs.count else { break }
+                // A caught signal (an import's check of its bundle) stops the workers at their next frame.
+                guard j < jobs.count, !Interruption.isInterrupted else { break }
                 let job = jobs[j]
                 let packID = index.packs[job.pack]
                 let frame = tocs[job.pack]!.frames[job.frame]
@@ -520,6 +521,7 @@ public final class Checker {
                 lock.unlock()
             }
         }
+        try Interruption.check()
         data = shared
         data.framesRead += jobs.count
         // A format-2 pack read whole: what it holds must be what its TOC was written for. (An object the index

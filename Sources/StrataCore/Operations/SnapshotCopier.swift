@@ -32,6 +32,10 @@ public final class SnapshotCopier {
     let source: Repository
     let target: Repository
 
+    /// Snapshots this copier committed into the target so far (those found already there not counted): what an
+    /// interrupted copy did leave.
+    public private(set) var committed = 0
+
     public init(from source: Repository, to target: Repository) {
         self.source = source
         self.target = target
@@ -90,6 +94,7 @@ public final class SnapshotCopier {
                 try SnapshotCatalog(repo: target).tag(copied, set: later, remove: Array(removed))
             }
             result.copied.append((snapshot.id, copied.id))
+            committed += 1
         }
         result.seconds = clock.secondsElapsed
         return result

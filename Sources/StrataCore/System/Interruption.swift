@@ -23,6 +23,9 @@ public enum Interruption {
         return s == 0 ? nil : s
     }
 
+    /// Whether a signal was caught (for work that cannot throw where it looks, such as a pool of workers).
+    static var isInterrupted: Bool { strata_interrupt_signal() != 0 }
+
     /// Throws once a signal was caught.
     @inline(__always)
     static func check() throws {
