@@ -305,4 +305,81 @@ struct ConcurrencyTests {
             #expect(try sameFiles(out, img))
         }
     }
+
+    /// Starts `strata` with its stderr going to a file.
+    static func start(_ args: [String], repo: String, errors: String) throws -> Process {
+        FileManager.default.createFile(atPath: errors, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.binary)
+        p.arguments = args
+        p.environment = ["STRATA_REPO": repo, "PATH": "/usr/bin:/bin"]
+        p.standardInput = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
+        try p.run()
+        return p
+    }
+
+    @Test("gc waits for a running snapshot; snap, fsck and restore wait for gc; each then goes on")
+    func waits() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let s = Scratch()
+        let repo = s.file("repo")
+        let cli = CLI(repo: repo)
+        #expect(try cli.run(["init", repo]).status == 0)
+        let img = try CommandLineTests.image(s, bytes: 2 << 20, seed: 8)
+        let first = try cli.run(["snap", "-q", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // gc while a snapshot runs: it says it waits, and runs once the snapshot is committed.
+        let snap = try SlowSnap(repo: repo, volume: "slow", scratch: s)
+        snap.feed(2)
+        var tries = 0
+        while tries < 100, try Self.pending(cli).isEmpty {
+            usleep(100_000)
+            tries += 1
+        }
+        let gcErrors = s.file("gc.err")
+        let gc = try Self.start(["gc"], repo: repo, errors: gcErrors)
+        #expect(waitForText("waiting", in: gcErrors) == "waiting for other strata commands to finish…\n")
+        usleep(300_000)
+        #expect(gc.isRunning, "gc did not wait for the snapshot")
+        snap.feed(1)
+        #expect(snap.finish() == 0)
+        gc.waitUntilExit()
+        #expect(gc.terminationStatus == 0)
+        let gcSaid = try String(contentsOfFile: gcErrors, encoding: .utf8)
+        #expect(gcSaid.hasPrefix("waiting for other strata commands to finish…\ngc: freed "), "\(gcSaid)")
+        #expect(try cli.run(["log", "--json"]).stdout.contains("\"slow\""))
+
+        // While gc holds the lock (here flock(1), as gc holds it: exclusively), snap says it waits, fsck and restore
+        // wait without a word; when it is released, all three finish.
+        let holder = Process()
+        let holderInput = Pipe()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = ["-x", "-o", repo + "/lock", "-c", "read line"]
+        holder.standardInput = holderInput
+        try holder.run()
+        defer { try? holderInput.fileHandleForWriting.close(); holder.waitUntilExit() }
+        tries = 0
+        while tries < 100, try cli.run(["gc", "--no-wait"]).status != 5 {
+            usleep(50_000)
+            tries += 1
+        }
+        let waiting = [("snap", ["snap", img, "--volume", "later"]), ("fsck", ["fsck", "-q"]), ("restore", ["restore", "-q", first, s.file("out.img")])]
+        let processes = try waiting.map { try Self.start($0.1, repo: repo, errors: s.file($0.0 + ".err")) }
+        #expect(waitForText("waiting", in: s.file("snap.err")) == "waiting for gc to finish…\n")
+        usleep(300_000)
+        for (p, (name, _)) in zip(processes, waiting) { #expect(p.isRunning, "\(name) did not wait for gc") }
+        #expect(try String(contentsOfFile: s.file("fsck.err"), encoding: .utf8).isEmpty)
+        #expect(try String(contentsOfFile: s.file("restore.err"), encoding: .utf8).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: s.file("out.img")))
+        try holderInput.fileHandleForWriting.close()
+        holder.waitUntilExit()
+        for (p, (name, _)) in zip(processes, waiting) {
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(name): \((try? String(contentsOfFile: s.file(name + ".err"), encoding: .utf8)) ?? "")")
+        }
+        #expect(try cli.run(["log", "--json"]).stdout.contains("\"later\""))
+        #expect(try sameFiles(s.file("out.img"), img))
+    }
 }
