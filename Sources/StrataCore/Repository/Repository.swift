@@ -65,7 +65,7 @@ public final class Repository: @unchecked Sendable {
                               compression: CompressionParameters = CompressionParameters(),
                               concurrentSnapshots: Int? = nil, encryption: ObjectSealer.Scheme = .none,
                               passphrase: String? = nil, chunkingFrom source: Repository? = nil,
-                              format: Int = RepositoryConfig.currentFormat) throws -> Repository {
+                              format: Int = RepositoryConfig.currentFormat, snapshotsEncrypted: Bool? = nil) throws -> Repository {
         guard RepositoryConfig.supportedFormats.contains(format) else {
             throw StrataError(.invalidArgument, "repository format \(format) is not one this strata writes (\(RepositoryConfig.supportedFormats.lowerBound) to \(RepositoryConfig.supportedFormats.upperBound))")
         }
@@ -108,6 +108,7 @@ public final class Repository: @unchecked Sendable {
         }
         var config = RepositoryConfig(chunker: chunker, compression: compression, format: format)
         config.concurrentSnapshots = concurrentSnapshots
+        config.snapshotsEncrypted = snapshotsEncrypted
         try wrap({
             for sub in subdirectories { try FileSystem.makeDirectory(FileSystem.join(path, sub)) }
             for sub in ["packs", "refs", "."] { try FileSystem.syncDirectory(FileSystem.join(path, sub)) }

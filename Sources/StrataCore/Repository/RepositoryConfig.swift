@@ -21,6 +21,10 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
     public var createdAt: String
     /// How many snapshots may run at once (absent: 5, the EBS rule).
     public var concurrentSnapshots: Int?
+    /// Only in the repository a sealed bundle holds: whether its snapshots come from an encrypted repository (then
+    /// they may be imported only into an encrypted one: encrypted snapshots stay encrypted). Absent in a sealed
+    /// bundle counts as true.
+    public var snapshotsEncrypted: Bool?
 
     public static let defaultConcurrentSnapshots = 5
     public var snapshotLimit: Int { concurrentSnapshots ?? Self.defaultConcurrentSnapshots }
