@@ -278,6 +278,15 @@ struct CommandLineTests {
         #expect(notBundle.status == 2 && notBundle.stderr == "strata: \(img) is not a Strata bundle (made by 'strata export')\n", "\(notBundle.stderr)")
         let noDir = try cli.run(["export", "latest", s.file("nodir/x.bundle"), "--bundle-password-file", s.file("share")])
         #expect(noDir.status == 3 && noDir.stderr.contains("directory \(s.file("nodir")) does not exist"), "\(noDir.stderr)")
+        // Encrypted snapshots stay encrypted: copying one into a plain repository is one line, before anything else.
+        var vault = CLI(repo: s.file("vault"))
+        vault.environment["STRATA_PASSWORD_FILE"] = s.file("share")
+        #expect(try vault.run(["init", "-q", "--encrypt", s.file("vault")]).status == 0)
+        let id = try vault.run(["snap", "-q", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let refused = try vault.run(["copy", "latest", "--to", s.file("other")])
+        #expect(refused.status == 2 && refused.stdout.isEmpty
+                && refused.stderr == "strata: snapshot \(id.prefix(12)) is encrypted and \(s.file("other")) is not: encrypted snapshots stay encrypted; copy it into an encrypted repository\n",
+                "\(refused.stderr)")
     }
 
     @Test("a snapshot whose pack is lost does not stop show of the others or stats: they answer, with a warning")

@@ -47,8 +47,9 @@ public final class SnapshotCopier {
     /// - Parameter progress: told how many bytes of the snapshots were copied (or found already there) of all of
     ///   them — their data bytes (zero runs are free) when chunks travel as they are, their image bytes when the
     ///   images are re-chunked — and how many bytes of data moved so far (`newBytes`).
-    public func copy(_ snapshots: [Snapshot], progress: ProgressReporter? = nil) throws -> CopyResult {
-        let clock = ContinuousClock.now
+    /// Throws when these snapshots may not be copied into the target: the same repository, or encrypted snapshots
+    /// into an unencrypted repository. `copy` checks this first; a caller can ask before it says anything.
+    public func check(_ snapshots: [Snapshot]) throws {
         var a = stat(), b = stat()
         if stat(source.path, &a) == 0 && stat(target.path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino {
             throw StrataError(.invalidArgument, "source and target are the same repository")
@@ -58,6 +59,11 @@ public final class SnapshotCopier {
         if source.isEncrypted && !target.isEncrypted && source.config.snapshotsEncrypted != false, let first = snapshots.first {
             throw StrataError(.invalidArgument, "snapshot \(first.id.shortHex) is encrypted and \(target.path) is not: encrypted snapshots stay encrypted; copy it into an encrypted repository")
         }
+    }
+
+    public func copy(_ snapshots: [Snapshot], progress: ProgressReporter? = nil) throws -> CopyResult {
+        let clock = ContinuousClock.now
+        try check(snapshots)
         var result = CopyResult()
         result.incremental = isIncremental
         let sourceLock = try? source.lock(.shared)

@@ -39,6 +39,7 @@ struct Copy: ParsableCommand {
         let resolver = SnapshotResolver(repo: source)
         let list = try snapshots.map { try resolver.resolve($0, volume: volume, warn: Terminal.warn) }
         let copier = SnapshotCopier(from: source, to: target)
+        try copier.check(list)
         if !copier.isIncremental && !output.quiet {
             let bytes = list.reduce(UInt64(0)) { $0 + $1.manifest.dataBytes }
             Terminal.writeErr("copy: the repositories do not share chunking\(source.isEncrypted || target.isEncrypted ? " and keys" : ""): this is a complete copy of \(Format.bytes(bytes)) (\(bytes) bytes) of data\n")
