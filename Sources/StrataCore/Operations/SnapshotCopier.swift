@@ -15,6 +15,8 @@ public struct CopyResult: Sendable {
     public var bytesCopied: Int64 = 0
     /// Bytes of pack files written into the target.
     public var storedBytes: Int64 = 0
+    /// Frames that travelled as they were stored (compressed, verified, not compressed again).
+    public var wholeFrames = 0
     /// Snapshots the target already had (copied before): not copied again.
     public var skipped = 0
     /// Wall time of the whole operation (for export and import, every stage: bundle, checks and copy).
@@ -121,6 +123,15 @@ public final class SnapshotCopier {
         let chunks = FrameCache(repo: source, index: sourceIndex, capacity: 2)
         let scratch = ByteBuffer(capacity: 64 << 10)
         let packer = ObjectPacker(repo: target, index: targetIndex, indexFlushLimit: Snapshotter.defaultIndexFlushLimit)
+        // Repositories that compress alike exchange whole frames when all of a frame's chunks are this snapshot's
+        // and new to the target (a first copy, a new snapshot's own frames): no compressing again. What it reaches
+        // is marked first (a bit per source object), so that no frame brings chunks the snapshot does not use.
+        var frames: WholeFrameCopier?
+        if WholeFrameCopier.applies(from: source, to: target) {
+            var marks = ObjectMarks(index: sourceIndex)
+            try marks.markReachable(from: snapshot.manifest.rootID!, reader: reader)
+            frames = WholeFrameCopier(source: source, index: sourceIndex, packer: packer, wanted: marks)
+        }
         // Every node walked, with the data bytes under it.
         var visited: [ObjectID: Int64] = [:]
         let what = "snapshot \(snapshot.id.shortHex)"
@@ -142,6 +153,13 @@ public final class SnapshotCopier {
                     for e in entries where e.kind == .chunk && !packer.isKnown(e.id) {
                         guard let loc = sourceIndex.location(of: e.id) else {
                             throw StrataError.corrupt("\(what) cannot be copied: chunk \(e.id.shortHex) is missing")
+                        }
+                        if let frames, let moved = try frames.copyFrame(of: loc) {
+                            result.objectsCopied += moved.objects
+                            result.bytesCopied += moved.bytes
+                            result.wholeFrames += 1
+                            // (Not among them when the index is wrong: the chunk-by-chunk path below says so.)
+                            if packer.isKnown(e.id) { continue }
                         }
                         let bytes = try chunks.object(e.id, at: loc)
                         guard ChunkHasher.chunkID(of: bytes, scratch: scratch, identity: source.identity) == e.id else {

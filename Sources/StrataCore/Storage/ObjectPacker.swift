@@ -23,6 +23,8 @@ final class ObjectPacker: @unchecked Sendable {
         var rawLength = 0
         var entries: [(id: ObjectID, offset: UInt32, length: UInt32)] = []
         var sequence = 0
+        /// The buffer holds an already compressed frame (copied whole from another repository): only sealed.
+        var precompressed = false
 
         init(kind: ObjectKind, capacity: Int) {
             self.kind = kind
@@ -152,8 +154,36 @@ final class ObjectPacker: @unchecked Sendable {
         return true
     }
 
+    /// Adds a frame compressed elsewhere (another repository's, verified by the caller) as it is: its objects must
+    /// all be unknown (`isKnown` false), their offsets and lengths those of `rawLength` bytes once decompressed.
+    /// It is sealed for this repository and written in order with the frames `add` fills.
+    func addCompressed(kind: ObjectKind, compressed: UnsafeRawBufferPointer, rawLength: Int,
+                       entries: [(id: ObjectID, offset: UInt32, length: UInt32)]) throws {
+        try checkFailure()
+        let frame = takeFrame(kind)
+        frame.buffer.reserve(compressed.count + 64)
+        frame.buffer.append(compressed.baseAddress!, count: compressed.count)
+        frame.rawLength = rawLength
+        frame.precompressed = true
+        frame.entries = entries
+        for e in entries {
+            added.insert(e.id)
+            addedTotals.newObjects += 1
+            if kind == .chunk { addedTotals.newChunks += 1 }
+            addedTotals.newRawBytes += Int64(e.length)
+        }
+        submit(frame)
+    }
+
     private func currentFrame(_ kind: ObjectKind) throws -> Frame {
         if let f = current[kind] { return f }
+        let f = takeFrame(kind)
+        current[kind] = f
+        return f
+    }
+
+    /// A free frame (waiting for one), emptied; objects of packs finished meanwhile move to the index.
+    private func takeFrame(_ kind: ObjectKind) -> Frame {
         slots.wait()
         lock.lock()
         let frame = freeFrames.popLast() ?? Frame(kind: kind, capacity: frameCapacity)
@@ -164,12 +194,11 @@ final class ObjectPacker: @unchecked Sendable {
             index.add(id: o.id, packID: o.pack, location: o.location)
             added.remove(o.id)
         }
-        let f = frame
-        f.kind = kind
-        f.buffer.count = 0
-        f.entries.removeAll(keepingCapacity: true)
-        current[kind] = f
-        return f
+        frame.kind = kind
+        frame.buffer.count = 0
+        frame.precompressed = false
+        frame.entries.removeAll(keepingCapacity: true)
+        return frame
     }
 
     private func submit(_ frame: Frame) {
@@ -183,19 +212,20 @@ final class ObjectPacker: @unchecked Sendable {
     }
 
     private func compress(_ frame: Frame) {
-        lock.lock()
-        let compressor = compressors.popLast() ?? Compressor(level: level, capacity: frameCapacity)
-        lock.unlock()
+        // A frame copied whole needs no compression context (nor its buffer).
+        let compressor: Compressor? = frame.precompressed ? nil : lock.withLock { compressors.popLast() } ?? Compressor(level: level, capacity: frameCapacity)
         var error: Error?
         do {
-            frame.rawLength = frame.buffer.count
-            compressor.output.reserve(ZstdCompressor.bound(frame.rawLength))
-            let n = try compressor.zstd.compress(frame.buffer.bytes, into: UnsafeMutableRawBufferPointer(start: compressor.output.base,
-                                                                                                      count: compressor.output.capacity))
-            compressor.output.count = n
-            // The objects' bytes are no longer needed: the frame takes the compressed frame's buffer, and the
-            // compressor the objects' buffer for its next frame (both have room for a compressed frame).
-            swap(&frame.buffer, &compressor.output)
+            if let compressor {
+                frame.rawLength = frame.buffer.count
+                compressor.output.reserve(ZstdCompressor.bound(frame.rawLength))
+                let n = try compressor.zstd.compress(frame.buffer.bytes, into: UnsafeMutableRawBufferPointer(start: compressor.output.base,
+                                                                                                          count: compressor.output.capacity))
+                compressor.output.count = n
+                // The objects' bytes are no longer needed: the frame takes the compressed frame's buffer, and the
+                // compressor the objects' buffer for its next frame (both have room for a compressed frame).
+                swap(&frame.buffer, &compressor.output)
+            }
             if sealer.isEncrypted {
                 try sealer.sealInPlace(frame.buffer, .frame)
             }
@@ -204,7 +234,7 @@ final class ObjectPacker: @unchecked Sendable {
         }
         lock.lock()
         defer { lock.unlock() }
-        compressors.append(compressor)
+        if let compressor { compressors.append(compressor) }
         if let error, failure == nil { failure = error }
         completed[frame.sequence] = frame
         if !writerScheduled && completed[nextToWrite] != nil {

@@ -146,6 +146,7 @@ enum CopyReport {
         var skipped: Int
         var objectsCopied: Int
         var bytesCopied: Int64
+        var wholeFrames: Int
         var storedBytes: Int64
         var seconds: Double
     }
@@ -153,7 +154,7 @@ enum CopyReport {
     static func print(_ r: CopyResult, verb: String, output: OutputOptions, extra: String = "") throws {
         if output.json {
             try JSONOutput.print(JSON(snapshots: r.copied.map { .init(source: $0.source.hex, target: $0.target.hex) }, incremental: r.incremental,
-                                      skipped: r.skipped, objectsCopied: r.objectsCopied, bytesCopied: r.bytesCopied, storedBytes: r.storedBytes, seconds: r.seconds))
+                                      skipped: r.skipped, objectsCopied: r.objectsCopied, bytesCopied: r.bytesCopied, wholeFrames: r.wholeFrames, storedBytes: r.storedBytes, seconds: r.seconds))
         } else if verb != "export" {
             for pair in r.copied { Terminal.writeOut(pair.target.hex + "\n") }
         }
