@@ -190,3 +190,25 @@ struct WholeFrameCopyTests {
         #expect(try Checker(repo: target).run(readData: true).isHealthy)
     }
 }
+
+@Suite("Export from a repository that cannot be written")
+struct ReadOnlyExportTests {
+    @Test("export from a repository mounted read-only builds the bundle beside it and leaves nothing there")
+    func readOnlySource() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 43)
+        let bytes = rng.textLike(3 << 20)
+        let s = try snap(repo, try dir.write("img", bytes))
+        try FileSystem.makeDirectory(dir.file("out"))
+        // mkdir in the repository fails as on a read-only mount (EROFS): the staging goes beside the bundle.
+        FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "mkdir", errno: EROFS, allowance: 0))
+        defer { FaultInjection.remove(pathPrefix: repo.path + "/") }
+        _ = try Bundle.export([s], from: repo, to: dir.file("out/b.bundle"), passphrase: nil)
+        #expect(try FileSystem.list(dir.file("out")) == ["b.bundle"])
+        #expect(try FileSystem.list(repo.tmpPath).isEmpty)
+        let target = try Repository.create(at: dir.file("t"))
+        let r = try Bundle.import(dir.file("out/b.bundle"), into: target, passphrase: nil)
+        #expect(try restoreBytes(target, try SnapshotResolver(repo: target).resolve(r.copied[0].target.hex), in: dir) == bytes)
+    }
+}

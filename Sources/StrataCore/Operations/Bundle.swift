@@ -38,7 +38,17 @@ public enum Bundle {
         guard (try? FileSystem.status(directory))??.isDirectory == true else {
             throw StrataError(.notFound, "cannot export to \(file): directory \(directory) does not exist")
         }
-        let work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
+        // The bundle's repository is built in the source's tmp/, or beside the bundle when the source cannot be
+        // written (a backup disk mounted read-only).
+        var work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
+        do {
+            try FileSystem.makeDirectory(work)
+        } catch let e as SystemCallError where [EROFS, EACCES, EPERM].contains(e.errno) {
+            work = FileSystem.join(directory, "." + FileSystem.baseName(file) + ".strata-" + RandomName.make())
+            try wrap(try FileSystem.makeDirectory(work), "cannot create \(work)")
+        } catch let e as SystemCallError {
+            throw StrataError.io("cannot create \(work)", e)
+        }
         defer { try? FileManager.default.removeItem(atPath: work) }
         // A plain bundle of a plain repository shares its chunking, so the copy moves chunks as they are. The bundle's
         // repository has the source's format, so a bundle of a format-1 repository opens wherever the source did.

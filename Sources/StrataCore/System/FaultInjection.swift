@@ -8,7 +8,8 @@ enum FaultInjection {
         /// Only files whose path starts with this.
         var pathPrefix: String
         /// `write` (pwrite/write), `fsync`, `rename`, `unlink`, or `*` for every one of them: a crash point, after
-        /// which everything fails as if the process had died at that instant. `read` fails positioned reads (a bad
+        /// which everything fails as if the process had died at that instant. `mkdir` (not a crash point) fails
+        /// directory creation, as on a file system mounted read-only. `read` fails positioned reads (a bad
         /// sector, a disk gone) once `allowance` bytes were read. `eof` makes positioned reads end at `allowance`
         /// bytes, as if the file had shrunk to that size after it was opened (errno unused).
         var call: String
@@ -52,7 +53,7 @@ enum FaultInjection {
         lock.lock()
         defer { lock.unlock() }
         // A crash point counts the calls that change something; reads do not move it.
-        for i in rules.indices where (rules[i].call == call || (rules[i].call == "*" && call != "read")) && path.hasPrefix(rules[i].pathPrefix) {
+        for i in rules.indices where (rules[i].call == call || (rules[i].call == "*" && call != "read" && call != "mkdir")) && path.hasPrefix(rules[i].pathPrefix) {
             // A crash point counts calls; a disk-full rule counts bytes.
             let cost = rules[i].call == "*" ? 1 : Int64(max(bytes, 1))
             if rules[i].allowance >= cost {

@@ -29,6 +29,7 @@ public enum FileSystem {
 
     /// Creates a private directory (0700); succeeds when it already exists as a directory.
     public static func makeDirectory(_ path: String) throws {
+        if let e = FaultInjection.check("mkdir", path: path, bytes: 0) { throw SystemCallError(call: "mkdir", path: path, errno: e) }
         if Glibc.mkdir(path, 0o700) == 0 { return }
         let e = errno
         if e == EEXIST, let st = try linkStatus(path) {
