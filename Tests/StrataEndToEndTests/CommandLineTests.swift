@@ -273,7 +273,13 @@ struct CommandLineTests {
         let wrong = try env.run(["import", s.file("b.bundle"), "--bundle-password-file", s.file("wrong")])
         #expect(wrong.status == 7 && wrong.stderr == "strata: wrong passphrase for bundle \(s.file("b.bundle")): it does not open with it\n",
                 "\(wrong.stderr)")
-        #expect(try env.run(["import", "-q", s.file("b.bundle"), "--bundle-password-file", s.file("share")]).status == 0)
+        // With JSON progress: the four stages, and one end event (asking for the bundle's passphrase does not end it).
+        let imported = try env.run(["import", "-q", s.file("b.bundle"), "--bundle-password-file", s.file("share"), "--progress", "json"])
+        #expect(imported.status == 0)
+        let events = imported.stderr.split(separator: "\n")
+        #expect(events.filter { $0.contains("\"event\":\"end\"") }.count == 1 && events.last?.contains("\"event\":\"end\"") == true, "\(imported.stderr)")
+        #expect(events.filter { $0.contains("\"event\":\"stage\"") }.map { $0.split(separator: ",")[2] }
+                == ["\"stage\":\"checking\"", "\"stage\":\"unpacking\"", "\"stage\":\"verifying\"", "\"stage\":\"adding\""])
         let notBundle = try env.run(["import", img])
         #expect(notBundle.status == 2 && notBundle.stderr == "strata: \(img) is not a Strata bundle (made by 'strata export')\n", "\(notBundle.stderr)")
         let noDir = try cli.run(["export", "latest", s.file("nodir/x.bundle"), "--bundle-password-file", s.file("share")])

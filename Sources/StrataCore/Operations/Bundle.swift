@@ -17,7 +17,7 @@ public enum Bundle {
 
     /// Exports snapshots from `repo` into `file`. A bundle of an encrypted repository must be sealed
     /// (`passphrase` given): encrypted snapshots stay encrypted. `progress` hears of two stages: "copying" (the
-    /// snapshots' image bytes, verified into a staging repository) and "writing" (the bundle's bytes).
+    /// snapshots' data bytes, verified into a staging repository, as `SnapshotCopier.copy` counts them) and "writing" (the bundle's bytes).
     public static func export(_ snapshots: [Snapshot], from repo: Repository, to file: String, passphrase: String?,
                               progress: ProgressReporter? = nil) throws -> CopyResult {
         do {
@@ -67,7 +67,7 @@ public enum Bundle {
     /// Imports every snapshot of a bundle into `repo`. The bundle is checked whole before anything is added.
     /// `progress` hears of four stages: "checking" (the bundle's checksum over its bytes), "unpacking" (its bytes
     /// into a staging repository), "verifying" (every frame decompressed and every object re-hashed, as
-    /// `fsck --read-data`) and "adding" (the snapshots' image bytes copied into `repo`).
+    /// `fsck --read-data`) and "adding" (the snapshots' bytes copied into `repo`, as `SnapshotCopier.copy` counts them).
     public static func `import`(_ file: String, into repo: Repository, passphrase: (() throws -> String)?,
                                 progress: ProgressReporter? = nil) throws -> CopyResult {
         let clock = ContinuousClock.now

@@ -46,9 +46,6 @@ public final class SnapshotCopier {
     /// Whether only missing chunks will travel.
     public var isIncremental: Bool { source.sharesChunking(with: target) }
 
-    /// - Parameter progress: told how many bytes of the snapshots were copied (or found already there) of all of
-    ///   them — their data bytes (zero runs are free) when chunks travel as they are, their image bytes when the
-    ///   images are re-chunked — and how many bytes of data moved so far (`newBytes`).
     /// Throws when these snapshots may not be copied into the target: the same repository, or encrypted snapshots
     /// into an unencrypted repository. `copy` checks this first; a caller can ask before it says anything.
     public func check(_ snapshots: [Snapshot]) throws {
@@ -63,6 +60,10 @@ public final class SnapshotCopier {
         }
     }
 
+    /// Copies the snapshots, oldest first as given, each with its tags and description.
+    /// - Parameter progress: told how many bytes of the snapshots were copied (or found already there) of all of
+    ///   them — their data bytes (zero runs are free) when chunks travel as they are, their image bytes when the
+    ///   images are re-chunked — and how many bytes of data moved so far (`newBytes`).
     public func copy(_ snapshots: [Snapshot], progress: ProgressReporter? = nil) throws -> CopyResult {
         let clock = ContinuousClock.now
         try check(snapshots)
@@ -96,9 +97,8 @@ public final class SnapshotCopier {
                 copied = result.incremental ? try copyObjects(snapshot, result: &result, progress: part)
                                             : try copyStream(snapshot, result: &result, progress: part)
             } catch {
-                let before = result.copied.count - result.skipped
                 throw Interruption.retell(error, "copy of snapshot \(snapshot.id.shortHex)",
-                                          "it was not copied" + (before > 0 ? " (the \(before) before it were)" : ""))
+                                          "it was not copied" + (committed > 0 ? " (the \(committed) before it were)" : ""))
             }
             // Tags set after creation travel as later tags in the target too.
             let later = info.tags.filter { snapshot.manifest.tags[$0.key] != $0.value }

@@ -129,7 +129,7 @@ struct Import: ParsableCommand {
         do {
             // The bundle's passphrase is asked once it is unpacked: the progress line must not sit on the prompt.
             r = try Bundle.import(self.file, into: repo, passphrase: {
-                bar?.finish()
+                bar?.clear()
                 return try Passphrase.read(file: file, command: nil, prompt: "bundle passphrase: ", environment: false, sources: "--bundle-password-file")
             }, progress: bar)
         } catch { bar?.finish(); throw error }

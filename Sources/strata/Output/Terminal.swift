@@ -28,6 +28,8 @@ enum Terminal {
 /// A progress reporter the command line shows and then finishes.
 protocol ProgressDisplay: ProgressReporter {
     func finish()
+    /// Takes a live line off the terminal (before a prompt); the next report draws it again. JSON lines: nothing.
+    func clear()
 }
 
 /// Progress as JSON lines on stderr for wrappers and GUIs: `{"event":"progress",...}` at most 10 times a second,
@@ -76,6 +78,8 @@ final class JSONProgress: ProgressDisplay, @unchecked Sendable {
         defer { lock.unlock() }
         emit("end", latest.0, latest.1, latest.2)
     }
+
+    func clear() {}
 }
 
 /// A live progress line on stderr: bytes done of total, a bar, throughput, ETA and new data so far.
@@ -128,7 +132,9 @@ final class ProgressLine: ProgressDisplay, @unchecked Sendable {
     }
 
     /// Erases the line.
-    func finish() {
+    func finish() { clear() }
+
+    func clear() {
         lock.lock()
         defer { lock.unlock() }
         if drawn { Terminal.writeErr("\r\u{1B}[2K") }
