@@ -126,19 +126,26 @@ public final class SnapshotCopier {
         // Repositories that compress alike exchange whole frames when all of a frame's chunks are this snapshot's
         // and new to the target (a first copy, a new snapshot's own frames): no compressing again. What it reaches
         // is marked first (a bit per source object), so that no frame brings chunks the snapshot does not use.
-        var frames: WholeFrameCopier?
-        if WholeFrameCopier.applies(from: source, to: target) {
-            var marks = ObjectMarks(index: sourceIndex)
-            try marks.markReachable(from: snapshot.manifest.rootID!, reader: reader)
-            frames = WholeFrameCopier(source: source, index: sourceIndex, packer: packer, wanted: marks)
-        }
         // Every node walked, with the data bytes under it.
         var visited: [ObjectID: Int64] = [:]
         let what = "snapshot \(snapshot.id.shortHex)"
-        // Data bytes the walk has covered, for progress (a subtree met again counts without a second walk).
+        // Data bytes the walk has covered, for progress (a subtree met again counts without a second walk); the
+        // frames moved whole before it count until it passes them.
         var walked: Int64 = 0
+        var movedWhole: Int64 = 0
         let bytesBefore = result.bytesCopied
         do {
+            if WholeFrameCopier.applies(from: source, to: target) {
+                var marks = ObjectMarks(index: sourceIndex)
+                try marks.markReachable(from: snapshot.manifest.rootID!, reader: reader)
+                let moved = try WholeFrameCopier(source: source, index: sourceIndex, packer: packer, wanted: marks).moveFrames { bytes in
+                    progress?.progress(done: bytes, total: nil, newBytes: bytes)
+                }
+                result.objectsCopied += moved.objects
+                result.bytesCopied += moved.bytes
+                result.wholeFrames += moved.frames
+                movedWhole = moved.bytes
+            }
             // Every object is checked on its own: a node the target lists may be a dead one whose children are gone.
             func visit(_ id: ObjectID) throws -> Int64 {
                 if let seen = visited[id] {
@@ -154,13 +161,6 @@ public final class SnapshotCopier {
                         guard let loc = sourceIndex.location(of: e.id) else {
                             throw StrataError.corrupt("\(what) cannot be copied: chunk \(e.id.shortHex) is missing")
                         }
-                        if let frames, let moved = try frames.copyFrame(of: loc) {
-                            result.objectsCopied += moved.objects
-                            result.bytesCopied += moved.bytes
-                            result.wholeFrames += 1
-                            // (Not among them when the index is wrong: the chunk-by-chunk path below says so.)
-                            if packer.isKnown(e.id) { continue }
-                        }
                         let bytes = try chunks.object(e.id, at: loc)
                         guard ChunkHasher.chunkID(of: bytes, scratch: scratch, identity: source.identity) == e.id else {
                             throw StrataError.corrupt("\(what) cannot be copied: chunk \(e.id.shortHex) does not match its hash")
@@ -171,7 +171,7 @@ public final class SnapshotCopier {
                     }
                     covered = entries.reduce(Int64(0)) { $0 + ($1.kind == .chunk ? Int64($1.length) : 0) }
                     walked += covered
-                    progress?.progress(done: walked, total: nil, newBytes: result.bytesCopied - bytesBefore)
+                    progress?.progress(done: max(walked, movedWhole), total: nil, newBytes: result.bytesCopied - bytesBefore)
                 case .interior(_, let children):
                     for c in children { covered += try visit(c.id) }
                 }

@@ -1,28 +1,35 @@
+import Dispatch
+import Foundation
+
 /// Copies stored frames from one repository into another as they are, still compressed, when every object in a
 /// frame is one the copy needs: a copy between repositories that compress alike then costs a decompression (to
 /// verify every object against its id) instead of a decompression and a compression. The frame is opened with the
 /// source's keys and sealed with the target's by the packer.
 ///
 /// A frame qualifies when its objects are all chunks, all wanted (the snapshot being copied reaches them) and all
-/// unknown to the target: a frame that also holds chunks of other snapshots, or some the target has, is copied
-/// chunk by chunk by the caller instead, so nothing the target does not need is stored twice or kept dead.
+/// unknown to the target: a frame that also holds chunks of other snapshots, or some the target has, is left to the
+/// caller's chunk-by-chunk walk, so nothing the target does not need is stored twice or kept dead. Which frames
+/// can qualify is known before any is read: a bit per source object (what the snapshot reaches) gives a count per
+/// frame, which must equal the frame's object count in its pack's table of contents.
 final class WholeFrameCopier {
     private let source: Repository
     private let index: ChunkIndex
     private let packer: ObjectPacker
     /// What the snapshot being copied reaches.
     private let wanted: ObjectMarks
-    /// How many of the objects the index places in each frame the snapshot reaches: a frame qualifies only if that
-    /// is all of its objects, which is known before it is read (a VM disk's scattered writes leave most old frames
-    /// with a chunk or two the newest snapshot no longer uses).
-    private var wantedPerFrame: [FrameKey: Int32] = [:]
-    private var packs: [UInt32: (file: PackFile, toc: PackTOC)] = [:]
-    /// Frames already considered (each is looked at once, whatever the answer).
-    private var tried: Set<FrameKey> = []
-    private let compressed = ByteBuffer(capacity: 1 << 20)
-    private let raw = ByteBuffer(capacity: 2 << 20)
-    private let scratch = ByteBuffer(capacity: 64 << 10)
-    private let decompressor = ZstdDecompressor()
+
+    /// One frame being verified: read, decompressed and hashed on a worker.
+    private final class Job: @unchecked Sendable {
+        let compressed = ByteBuffer(capacity: 1 << 20)
+        let raw = ByteBuffer(capacity: 2 << 20)
+        let scratch = ByteBuffer(capacity: 64 << 10)
+        let decompressor = ZstdDecompressor()
+        var file: PackFile?
+        var frame = PackFrame(offset: 0, compressedLength: 0, rawLength: 0, kind: .chunk)
+        var entries: [PackEntry] = []
+        var ids: [(id: ObjectID, offset: UInt32, length: UInt32)] = []
+        var error: Error?
+    }
 
     /// Whether whole frames can travel from `source` to `target`: both must compress alike (level and frame size,
     /// so that the target's frames stay what its config says) and cut and name chunks alike.
@@ -35,50 +42,85 @@ final class WholeFrameCopier {
         self.index = index
         self.packer = packer
         self.wanted = wanted
-        wanted.forEachIndexed { _, location in wantedPerFrame[location.frameKey, default: 0] += 1 }
     }
 
-    /// Copies the frame that holds `location` if it qualifies and was not considered before. Returns the objects
-    /// and raw bytes it added to the target, or nil when the caller must copy what it needs chunk by chunk.
-    func copyFrame(of location: ChunkLocation) throws -> (objects: Int, bytes: Int64)? {
-        guard location.kind == .chunk, tried.insert(location.frameKey).inserted else { return nil }
-        let (file, toc) = try pack(location.pack)
-        guard let f = toc.frames.firstIndex(where: { $0.offset == location.frameOffset }) else { return nil }
-        let frame = toc.frames[f]
-        let entries = toc.entries.filter { $0.frame == UInt32(f) }
-        guard frame.kind == .chunk, !entries.isEmpty, Int(wantedPerFrame[location.frameKey] ?? 0) == entries.count,
-              entries.allSatisfy({ $0.kind == .chunk }),
-              frame.compressedLength == location.frameCompressedLength, frame.rawLength == location.frameRawLength else { return nil }
-        try file.readFrame(offset: frame.offset, length: Int(frame.compressedLength), into: compressed)
-        raw.reserve(Int(frame.rawLength))
-        raw.count = Int(frame.rawLength)
-        try decompressor.decompress(compressed.bytes, into: UnsafeMutableRawBufferPointer(start: raw.base, count: raw.count),
-                                    what: "frame at \(frame.offset) of pack \(file.id.shortHex)")
-        // The ids come from the data itself: an object that does not hash to an id the snapshot wants (damaged, or
-        // another snapshot's) sends the frame down the chunk-by-chunk path, which names any damage.
+    /// Moves every frame that qualifies, in the source's pack order, verifying as many frames at a time as there
+    /// are cores (the packer writes them, in order, on its own threads). `progress` hears the data bytes moved so
+    /// far. Returns the objects, their raw bytes and the frames moved; what is left is the caller's to copy.
+    func moveFrames(progress: (Int64) -> Void) throws -> (objects: Int, bytes: Int64, frames: Int) {
+        // How many of the objects the index places in each frame the snapshot reaches, by pack.
+        var perPack: [UInt32: [UInt64: Int]] = [:]
+        wanted.forEachIndexed { _, location in
+            if location.kind == .chunk { perPack[location.pack, default: [:]][location.frameOffset, default: 0] += 1 }
+        }
+        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        let jobs = (0..<workers).map { _ in Job() }
+        var waiting = 0
+        var moved = (objects: 0, bytes: Int64(0), frames: 0)
+        let identity = source.identity
+        func flush() throws {
+            let batch = Array(jobs.prefix(waiting))
+            waiting = 0
+            DispatchQueue.concurrentPerform(iterations: batch.count) { i in
+                let job = batch[i]
+                do { try Self.verify(job, identity: identity) } catch { job.error = error }
+            }
+            for job in batch {
+                if let error = job.error { throw error }
+                // The ids come from the data: one the snapshot does not reach (damaged, or another snapshot's) or the
+                // target has leaves the frame to the chunk-by-chunk walk, which names any damage.
+                var seen = Set<ObjectID>()
+                guard !job.ids.isEmpty, job.ids.allSatisfy({ wanted.contains($0.id) && !packer.isKnown($0.id) && seen.insert($0.id).inserted })
+                else { continue }
+                try packer.addCompressed(kind: .chunk, compressed: job.compressed.bytes, rawLength: Int(job.frame.rawLength), entries: job.ids)
+                moved.objects += job.ids.count
+                moved.bytes += job.ids.reduce(Int64(0)) { $0 + Int64($1.length) }
+                moved.frames += 1
+            }
+            progress(moved.bytes)
+        }
+        for pack in perPack.keys.sorted() {
+            try Interruption.check()
+            let id = index.packs[Int(pack)]
+            let file = try PackFile(id: id, path: source.packFilePath(id), sealer: source.sealer)
+            let toc = try file.readTOC()
+            var entries = [[PackEntry]](repeating: [], count: toc.frames.count)
+            for e in toc.entries where Int(e.frame) < entries.count { entries[Int(e.frame)].append(e) }
+            let wantedHere = perPack[pack]!
+            for (f, frame) in toc.frames.enumerated() where frame.kind == .chunk {
+                guard let count = wantedHere[frame.offset], count == entries[f].count, entries[f].allSatisfy({ $0.kind == .chunk }) else { continue }
+                let job = jobs[waiting]
+                job.file = file
+                job.frame = frame
+                job.entries = entries[f]
+                job.ids.removeAll(keepingCapacity: true)
+                job.error = nil
+                waiting += 1
+                if waiting == jobs.count { try flush() }
+            }
+        }
+        if waiting > 0 { try flush() }
+        for job in jobs { job.file = nil }
+        return moved
+    }
+
+    /// Reads, decompresses and hashes a job's frame (on a worker).
+    private static func verify(_ job: Job, identity: IdentityScheme) throws {
+        guard let file = job.file else { return }
+        let frame = job.frame
+        try file.readFrame(offset: frame.offset, length: Int(frame.compressedLength), into: job.compressed)
+        job.raw.reserve(Int(frame.rawLength))
+        job.raw.count = Int(frame.rawLength)
+        try job.decompressor.decompress(job.compressed.bytes, into: UnsafeMutableRawBufferPointer(start: job.raw.base, count: job.raw.count),
+                                        what: "frame at \(frame.offset) of pack \(file.id.shortHex)")
+        let entries = job.entries
+        guard entries.allSatisfy({ Int($0.offset) + Int($0.length) <= job.raw.count }) else { return }
         var ids: [(id: ObjectID, offset: UInt32, length: UInt32)] = []
         ids.reserveCapacity(entries.count)
-        var seen = Set<ObjectID>()
-        var qualifies = true
-        guard entries.allSatisfy({ Int($0.offset) + Int($0.length) <= raw.count }) else { return nil }
-        ChunkHasher.objectIDs(count: entries.count, object: { (self.raw.slice(Int(entries[$0].offset), Int(entries[$0].length)), .chunk) },
-                              scratch: scratch, identity: source.identity) { i, id in
-            if !wanted.contains(id) || packer.isKnown(id) || !seen.insert(id).inserted { qualifies = false }
+        ChunkHasher.objectIDs(count: entries.count, object: { (job.raw.slice(Int(entries[$0].offset), Int(entries[$0].length)), .chunk) },
+                              scratch: job.scratch, identity: identity) { i, id in
             ids.append((id, entries[i].offset, entries[i].length))
         }
-        guard qualifies else { return nil }
-        try packer.addCompressed(kind: .chunk, compressed: compressed.bytes, rawLength: raw.count, entries: ids)
-        return (ids.count, ids.reduce(Int64(0)) { $0 + Int64($1.length) })
-    }
-
-    private func pack(_ ordinal: UInt32) throws -> (file: PackFile, toc: PackTOC) {
-        if let p = packs[ordinal] { return p }
-        // A copy walks an image mostly in order, so its frames come from a few packs at a time.
-        if packs.count >= 8 { packs.removeAll() }
-        let id = index.packs[Int(ordinal)]
-        let file = try PackFile(id: id, path: source.packFilePath(id), sealer: source.sealer)
-        let p = (file, try file.readTOC())
-        packs[ordinal] = p
-        return p
+        job.ids = ids
     }
 }
