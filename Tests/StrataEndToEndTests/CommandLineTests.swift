@@ -295,6 +295,30 @@ struct CommandLineTests {
                 "\(refused.stderr)")
     }
 
+    @Test("copy --all mirrors every snapshot oldest first and skips those the target has; it needs snapshots or --all, not both")
+    func copyAll() throws {
+        let s = Scratch()
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", "-q", s.file("repo")])
+        try cli.run(["init", "-q", s.file("mirror")])
+        let a = try cli.run(["snap", "-q", try Self.image(s, "a.img", seed: 31), "--volume", "a"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let b = try cli.run(["snap", "-q", try Self.image(s, "b.img", seed: 32), "--volume", "b"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let onlyA = try cli.run(["copy", "--all", "--volume", "a", "--to", s.file("mirror")])
+        #expect(onlyA.status == 0 && onlyA.stdout.split(separator: "\n").count == 1 && onlyA.stderr.contains("copy \(a.prefix(12)) -> "), "\(onlyA.stderr)")
+        let both = try cli.run(["copy", "--all", "--to", s.file("mirror"), "--json"])
+        let json = try JSONSerialization.jsonObject(with: Data(both.stdout.utf8)) as! [String: Any]
+        let pairs = (json["snapshots"] as! [[String: String]]).map { $0["source"]! }
+        #expect(both.status == 0 && pairs == [a, b] && json["skipped"] as? Int == 1, "\(both.stdout)")
+        let mirrored = try CLI(repo: s.file("mirror")).run(["log", "--json"]).stdout
+        #expect(mirrored.contains("\"a\"") && mirrored.contains("\"b\""))
+        let none = try cli.run(["copy", "--to", s.file("mirror")])
+        #expect(none.status == 2 && none.stderr == "strata: give the snapshots to copy, or --all; see 'strata copy --help'\n", "\(none.stderr)")
+        let twice = try cli.run(["copy", "latest", "--all", "--to", s.file("mirror")])
+        #expect(twice.status == 2 && twice.stderr == "strata: give snapshots to copy or --all, not both\n", "\(twice.stderr)")
+        let empty = try cli.run(["copy", "--all", "--volume", "zz", "--to", s.file("mirror")])
+        #expect(empty.status == 0 && empty.stdout.isEmpty && empty.stderr == "copy: no snapshots of volume zz to copy\n", "\(empty.stderr)")
+    }
+
     @Test("a snapshot whose pack is lost does not stop show of the others or stats: they answer, with a warning")
     func lostPackWarnsElsewhere() throws {
         let s = Scratch()

@@ -21,6 +21,8 @@ public struct CopyResult: Sendable {
     public var skipped = 0
     /// Wall time of the whole operation (for export and import, every stage: bundle, checks and copy).
     public var seconds = 0.0
+
+    public init() {}
 }
 
 /// Copies snapshots into another repository, with their tags and descriptions.

@@ -13,12 +13,16 @@ struct Copy: ParsableCommand {
             Examples:
               strata copy latest --to /mnt/offsite.strata
               strata copy 3f9c2a1b 77e0c4d1 --to /mnt/offsite.strata --to-password-file /root/offsite.pass
+              strata copy --all --to /mnt/offsite.strata        # every snapshot; those already there are skipped
             """)
 
     @OptionGroup var repository: RepositoryOptions
 
     @Argument(help: ArgumentHelp("Snapshots to copy: ids, prefixes, refs or 'latest'.", valueName: "snapshot"), completion: Completions.snapshots)
-    var snapshots: [String]
+    var snapshots: [String] = []
+
+    @Flag(help: "Copy every snapshot (of --volume, if given), oldest first; those the target has are skipped.")
+    var all = false
 
     @Option(help: ArgumentHelp("The target repository.", valueName: "repo"), completion: .directory)
     var to: String
@@ -26,18 +30,33 @@ struct Copy: ParsableCommand {
     @Option(help: ArgumentHelp("The passphrase file of the target repository (else $STRATA_TO_PASSWORD_FILE or a prompt).", valueName: "file"), completion: .file())
     var toPasswordFile: String?
 
-    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume.", valueName: "name"), completion: Completions.volumes)
+    @Option(help: ArgumentHelp("With 'latest': the newest snapshot of this volume; with --all: only this volume's.", valueName: "name"), completion: Completions.volumes)
     var volume: String?
 
     @OptionGroup var output: OutputOptions
 
     mutating func run() throws {
+        guard all != !snapshots.isEmpty else {
+            throw StrataError(.invalidArgument, all ? "give snapshots to copy or --all, not both" : "give the snapshots to copy, or --all; see 'strata copy --help'")
+        }
         let source = try repository.open()
         let file = toPasswordFile ?? ProcessInfo.processInfo.environment["STRATA_TO_PASSWORD_FILE"]
         let targetPath = to
         let target = try Repository.open(at: targetPath, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "passphrase of \(targetPath): ", environment: false, sources: "--to-password-file or STRATA_TO_PASSWORD_FILE") })
-        let resolver = SnapshotResolver(repo: source)
-        let list = try snapshots.map { try resolver.resolve($0, volume: volume, warn: Terminal.warn) }
+        let list: [Snapshot]
+        if all {
+            let found = try SnapshotCatalog(repo: source).list(SnapshotFilter(volume: volume))
+            for d in found.damaged { Terminal.warn("snapshot \(d.id.shortHex) is not copied: \(d.problem)") }
+            list = found.snapshots.map(\.snapshot).sorted { $0.manifest.createdAt < $1.manifest.createdAt }
+            if list.isEmpty {
+                output.note("copy: no snapshots\(volume.map { " of volume \($0)" } ?? "") to copy")
+                if output.json { try CopyReport.print(CopyResult(), verb: "copy", output: output) }
+                return
+            }
+        } else {
+            let resolver = SnapshotResolver(repo: source)
+            list = try snapshots.map { try resolver.resolve($0, volume: volume, warn: Terminal.warn) }
+        }
         let copier = SnapshotCopier(from: source, to: target)
         try copier.check(list)
         if !copier.isIncremental && !output.quiet {
