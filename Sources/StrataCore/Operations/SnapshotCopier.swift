@@ -25,6 +25,24 @@ public struct CopyResult: Sendable {
     public init() {}
 }
 
+/// What makes two snapshots the same snapshot for `copy`: one copied before has the same volume, point in time,
+/// size, data bytes and description (its id differs: its manifest records when and how it was copied).
+private struct CopyKey: Hashable {
+    var volume: String
+    var createdAt: String
+    var size: UInt64
+    var dataBytes: UInt64
+    var description: String?
+
+    init(_ m: Manifest) {
+        volume = m.volume
+        createdAt = m.createdAt
+        size = m.size
+        dataBytes = m.dataBytes
+        description = m.description
+    }
+}
+
 /// Copies snapshots into another repository, with their tags and descriptions.
 ///
 /// When both repositories cut and name chunks alike (`sharesChunking`: same chunker and, encrypted, the same id and
@@ -74,6 +92,9 @@ public final class SnapshotCopier {
         let sourceLock = try? source.lock(.shared)
         defer { withExtendedLifetime(sourceLock) {} }
         let catalog = SnapshotCatalog(repo: source)
+        // The target's snapshots, read once (a mirror of a thousand snapshots would read them a thousand times).
+        var there: [CopyKey: Snapshot] = [:]
+        for s in try SnapshotStore(repo: target).all().snapshots { there[CopyKey(s.manifest)] = s }
         let size = { (s: Snapshot) in Int64(result.incremental ? s.manifest.dataBytes : s.manifest.size) }
         let total = snapshots.reduce(Int64(0)) { $0 + size($1) }
         var before: Int64 = 0
@@ -84,10 +105,7 @@ public final class SnapshotCopier {
             }
             // A snapshot copied before (same volume, point in time, size and data) is not copied again.
             let m = snapshot.manifest
-            if let existing = try SnapshotCatalog(repo: target).list().snapshots.first(where: {
-                $0.manifest.volume == m.volume && $0.manifest.createdAt == m.createdAt && $0.manifest.size == m.size
-                    && $0.manifest.dataBytes == m.dataBytes && $0.manifest.description == m.description
-            }) {
+            if let existing = there[CopyKey(m)] {
                 result.copied.append((snapshot.id, existing.id))
                 result.skipped += 1
                 continue
@@ -109,6 +127,7 @@ public final class SnapshotCopier {
                 try SnapshotCatalog(repo: target).tag(copied, set: later, remove: Array(removed))
             }
             result.copied.append((snapshot.id, copied.id))
+            there[CopyKey(copied.manifest)] = copied
             committed += 1
         }
         result.seconds = clock.secondsElapsed
