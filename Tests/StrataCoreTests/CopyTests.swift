@@ -52,6 +52,12 @@ struct CopyProgressTests {
         #expect(r.incremental && log.stages.isEmpty)
         log.expectComplete("", total: dataBytes)
         #expect(log.reports[""]?.last?.newBytes == r.bytesCopied)
+        // Both snapshots, copied in one call (the indexes loaded once), restore as they were.
+        for (source, copied) in r.copied {
+            let original = try SnapshotResolver(repo: plain).resolve(source.hex)
+            #expect(try restoreBytes(target, try SnapshotResolver(repo: target).resolve(copied.hex), in: dir) == (try restoreBytes(plain, original, in: dir)))
+        }
+        #expect(try Checker(repo: target).run(readData: true).isHealthy)
 
         // A complete copy (into an encrypted repository) goes through the images.
         let complete = ProgressLog()

@@ -57,6 +57,8 @@ public final class SnapshotCopier {
     /// Snapshots this copier committed into the target so far (those found already there not counted): what an
     /// interrupted copy did leave.
     public private(set) var committed = 0
+    private var loadedSourceIndex: ChunkIndex?
+    private var loadedTargetIndex: ChunkIndex?
 
     public init(from source: Repository, to target: Repository) {
         self.source = source
@@ -87,6 +89,13 @@ public final class SnapshotCopier {
     public func copy(_ snapshots: [Snapshot], progress: ProgressReporter? = nil) throws -> CopyResult {
         let clock = ContinuousClock.now
         try check(snapshots)
+        // The indexes are kept for this call only (another process may change the target between calls).
+        loadedSourceIndex = nil
+        loadedTargetIndex = nil
+        defer {
+            loadedSourceIndex = nil
+            loadedTargetIndex = nil
+        }
         var result = CopyResult()
         result.incremental = isIncremental
         let sourceLock = try? source.lock(.shared)
@@ -138,8 +147,12 @@ public final class SnapshotCopier {
     private func copyObjects(_ snapshot: Snapshot, result: inout CopyResult, progress: ProgressReporter?) throws -> Snapshot {
         let targetLock = try target.lock(.shared)
         defer { withExtendedLifetime(targetLock) {} }
-        let sourceIndex = try ChunkIndex.load(source, strict: false)
-        let targetIndex = try ChunkIndex.load(target, strict: true)
+        // Both indexes are loaded once per call: the source's does not change under its lock, and the target's
+        // in memory gains every object this copier writes (a copy that fails is not continued).
+        let sourceIndex = try loadedSourceIndex ?? ChunkIndex.load(source, strict: false)
+        let targetIndex = try loadedTargetIndex ?? ChunkIndex.load(target, strict: true)
+        loadedSourceIndex = sourceIndex
+        loadedTargetIndex = targetIndex
         let reader = ObjectReader(repo: source, index: sourceIndex)
         let chunks = FrameCache(repo: source, index: sourceIndex, capacity: 2)
         let scratch = ByteBuffer(capacity: 64 << 10)
@@ -213,6 +226,8 @@ public final class SnapshotCopier {
             result.storedBytes += packer.totals.storedBytes
         } catch {
             packer.abandon()
+            // Its in-memory index may name packs the abandon removed.
+            loadedTargetIndex = nil
             throw error
         }
         var manifest = snapshot.manifest
