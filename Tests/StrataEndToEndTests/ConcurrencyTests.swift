@@ -40,6 +40,30 @@ struct ConcurrencyTests {
         }
     }
 
+    /// Another process holding the repository lock exclusively, as gc does, until `release()`.
+    final class LockHolder {
+        let process = Process()
+        let input = Pipe()
+
+        init(repo: String, cli: CLI) throws {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+            process.arguments = ["-x", "-o", repo + "/lock", "-c", "read line"]
+            process.standardInput = input
+            try process.run()
+            // Held once gc --no-wait finds the lock busy.
+            var tries = 0
+            while tries < 100, try cli.run(["gc", "--no-wait"]).status != 5 {
+                usleep(50_000)
+                tries += 1
+            }
+        }
+
+        func release() {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+    }
+
     static func pending(_ cli: CLI) throws -> [[String: Any]] {
         let r = try cli.run(["log", "--json"])
         let all = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [[String: Any]]
@@ -144,35 +168,16 @@ struct ConcurrencyTests {
         let cli = CLI(repo: repo)
         #expect(try cli.run(["init", repo]).status == 0)
         let img = try CommandLineTests.image(s, bytes: 1 << 20, seed: 4)
-        // Another process holds the lock exclusively (as gc does) until its standard input closes.
-        let holder = Process()
-        let holderInput = Pipe()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        holder.arguments = ["-x", "-o", repo + "/lock", "-c", "read line"]
-        holder.standardInput = holderInput
-        try holder.run()
-        defer { try? holderInput.fileHandleForWriting.close(); holder.waitUntilExit() }
-        var held = 0
-        while held < 100, try cli.run(["gc", "--no-wait"]).status != 5 {
-            usleep(50_000)
-            held += 1
-        }
+        let holder = try LockHolder(repo: repo, cli: cli)
+        defer { holder.release() }
         let errors = s.file("wait.err")
-        FileManager.default.createFile(atPath: errors, contents: nil)
-        let waiting = Process()
-        waiting.executableURL = URL(fileURLWithPath: CLI.binary)
-        waiting.arguments = ["snap", img]
-        waiting.environment = ["STRATA_REPO": repo, "PATH": "/usr/bin:/bin"]
-        waiting.standardOutput = FileHandle.nullDevice
-        waiting.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
-        try waiting.run()
+        let waiting = try Self.start(["snap", img], repo: repo, errors: errors)
         _ = waitForText("waiting", in: errors, seconds: 5)
         kill(waiting.processIdentifier, SIGINT)
         waiting.waitUntilExit()
         #expect(waiting.terminationReason == .exit && waiting.terminationStatus == 130)
         #expect(try String(contentsOfFile: errors, encoding: .utf8) == "waiting for gc to finish…\nstrata: interrupted by SIGINT while waiting for the repository lock; nothing was changed\n")
-        try? holderInput.fileHandleForWriting.close()
-        holder.waitUntilExit()
+        holder.release()
         #expect(try Self.pending(cli).isEmpty)
         #expect(try cli.run(["log", "--json"]).stdout.contains("\"id\"") == false)
     }
@@ -350,18 +355,8 @@ struct ConcurrencyTests {
 
         // While gc holds the lock (here flock(1), as gc holds it: exclusively), snap says it waits, fsck and restore
         // wait without a word; when it is released, all three finish.
-        let holder = Process()
-        let holderInput = Pipe()
-        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
-        holder.arguments = ["-x", "-o", repo + "/lock", "-c", "read line"]
-        holder.standardInput = holderInput
-        try holder.run()
-        defer { try? holderInput.fileHandleForWriting.close(); holder.waitUntilExit() }
-        tries = 0
-        while tries < 100, try cli.run(["gc", "--no-wait"]).status != 5 {
-            usleep(50_000)
-            tries += 1
-        }
+        let holder = try LockHolder(repo: repo, cli: cli)
+        defer { holder.release() }
         let waiting = [("snap", ["snap", img, "--volume", "later"]), ("fsck", ["fsck", "-q"]), ("restore", ["restore", "-q", first, s.file("out.img")])]
         let processes = try waiting.map { try Self.start($0.1, repo: repo, errors: s.file($0.0 + ".err")) }
         #expect(waitForText("waiting", in: s.file("snap.err")) == "waiting for gc to finish…\n")
@@ -370,8 +365,7 @@ struct ConcurrencyTests {
         #expect(try String(contentsOfFile: s.file("fsck.err"), encoding: .utf8).isEmpty)
         #expect(try String(contentsOfFile: s.file("restore.err"), encoding: .utf8).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: s.file("out.img")))
-        try holderInput.fileHandleForWriting.close()
-        holder.waitUntilExit()
+        holder.release()
         for (p, (name, _)) in zip(processes, waiting) {
             p.waitUntilExit()
             #expect(p.terminationStatus == 0, "\(name): \((try? String(contentsOfFile: s.file(name + ".err"), encoding: .utf8)) ?? "")")
