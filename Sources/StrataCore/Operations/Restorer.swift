@@ -256,6 +256,8 @@ public final class Restorer {
             let cache = take(&caches) { FrameCacheReader(repo: repo, index: index) }
             defer { give(&caches, cache) }
             do {
+                // A caught signal stops the frames already handed out too (a batch holds up to 256 MiB of data).
+                try Interruption.check()
                 let buffer = take(&buffers) { ByteBuffer(capacity: Int(job.location.frameRawLength)) }
                 job.buffer = buffer
                 try cache.read(job.location, into: buffer)
