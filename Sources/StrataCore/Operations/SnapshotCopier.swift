@@ -99,7 +99,10 @@ public final class SnapshotCopier {
         var result = CopyResult()
         result.incremental = isIncremental
         let sourceLock = try? source.lock(.shared)
-        defer { withExtendedLifetime(sourceLock) {} }
+        // The target's lock is held for the whole call, as a snapshot holds it: the index kept in memory from one
+        // snapshot to the next must not miss a gc in between (it could delete an object the index still names).
+        let targetLock = try target.lock(.shared)
+        defer { withExtendedLifetime((sourceLock, targetLock)) {} }
         let catalog = SnapshotCatalog(repo: source)
         // The target's snapshots, read once (a mirror of a thousand snapshots would read them a thousand times).
         var there: [CopyKey: Snapshot] = [:]
@@ -145,8 +148,6 @@ public final class SnapshotCopier {
 
     /// Shared chunking: walks the source map and copies every object the target lacks, verified on the way.
     private func copyObjects(_ snapshot: Snapshot, result: inout CopyResult, progress: ProgressReporter?) throws -> Snapshot {
-        let targetLock = try target.lock(.shared)
-        defer { withExtendedLifetime(targetLock) {} }
         // Both indexes are loaded once per call: the source's does not change under its lock, and the target's
         // in memory gains every object this copier writes (a copy that fails is not continued).
         let sourceIndex = try loadedSourceIndex ?? ChunkIndex.load(source, strict: false)
