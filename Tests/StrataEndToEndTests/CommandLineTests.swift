@@ -317,6 +317,18 @@ struct CommandLineTests {
         #expect(twice.status == 2 && twice.stderr == "strata: give snapshots to copy or --all, not both\n", "\(twice.stderr)")
         let empty = try cli.run(["copy", "--all", "--volume", "zz", "--to", s.file("mirror")])
         #expect(empty.status == 0 && empty.stdout.isEmpty && empty.stderr == "copy: no snapshots of volume zz to copy\n", "\(empty.stderr)")
+        // A damaged manifest: the others are copied, the damaged one is named, and the exit status is 4.
+        let manifest = s.file("repo/snapshots/" + a)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: manifest))
+        bytes[bytes.count / 2] ^= 1
+        try bytes.write(to: URL(fileURLWithPath: manifest))
+        try cli.run(["init", "-q", s.file("mirror2")])
+        let partial = try cli.run(["copy", "--all", "--to", s.file("mirror2")])
+        let said = partial.stderr.split(separator: "\n")
+        #expect(partial.status == 4 && partial.stdout.split(separator: "\n").count == 1 && said.count == 3
+                && said[0] == "strata: warning: snapshot \(a.prefix(12)) is damaged: its manifest does not match its id; it is not copied"
+                && said[1].hasPrefix("copy \(b.prefix(12)) -> ")
+                && said[2] == "strata: 1 damaged snapshot not copied (\(a.prefix(12))); run 'strata fsck'", "\(partial.stderr)")
     }
 
     @Test("a snapshot whose pack is lost does not stop show of the others or stats: they answer, with a warning")

@@ -44,13 +44,17 @@ struct Copy: ParsableCommand {
         let targetPath = to
         let target = try Repository.open(at: targetPath, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "passphrase of \(targetPath): ", environment: false, sources: "--to-password-file or STRATA_TO_PASSWORD_FILE") })
         let list: [Snapshot]
+        // With --all, snapshots whose manifest is damaged are named, the others copied, and the exit status says so.
+        var damaged: [ObjectID] = []
         if all {
             let found = try SnapshotCatalog(repo: source).list(SnapshotFilter(volume: volume))
-            for d in found.damaged { Terminal.warn("snapshot \(d.id.shortHex) is not copied: \(d.problem)") }
+            for d in found.damaged { Terminal.warn("\(d.problem); it is not copied") }
+            damaged = found.damaged.map(\.id)
             list = found.snapshots.map(\.snapshot).sorted { $0.manifest.createdAt < $1.manifest.createdAt }
             if list.isEmpty {
                 output.note("copy: no snapshots\(volume.map { " of volume \($0)" } ?? "") to copy")
                 if output.json { try CopyReport.print(CopyResult(), verb: "copy", output: output) }
+                try Self.failIfDamaged(damaged)
                 return
             }
         } else {
@@ -69,6 +73,13 @@ struct Copy: ParsableCommand {
         do { r = try copier.copy(list, progress: bar) } catch { bar?.finish(); throw error }
         bar?.finish()
         try CopyReport.print(r, verb: "copy", output: output)
+        try Self.failIfDamaged(damaged)
+    }
+
+    /// After a `--all` copy that had to leave damaged snapshots behind: exit 4, so that a mirror job notices.
+    static func failIfDamaged(_ damaged: [ObjectID]) throws {
+        guard !damaged.isEmpty else { return }
+        throw StrataError(.damaged, "\(Format.count(damaged.count, "damaged snapshot")) not copied (\(damaged.map(\.shortHex).joined(separator: ", "))); run 'strata fsck'")
     }
 }
 
