@@ -33,6 +33,19 @@ struct BenchTests {
         let first = floors["firstSnapshot"] as! Double, unchanged = floors["unchangedSnapshot"] as! Double
         #expect(first > unchanged && unchanged > 0)
         #expect(j["sampleBytes"] as? Int == 2 << 20)
+
+        // --sample bounds what is read and measured; the floors still count all of the image's data.
+        let small = try cli.run(["bench", "--image", img, "--json", "--sample", "1M", "--seconds-per-measure", "0.001"])
+        #expect(small.status == 0, "\(small.stderr)")
+        let j1 = try JSONSerialization.jsonObject(with: Data(small.stdout.utf8)) as! [String: Any]
+        #expect(j1["sampleBytes"] as? Int == 1 << 20)
+        #expect((j1["sample"] as! String).hasPrefix("1.0 MiB of data from 1 place across"), "\(j1["sample"]!)")
+        #expect(((j1["floors"] as! [String: Any])["dataBytes"] as! Int) >= 2 << 20)
+        for bad in ["0", "512K", "lots", "1000000G"] {
+            let r = try cli.run(["bench", "--image", img, "--sample", bad])
+            #expect(r.status == 2 && r.stderr.hasPrefix("strata: --sample \(bad) is not valid: give a size from 1M to ")
+                    && r.stderr.split(separator: "\n").count == 1, "\(bad): \(r.status) \(r.stderr)")
+        }
     }
 
     @Test("without an image, a generated sample and no floors; a bad image is one clear line")

@@ -4,7 +4,8 @@
 #   - all the CPU work it cannot avoid, spread over every core:
 #       compute: data / hashing + new bytes / compressing (snapshots), data / decompressing + data / hashing +
 #                data / copying (restore), stored bytes / decompressing + data / hashing (fsck --read-data),
-#                at the all-core rates `strata bench` measures;
+#                at the all-core rates `strata bench` measures on all of day1's data (`--sample 4G`: zstd is slower
+#                on the whole image than on its default 64 MiB sample, which would make the floors too low);
 #       I/O:     the CPU that reading the image's data from the page cache and durably writing what the step writes
 #                (the packs a snapshot adds, the restored image) cost when done by the plainest program
 #                (docs/bench/io-floor.py: preads into one buffer; pwrites then fsync, counting the kernel's
@@ -20,9 +21,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$work"
 repo=$work/repo out=$work/out.img
 export STRATA_REPO=$repo
-# The machine's rates: the best of three runs of `strata bench` (a floor is what the machine can do; a run right
-# after the page cache was dropped, or beside a neighbour's burst, measures less).
-for i in 1 2 3; do strata bench -q --image "$fix/day1.img" --json > "$work/bench-$i.json"; done
+# The machine's rates: the best of three runs of `strata bench` on all of day1's data, ~1 minute each (a floor is
+# what the machine can do; a run right after the page cache was dropped, or beside a neighbour's burst, measures
+# less).
+for i in 1 2 3; do strata bench -q --image "$fix/day1.img" --sample 4G --json > "$work/bench-$i.json"; done
 t() { /usr/bin/time -f "%e" "$@" 2>&1 >/dev/null | tail -1; }
 declare -A times
 steps=(day1 day2-rebuild day2-blocks day2-scatter)

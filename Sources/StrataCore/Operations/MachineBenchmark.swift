@@ -46,10 +46,16 @@ public struct MachineBenchmark: Sendable {
     public let secondsPerMeasure: Double
     public let level: Int
 
+    /// The sample `strata bench` measures on unless told: enough to time each piece of work in a moment.
+    public static let defaultSampleLimit = 64 << 20
+
     /// - Parameters:
     ///   - image: an image to sample (up to `sampleLimit` bytes of its data) and to compute floors for.
     ///   - level: the zstd level the floors assume (the repository default unless told).
-    public init(image: String?, level: Int = CompressionParameters.defaultLevel, sampleLimit: Int = 64 << 20,
+    ///   - sampleLimit: at most this many bytes of the image's data are read and measured on; a limit as large as
+    ///     the image's data measures on all of it (what a first snapshot compresses), in which case every
+    ///     measurement goes through all of it at least once.
+    public init(image: String?, level: Int = CompressionParameters.defaultLevel, sampleLimit: Int = defaultSampleLimit,
                 secondsPerMeasure: Double = 0.4) {
         self.image = image
         self.level = level
@@ -104,8 +110,11 @@ public struct MachineBenchmark: Sendable {
             sink.pointee &+= zeros
         } }
         let frame = CompressionParameters.defaultFrameSize
+        progress("zstd level \(level) frames for decompression")
+        let compressed = compressFrames(bytes, level: level, frame: frame, cores: cores)
         for l in Array(Set([1, 3, level, 9])).sorted() {
-            let ratio = compressedRatio(bytes, level: l, frame: frame)
+            progress("zstd level \(l) ratio")
+            let ratio = l == level ? compressed.ratio : compressFrames(bytes, level: l, frame: frame, cores: cores, keep: false).ratio
             measure("zstd level \(l), \(frame >> 10) KiB frames", ratio: ratio) {
                 let compressor = ZstdCompressor(level: l)
                 let out = ByteBuffer(capacity: ZstdCompressor.bound(frame))
@@ -116,10 +125,9 @@ public struct MachineBenchmark: Sendable {
                 }
             }
         }
-        let compressed = compressFrames(bytes, level: level, frame: frame)
         progress("zstd decompression")
-        let decompressOne = decompressThroughput(compressed, threads: 1)
-        let decompressAll = cores == 1 ? decompressOne : decompressThroughput(compressed, threads: cores)
+        let decompressOne = decompressThroughput(compressed.frames, threads: 1)
+        let decompressAll = cores == 1 ? decompressOne : decompressThroughput(compressed.frames, threads: cores)
         rates.append(Rate(name: "zstd decompression (level \(level) frames)", oneCore: decompressOne, allCores: decompressAll, ratio: nil))
         // Writing a restored image costs at least one copy of it into the page cache.
         measure("memory copy (1 MiB blocks)") {
@@ -160,9 +168,10 @@ public struct MachineBenchmark: Sendable {
     /// non-hole bytes, scaled by the share of non-zero pages in what was read.
     private func loadSample() throws -> (UnsafeMutableRawBufferPointer, String, Int64?) {
         guard let image else {
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: sampleLimit, alignment: 64)
-            let size = Self.generate(into: buffer, size: min(sampleLimit, 16 << 20))
-            return (UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]), "generated (text and random bytes, 2:1)", nil)
+            let size = min(sampleLimit, Self.generatedSize)
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+            _ = Self.generate(into: buffer, size: size)
+            return (buffer, "generated (text and random bytes, 2:1)", nil)
         }
         guard image != "-" else {
             throw StrataError(.invalidArgument, "bench needs an image file or a block device, not standard input")
@@ -174,14 +183,17 @@ public struct MachineBenchmark: Sendable {
         guard found.isRegularFile || found.isBlockDevice else {
             throw StrataError(.invalidArgument, "bench needs an image file or a block device; '\(image)' is neither")
         }
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: sampleLimit, alignment: 64)
+        let source = try ImageSource(path: image)
+        // 1 MiB pieces spread evenly over the data ranges, zero pages left out.
+        let ranges = try source.dataRanges()
+        let dataRangeBytes = ranges.reduce(Int64(0)) { $0 + ($1.end - $1.start) }
+        // No more than the data can fill (a limit larger than the image's data measures on all of it), and room
+        // for generated data if the image holds too little.
+        let capacity = min(sampleLimit, max(Self.generatedSize, Int(min(dataRangeBytes, Int64(Int.max / 2)))))
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 64)
         do {
-            let source = try ImageSource(path: image)
-            // 1 MiB pieces spread evenly over the data ranges, zero pages left out.
-            let ranges = try source.dataRanges()
-            let dataRangeBytes = ranges.reduce(Int64(0)) { $0 + ($1.end - $1.start) }
             let piece = 1 << 20
-            let pieces = max(1, sampleLimit / piece)
+            let pieces = max(1, capacity / piece)
             let spacing = max(Int64(piece), dataRangeBytes / Int64(pieces))
             var filled = 0
             var readBytes = 0
@@ -192,7 +204,7 @@ public struct MachineBenchmark: Sendable {
             var next: Int64 = 0     // where the next piece starts, in the same terms
             for range in ranges {
                 let length = range.end - range.start
-                while next < logical + length && filled < sampleLimit {
+                while next < logical + length && filled < capacity {
                     let offset = range.start + (next - logical)
                     let want = Int(min(Int64(piece), range.end - offset))
                     let n = try source.read(into: scratch.base, count: want, offset: offset)
@@ -200,8 +212,8 @@ public struct MachineBenchmark: Sendable {
                     readBytes += n
                     places += 1
                     var p = 0
-                    while p < n && filled < sampleLimit {
-                        let len = min(page, n - p, sampleLimit - filled)
+                    while p < n && filled < capacity {
+                        let len = min(page, n - p, capacity - filled)
                         if !ZeroScan.isZero(UnsafeRawBufferPointer(start: scratch.base + p, count: len)) {
                             (buffer.baseAddress! + filled).copyMemory(from: scratch.base + p, byteCount: len)
                             filled += len
@@ -221,7 +233,7 @@ public struct MachineBenchmark: Sendable {
             let mib = String(format: "%.1f MiB", Double(filled) / 1_048_576)
             if filled < 1 << 20 {
                 // Too little to time anything on: rates from generated data, floors still for the image's data.
-                let size = Self.generate(into: buffer, size: min(sampleLimit, 16 << 20))
+                let size = Self.generate(into: buffer, size: min(capacity, Self.generatedSize))
                 return (UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]),
                         "generated (text and random bytes, 2:1): \(image) holds only \(filled) byte\(filled == 1 ? "" : "s") of data", dataBytes)
             }
@@ -232,6 +244,9 @@ public struct MachineBenchmark: Sendable {
             throw error
         }
     }
+
+    /// How much data is generated when there is no image to sample.
+    private static let generatedSize = 16 << 20
 
     /// Fills `size` bytes with 64 KiB of text-like data, then 32 KiB of random bytes (already-compressed files),
     /// and again; returns `size`.
@@ -262,7 +277,7 @@ public struct MachineBenchmark: Sendable {
     private func throughput(threads: Int, bytes: UnsafeRawBufferPointer,
                             _ makeWork: @escaping () -> (UnsafeRawBufferPointer) -> Void) -> Double {
         makeWork()(UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, 1 << 20)]))  // warm up
-        return rate(threads: threads) { t in
+        return rate(threads: threads, share: bytes.count / threads) { t in
             let work = makeWork()
             // Each thread works through the sample from its own starting point, a frame at a time.
             let size = min(bytes.count, 1 << 20)
@@ -278,8 +293,9 @@ public struct MachineBenchmark: Sendable {
     }
 
     /// Bytes per second on `threads` threads at once: each thread makes its step once (`makeStep(thread)`), then
-    /// repeats it — at least once — for about `secondsPerMeasure`; a step returns the bytes it handled.
-    private func rate(threads: Int, _ makeStep: @escaping (Int) -> () -> Int) -> Double {
+    /// repeats it for about `secondsPerMeasure` and until it has handled `share` bytes (its part of the sample, so
+    /// that the threads together go through all of it at least once); a step returns the bytes it handled.
+    private func rate(threads: Int, share: Int, _ makeStep: @escaping (Int) -> () -> Int) -> Double {
         let limit: Swift.Duration = .microseconds(Int(secondsPerMeasure * 1_000_000))
         let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
         defer { counts.deallocate() }
@@ -287,7 +303,7 @@ public struct MachineBenchmark: Sendable {
         DispatchQueue.concurrentPerform(iterations: threads) { t in
             let step = makeStep(t)
             var done = 0
-            repeat { done += step() } while ContinuousClock.now - started < limit
+            repeat { done += step() } while ContinuousClock.now - started < limit || done < share
             counts[t] = done
         }
         return Double(counts.reduce(0, +)) / started.secondsElapsed
@@ -302,27 +318,38 @@ public struct MachineBenchmark: Sendable {
         }
     }
 
-    private func compressFrames(_ data: UnsafeRawBufferPointer, level: Int, frame: Int) -> [(compressed: [UInt8], rawLength: Int)] {
-        let compressor = ZstdCompressor(level: level)
-        var out: [(compressed: [UInt8], rawLength: Int)] = []
-        forEachFrame(data, frame) { f in
-            var c = [UInt8](repeating: 0, count: ZstdCompressor.bound(f.count))
-            let n = c.withUnsafeMutableBytes { (try? compressor.compress(f, into: $0)) ?? 0 }
-            c.removeLast(c.count - n)
-            out.append((c, f.count))
+    /// The sample compressed in frames on every core: the compressed share, and the frames themselves if `keep`.
+    private func compressFrames(_ data: UnsafeRawBufferPointer, level: Int, frame: Int, cores: Int,
+                                keep: Bool = true) -> (frames: [(compressed: [UInt8], rawLength: Int)], ratio: Double) {
+        let count = (data.count + frame - 1) / frame
+        let frames = UnsafeMutableBufferPointer<(compressed: [UInt8], rawLength: Int)>.allocate(capacity: count)
+        frames.initialize(repeating: ([], 0))
+        defer { frames.deinitialize().deallocate() }
+        let sizes = UnsafeMutableBufferPointer<Int>.allocate(capacity: count)
+        sizes.initialize(repeating: 0)
+        defer { sizes.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: cores) { t in
+            let compressor = ZstdCompressor(level: level)
+            let scratch = ByteBuffer(capacity: ZstdCompressor.bound(frame))
+            var i = t
+            while i < count {
+                let start = i * frame
+                let f = UnsafeRawBufferPointer(rebasing: data[start..<min(data.count, start + frame)])
+                let n = (try? compressor.compress(f, into: UnsafeMutableRawBufferPointer(start: scratch.base, count: scratch.capacity))) ?? 0
+                sizes[i] = n
+                if keep { frames[i] = (Array(UnsafeRawBufferPointer(start: scratch.base, count: n)), f.count) }
+                i += cores
+            }
         }
-        return out
-    }
-
-    private func compressedRatio(_ data: UnsafeRawBufferPointer, level: Int, frame: Int) -> Double {
-        let frames = compressFrames(data, level: level, frame: frame)
-        return Double(frames.reduce(0) { $0 + $1.compressed.count }) / Double(max(data.count, 1))
+        let ratio = Double(sizes.reduce(0, +)) / Double(max(data.count, 1))
+        return (keep ? Array(frames) : [], ratio)
     }
 
     /// Decompressed bytes per second over the sample's frames, on `threads` threads.
     private func decompressThroughput(_ frames: [(compressed: [UInt8], rawLength: Int)], threads: Int) -> Double {
         guard !frames.isEmpty else { return 0 }
-        return rate(threads: threads) { t in
+        let total = frames.reduce(0) { $0 + $1.rawLength }
+        return rate(threads: threads, share: total / threads) { t in
             let d = ZstdDecompressor()
             let out = ByteBuffer(capacity: CompressionParameters.defaultFrameSize)
             var i = frames.count / threads * t

@@ -8,7 +8,8 @@ struct Bench: ParsableCommand {
         abstract: "Measure this machine: hashing, zero detection, compression levels, decompression, sealing.",
         discussion: """
             Runs each piece of work Strata's steps are made of for a moment on one core and on all cores, on a \
-            sample of an image's data (64 MiB of non-zero pages read from 64 places across it) or on generated data. With an image, \
+            sample of an image's data (64 MiB of non-zero pages read from 64 places across it; --sample sets how \
+            much, and a size as large as the image's data measures on all of it) or on generated data. With an image, \
             also prints the least time a first snapshot, an unchanged re-snapshot and a restore of it can take on \
             this machine (the physical floor the benchmarks in docs/BENCHMARKS.md are compared with). Needs no \
             repository and writes nothing.
@@ -17,15 +18,19 @@ struct Bench: ParsableCommand {
               strata bench
               strata bench --image disk.img
               strata bench --image /dev/vg0/vm1 --level 1 --json
+              strata bench --image disk.img --sample 4G
             """)
 
     @Option(help: ArgumentHelp("An image file or block device to sample and compute floors for.", valueName: "path"))
     var image: String?
 
+    @Option(help: ArgumentHelp("How much of the image's data to measure on, at most (e.g. 64M, 2G): the more, the truer the compression rates; every measurement goes through all of it.", valueName: "size"))
+    var sample = "64M"
+
     @Option(help: "The zstd level the floors assume (a repository's level).")
     var level = CompressionParameters.defaultLevel
 
-    @Option(help: ArgumentHelp("How long each measurement runs, in seconds.", valueName: "seconds"))
+    @Option(help: ArgumentHelp("How long each measurement runs at least, in seconds (and until it has gone through the sample once).", valueName: "seconds"))
     var secondsPerMeasure = 0.4
 
     @Flag(help: "Print the result as JSON on stdout.")
@@ -41,8 +46,13 @@ struct Bench: ParsableCommand {
         guard secondsPerMeasure >= 0.001 && secondsPerMeasure <= 60 else {
             throw StrataError(.invalidArgument, "--seconds-per-measure \(String(format: "%g", secondsPerMeasure)) is not valid: give 0.001 to 60 seconds")
         }
+        // The sample is held in memory, with its compressed frames: a quarter of the machine's memory at most.
+        let most = Int(min(ProcessInfo.processInfo.physicalMemory / 4, UInt64(Int.max)))
+        guard let sampleLimit = ByteSize.parse(sample), sampleLimit >= 1 << 20, sampleLimit <= most else {
+            throw StrataError(.invalidArgument, "--sample \(sample) is not valid: give a size from 1M to \(ByteSize.compact((most >> 20) << 20)) (a quarter of this machine's memory)")
+        }
         let quiet = quiet || json
-        let result = try MachineBenchmark(image: image, level: level, secondsPerMeasure: secondsPerMeasure).run { step in
+        let result = try MachineBenchmark(image: image, level: level, sampleLimit: sampleLimit, secondsPerMeasure: secondsPerMeasure).run { step in
             if !quiet && Terminal.stderrIsTTY { Terminal.writeErr("measuring \(step)…\r\u{1B}[K") }
         }
         if json {
