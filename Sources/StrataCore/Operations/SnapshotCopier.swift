@@ -222,8 +222,7 @@ public final class SnapshotCopier {
             _ = try visit(snapshot.manifest.rootID!)
             let contents = try packer.finish()
             try Interruption.check()
-            if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: target) }
-            packer.markIndexed()
+            try packer.writeIndex(contents)
             result.storedBytes += packer.totals.storedBytes
         } catch {
             packer.abandon()

@@ -103,8 +103,7 @@ public final class Snapshotter {
             }
             // A pipe's writer killed by the same Ctrl-C ends the input early: never commit what a signal cut short.
             try Interruption.check()
-            if !contents.entries.isEmpty { try ChunkIndex.write(contents, to: repo) }
-            packer.markIndexed()
+            try packer.writeIndex(contents)
             let original = request.original
             let manifest = Manifest(
                 format: 1, volume: volume,

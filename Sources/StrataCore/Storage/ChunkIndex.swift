@@ -297,9 +297,11 @@ final class ChunkIndex: @unchecked Sendable {
         }
     }
 
-    /// Writes an index file durably (tmp, fsync, rename, directory fsync) and returns its name.
+    /// Writes an index file durably (tmp, fsync, rename, directory fsync) and returns its name. When the write fails
+    /// with the file already in place (the directory's fsync failed after the rename), `ifLeftInPlace` runs before
+    /// the error is thrown: the file is read from then on, so the packs it names must stay.
     @discardableResult
-    static func write(_ contents: IndexFileContents, to repo: Repository) throws -> String {
+    static func write(_ contents: IndexFileContents, to repo: Repository, ifLeftInPlace: () -> Void = {}) throws -> String {
         var c = contents
         var (bytes, id) = c.sortAndEncode(version: repo.config.structureVersion)
         if repo.sealer.isEncrypted {
@@ -308,7 +310,12 @@ final class ChunkIndex: @unchecked Sendable {
             id = ObjectID.sha256(bytes)
         }
         let path = FileSystem.join(repo.indexPath, id.hex)
-        try wrap(try AtomicFile.write(bytes, to: path, tmpDirectory: repo.tmpPath), "cannot write index file \(path)")
+        do {
+            try wrap(try AtomicFile.write(bytes, to: path, tmpDirectory: repo.tmpPath), "cannot write index file \(path)")
+        } catch {
+            if FileSystem.exists(path) { ifLeftInPlace() }
+            throw error
+        }
         return id.hex
     }
 }

@@ -310,10 +310,19 @@ final class ObjectPacker: @unchecked Sendable {
         if let limit = indexFlushLimit, written.entries.count >= limit {
             try syncPackDirectories()
             var rest = written.entries[...]
-            while !rest.isEmpty {
-                let part = rest.prefix(indexFileMaxEntries ?? rest.count)
-                rest = rest.dropFirst(part.count)
-                flushedIndexFiles.append(try ChunkIndex.write(IndexFileContents(packs: written.packs, entries: Array(part)), to: repo))
+            // Once one part is in place, it names the packs: they stay even if a later part fails.
+            var named = false
+            do {
+                while !rest.isEmpty {
+                    let part = rest.prefix(indexFileMaxEntries ?? rest.count)
+                    rest = rest.dropFirst(part.count)
+                    flushedIndexFiles.append(try ChunkIndex.write(IndexFileContents(packs: written.packs, entries: Array(part)),
+                                                                  to: repo, ifLeftInPlace: { named = true }))
+                    named = true
+                }
+            } catch {
+                if named { unindexedPacks = [] }
+                throw error
             }
             written = IndexFileContents(packs: [], entries: [])
             unindexedPacks = []
@@ -375,8 +384,14 @@ final class ObjectPacker: @unchecked Sendable {
         return out
     }
 
-    /// Says that an index file naming the contents `finish` returned is durable: their packs are the repository's now.
-    func markIndexed() {
+    /// Writes the index file naming the contents `finish` returned (none if they are empty); their packs are the
+    /// repository's then. A write that fails with the file already in place (its directory's fsync failed after the
+    /// rename) leaves them the repository's too: `abandon` must not remove packs that an index file names, or a
+    /// later snapshot, trusting the index, would store none of their objects and could not be restored.
+    func writeIndex(_ contents: IndexFileContents) throws {
+        if !contents.entries.isEmpty {
+            try ChunkIndex.write(contents, to: repo, ifLeftInPlace: { self.unindexedPacks = [] })
+        }
         unindexedPacks = []
     }
 

@@ -17,6 +17,11 @@ enum FaultInjection {
         var errno: Int32
         /// Bytes (for writes), or calls (for fsync and `*`), that still succeed before calls start failing.
         var allowance: Int64
+        /// Only the first call past the allowance fails; every later one succeeds (a passing I/O error, after which
+        /// the operation's clean-up runs, where a crash point stops everything).
+        var once = false
+        /// Set when a `once` rule has failed its call.
+        var fired = false
     }
 
     nonisolated(unsafe) private static var active = false
@@ -35,6 +40,13 @@ enum FaultInjection {
         rules.removeAll { $0.pathPrefix == pathPrefix }
         active = !rules.isEmpty
         lock.unlock()
+    }
+
+    /// True once a `once` rule for `pathPrefix` has failed its call.
+    static func hasFired(pathPrefix: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return rules.contains { $0.pathPrefix == pathPrefix && $0.fired }
     }
 
     /// Where positioned reads of `path` must end, if an `eof` rule says so.
@@ -59,6 +71,10 @@ enum FaultInjection {
             if rules[i].allowance >= cost {
                 rules[i].allowance -= cost
                 return nil
+            }
+            if rules[i].once {
+                if rules[i].fired { return nil }
+                rules[i].fired = true
             }
             return rules[i].errno
         }
