@@ -54,6 +54,42 @@ struct DamageTests {
         }
     }
 
+    @Test("a pack lost from under the index: snap and copy refuse, writing nothing; after fsck --repair the next snapshot stores the data again")
+    func snapRefusesOverMissingPack() throws {
+        let dir = TemporaryDirectory()
+        let (repo, first, image) = try Self.setup(dir)
+        let target = try Repository.create(at: dir.file("t"), chunkingFrom: repo)
+        _ = try SnapshotCopier(from: repo, to: target).copy([first])
+        var changed = image
+        changed.replaceSubrange(0..<4096, with: [UInt8](repeating: 7, count: 4096))
+        let path = try dir.write("img2", changed)
+        for r in [repo, target] { try FileSystem.remove(try Self.packs(r)[0]) }
+        let files = { (r: Repository) in try [r.indexPath, r.snapshotsPath, r.tmpPath, r.packsPath].map { try FileSystem.list($0) } }
+        let before = try files(repo)
+        // Before, the snapshot took the lost pack's chunks as stored: it committed and could not be restored.
+        #expect { try snap(repo, path) } throws: { error in
+            let e = error as? StrataError
+            return e?.code == .damaged && e!.message.hasPrefix("pack ") && e!.message.contains("is missing")
+                && e!.message.contains("a snapshot now could depend on what it held; run 'strata fsck --repair'")
+        }
+        #expect(try files(repo) == before && (try PendingStore(repo: repo).all()).isEmpty)
+        let source = try Repository.create(at: dir.file("s"), chunkingFrom: repo)
+        let other = try snap(source, path)
+        #expect { try SnapshotCopier(from: source, to: target).copy([other]) } throws: { error in
+            (error as? StrataError)?.message.contains("a copy now could depend on what it held") == true
+        }
+        #expect(try SnapshotCatalog(repo: target).list().snapshots.count == 1)
+
+        // fsck --repair drops what the lost pack held from the index; the next snapshot stores it again, and every
+        // snapshot of that data restores (the first one too: the same chunks and map nodes are back).
+        _ = try Checker(repo: repo).run(readData: false, repair: true)
+        let second = try snap(repo, path)
+        #expect(try restoreBytes(repo, second, in: dir) == changed)
+        _ = try snap(repo, try dir.write("img", image))
+        #expect(try restoreBytes(repo, first, in: dir) == image)
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+    }
+
     @Test("fsck finds the same whatever the size of its groups of packs, also in packs whose objects two index files list apart",
           arguments: [false, true])
     func packGroupsAndSplitPacks(split: Bool) throws {

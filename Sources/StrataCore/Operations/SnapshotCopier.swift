@@ -151,7 +151,13 @@ public final class SnapshotCopier {
         // Both indexes are loaded once per call: the source's does not change under its lock, and the target's
         // in memory gains every object this copier writes (a copy that fails is not continued).
         let sourceIndex = try loadedSourceIndex ?? ChunkIndex.load(source, strict: false)
-        let targetIndex = try loadedTargetIndex ?? ChunkIndex.load(target, strict: true)
+        let targetIndex: ChunkIndex
+        if let loaded = loadedTargetIndex {
+            targetIndex = loaded
+        } else {
+            targetIndex = try ChunkIndex.load(target, strict: true)
+            try targetIndex.requirePacksPresent(in: target, for: "a copy")
+        }
         loadedSourceIndex = sourceIndex
         loadedTargetIndex = targetIndex
         let reader = ObjectReader(repo: source, index: sourceIndex)

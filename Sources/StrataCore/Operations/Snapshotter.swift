@@ -83,6 +83,7 @@ public final class Snapshotter {
         let started = Date()
         let clock = ContinuousClock.now
         let index = try ChunkIndex.load(repo, strict: true)
+        try index.requirePacksPresent(in: repo, for: "a snapshot")
         let journal = try PendingStore(repo: repo).begin(
             volume: volume, source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
             totalBytes: source.size, limit: repo.config.snapshotLimit)

@@ -98,6 +98,25 @@ final class ChunkIndex: @unchecked Sendable {
         }
     }
 
+    /// Throws when a pack this index names is not in the repository's `packs/` (lost, or deleted by hand): whatever
+    /// is written next would take the objects it held as stored and depend on them. `what` is the operation refused
+    /// ("a snapshot", "a copy"). One directory listing per `packs/xx/`, no more.
+    func requirePacksPresent(in repo: Repository, for what: String) throws {
+        guard !packs.isEmpty else { return }
+        var present: Set<ObjectID> = []
+        for dir in try wrap(try FileSystem.list(repo.packsPath), "cannot list \(repo.packsPath)") where !dir.hasPrefix(".") {
+            let dirPath = FileSystem.join(repo.packsPath, dir)
+            guard (try? FileSystem.status(dirPath))??.isDirectory == true else { continue }
+            for name in try wrap(try FileSystem.list(dirPath), "cannot list \(dirPath)") {
+                if let id = ObjectID(hex: name) { present.insert(id) }
+            }
+        }
+        let missing = packs.filter { !present.contains($0) }
+        guard let first = missing.first else { return }
+        let more = missing.count > 1 ? " (and \(missing.count - 1) more)" : ""
+        throw StrataError.corrupt("pack \(first.shortHex) is missing\(more) (\(repo.packFilePath(first))): the index names it, so \(what) now could depend on what it held; run 'strata fsck --repair', after which the next snapshot stores that data again")
+    }
+
     func ordinal(ofPack id: ObjectID) -> UInt32 {
         if let o = packOrdinals[id] { return o }
         let o = UInt32(packs.count)
