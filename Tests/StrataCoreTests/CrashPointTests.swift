@@ -115,6 +115,60 @@ struct CrashPointTests {
         }
     }
 
+    /// A source with two snapshots, the first copied into a target: the copy of the second has objects to add.
+    static func copySetUp(_ dir: TemporaryDirectory) throws -> (Repository, [Snapshot: [UInt8]]) {
+        let source = try Repository.create(at: dir.file("source"))
+        let target = try Repository.create(at: dir.file("target"), chunkingFrom: source)
+        let a = try snap(source, try image(dir, "a", seed: 1))
+        _ = try SnapshotCopier(from: source, to: target).copy([a])
+        _ = try snap(source, try image(dir, "b", seed: 2))
+        let copied = try SnapshotCatalog(repo: target).list().snapshots[0].snapshot
+        return (target, [copied: try FileSystem.readFile(dir.file("a"))])
+    }
+
+    @Test("copy stopped at every call in the target, and with a power cut after")
+    func copyAtEveryCall() throws {
+        for powerLoss in [false, true] {
+            let calls = try Self.sweep("copy", powerLoss: powerLoss, setUp: Self.copySetUp) { target, dir in
+                let source = try Repository.open(at: dir.file("source"))
+                let newest = try SnapshotCatalog(repo: source).list().snapshots.max { $0.snapshot.manifest.createdAt < $1.snapshot.manifest.createdAt }!
+                let result = try SnapshotCopier(from: source, to: target).copy([newest.snapshot])
+                return [try SnapshotResolver(repo: target).resolve(result.copied[0].target.hex): try FileSystem.readFile(dir.file("b"))]
+            }
+            #expect(calls > 10 && calls < 400, "copy made \(calls) calls")
+        }
+    }
+
+    @Test("fsck --repair stopped at every call while it rebuilds a damaged index: running it again repairs, nothing is lost")
+    func repairAtEveryCall() throws {
+        let template = TemporaryDirectory()
+        let (templateRepo, expected) = try Self.twoSnapshots(template)
+        let indexFile = try FileSystem.list(templateRepo.indexPath)[0]
+        _ = try DamageTests.patch(FileSystem.join(templateRepo.indexPath, indexFile)) { $0[$0.count / 2] ^= 0x10 }
+        #expect(try !Checker(repo: templateRepo).run(readData: false).isHealthy)
+        var n: Int64 = 0
+        while true {
+            let dir = TemporaryDirectory()
+            try FileManager.default.copyItem(atPath: template.file("r"), toPath: dir.file("r"))
+            let repo = try Repository.open(at: dir.file("r"))
+            FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "*", errno: EIO, allowance: n))
+            let completed = (try? Checker(repo: repo).run(readData: false, repair: true)) != nil
+            FaultInjection.remove(pathPrefix: repo.path + "/")
+            // Whatever the stop left, a repair run to the end makes the repository whole with every snapshot.
+            _ = try Checker(repo: repo).run(readData: false, repair: true)
+            let report = try Checker(repo: repo).run(readData: true)
+            #expect(report.isHealthy, "repair stopped after \(n) calls, then run again: \(report.problems.map(\.message))")
+            for (snapshot, bytes) in expected where n % 2 == 0 {
+                #expect(try restoreBytes(repo, snapshot, in: dir) == bytes, "repair stopped after \(n) calls: \(snapshot.id.shortHex)")
+            }
+            if completed || n > 400 {
+                #expect(n > 3 && n < 400, "repair made \(n) calls")
+                return
+            }
+            n += 1
+        }
+    }
+
     @Test("rm, tag and ref stopped at every call")
     func smallVerbsAtEveryCall() throws {
         _ = try Self.sweep("rm", setUp: Self.twoSnapshots) { repo, _ in
