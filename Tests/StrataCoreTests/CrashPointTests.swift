@@ -189,3 +189,65 @@ struct CrashPointTests {
 extension Snapshot: Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(id) }
 }
+
+/// `export` stopped at each of its calls — the staging repository in the source's tmp/, the bundle's draft beside
+/// it, its rename and the directory's fsync — by a crash (every later call fails too, no clean-up runs), by a crash
+/// followed by a power cut, and by one passing error (the clean-up runs).
+@Suite("Export faults", .serialized)
+struct ExportFaultTests {
+    @Test("export stopped at every call: a bundle it reported written survives a power cut and imports; none is half there; the source stays whole",
+          arguments: ["crash", "crash + power loss", "one failing call"])
+    func exportAtEveryCall(mode: String) throws {
+        let template = TemporaryDirectory()
+        let templateRepo = try Repository.create(at: template.file("r"))
+        let s = try snap(templateRepo, try CrashPointTests.image(template, "a", seed: 1))
+        let image = try FileSystem.readFile(template.file("a"))
+        var n: Int64 = 0
+        while true {
+            let dir = TemporaryDirectory()
+            try FileManager.default.copyItem(atPath: template.file("r"), toPath: dir.file("r"))
+            try FileSystem.makeDirectory(dir.file("out"))
+            let repo = try Repository.open(at: dir.file("r"))
+            let bundle = dir.file("out/b.bundle")
+            if mode.contains("power") { PowerLossSimulator.start(pathPrefix: dir.path + "/") }
+            FaultInjection.install(.init(pathPrefix: dir.path + "/", call: "*", errno: EIO, allowance: n, once: mode.hasPrefix("one")))
+            var completed = true
+            do {
+                _ = try Bundle.export([s], from: repo, to: bundle, passphrase: nil)
+            } catch {
+                completed = false
+                #expect(error is StrataError, "\(mode) after \(n) calls: \(error)")
+            }
+            let fired = FaultInjection.hasFired(pathPrefix: dir.path + "/")
+            FaultInjection.remove(pathPrefix: dir.path + "/")
+            if mode.contains("power") { PowerLossSimulator.powerLoss() }
+            if completed {
+                // Reported written: it is there, whole, after a power cut too.
+                let target = try Repository.create(at: dir.file("t"))
+                let result = try Bundle.import(bundle, into: target, passphrase: nil)
+                let copied = try SnapshotResolver(repo: target).resolve(result.copied[0].target.hex)
+                #expect(try restoreBytes(target, copied, in: dir) == image, "\(mode) after \(n) calls")
+            } else if mode.hasPrefix("one") {
+                // The clean-up ran: no bundle, no draft beside it, no staging repository in the source.
+                let out = try FileSystem.list(dir.file("out")), staged = try FileSystem.list(repo.tmpPath)
+                #expect(out.isEmpty && staged.isEmpty, "\(mode) after \(n) calls left \(out) \(staged)")
+            } else if FileSystem.exists(bundle) {
+                // A crash after the rename: the bundle is whole.
+                let target = try Repository.create(at: dir.file("t"))
+                _ = try Bundle.import(bundle, into: target, passphrase: nil)
+            }
+            // The source is whole whatever happened, and its next gc clears a staging repository left by a crash.
+            _ = try GarbageCollector(repo: repo).run()
+            let report = try Checker(repo: repo).run(readData: true)
+            #expect(report.isHealthy && report.notes.isEmpty, "\(mode) after \(n) calls: \(report.problems.map(\.message)) \(report.notes)")
+            let left = try FileSystem.list(repo.tmpPath)
+            #expect(left.isEmpty, "\(mode) after \(n) calls, then gc: \(left)")
+            let done = mode.hasPrefix("one") ? !fired : completed
+            if done || n > 600 {
+                #expect(n > 10 && n < 600, "export made \(n) calls")
+                return
+            }
+            n += 1
+        }
+    }
+}

@@ -161,6 +161,14 @@ public enum Bundle {
             try wrap(try out.fsync(), "cannot write \(draft)")
             try wrap(try out.close(), "cannot write \(draft)")
             try wrap(try FileSystem.rename(draft, file), "cannot write \(file)")
+            // The rename is durable only once the directory is: a bundle written to a disk about to be unplugged
+            // must be there afterwards. If that fails, the bundle (new, ours) goes too: an error means no bundle.
+            do {
+                try wrap(try FileSystem.syncDirectory(FileSystem.directoryName(file)), "cannot write \(file)")
+            } catch {
+                try? FileSystem.remove(file)
+                throw error
+            }
         } catch {
             try? out.close()
             try? FileSystem.remove(draft)
