@@ -322,7 +322,7 @@ struct ConcurrencyTests {
         return p
     }
 
-    @Test("gc waits for a running snapshot; snap, fsck and restore wait for gc; each then goes on")
+    @Test("gc waits for a running snapshot; snap, fsck, restore, copy and import wait for gc; each then goes on")
     func waits() throws {
         signal(SIGPIPE, SIG_IGN)
         let s = Scratch()
@@ -353,24 +353,36 @@ struct ConcurrencyTests {
         #expect(gcSaid.hasPrefix("waiting for other strata commands to finish…\ngc: freed "), "\(gcSaid)")
         #expect(try cli.run(["log", "--json"]).stdout.contains("\"slow\""))
 
-        // While gc holds the lock (here flock(1), as gc holds it: exclusively), snap says it waits, fsck and restore
-        // wait without a word; when it is released, all three finish.
+        // Another repository to copy and import from.
+        let other = s.file("other")
+        #expect(try cli.run(["init", other]).status == 0)
+        let otherImage = try CommandLineTests.image(s, "other.img", bytes: 2 << 20, seed: 9)
+        #expect(try cli.run(["-r", other, "snap", "-q", otherImage, "--volume", "copied"]).status == 0)
+        #expect(try cli.run(["-r", other, "snap", "-q", otherImage, "--volume", "imported"]).status == 0)
+        #expect(try cli.run(["-r", other, "export", "-q", "latest", s.file("b.bundle")]).status == 0)
+
+        // While gc holds the lock (here flock(1), as gc holds it: exclusively), snap says it waits; fsck, restore,
+        // a copy into the repository and an import into it wait without a word; when it is released, all finish.
         let holder = try LockHolder(repo: repo, cli: cli)
         defer { holder.release() }
-        let waiting = [("snap", ["snap", img, "--volume", "later"]), ("fsck", ["fsck", "-q"]), ("restore", ["restore", "-q", first, s.file("out.img")])]
+        let waiting = [("snap", ["snap", img, "--volume", "later"]), ("fsck", ["fsck", "-q"]), ("restore", ["restore", "-q", first, s.file("out.img")]),
+                       ("copy", ["-r", other, "copy", "-q", "--volume", "copied", "latest", "--to", repo]),
+                       ("import", ["import", "-q", s.file("b.bundle")])]
         let processes = try waiting.map { try Self.start($0.1, repo: repo, errors: s.file($0.0 + ".err")) }
         #expect(waitForText("waiting", in: s.file("snap.err")) == "waiting for gc to finish…\n")
         usleep(300_000)
         for (p, (name, _)) in zip(processes, waiting) { #expect(p.isRunning, "\(name) did not wait for gc") }
-        #expect(try String(contentsOfFile: s.file("fsck.err"), encoding: .utf8).isEmpty)
-        #expect(try String(contentsOfFile: s.file("restore.err"), encoding: .utf8).isEmpty)
+        for quiet in ["fsck", "restore", "copy", "import"] {
+            #expect(try String(contentsOfFile: s.file(quiet + ".err"), encoding: .utf8).isEmpty, "\(quiet)")
+        }
         #expect(!FileManager.default.fileExists(atPath: s.file("out.img")))
         holder.release()
         for (p, (name, _)) in zip(processes, waiting) {
             p.waitUntilExit()
             #expect(p.terminationStatus == 0, "\(name): \((try? String(contentsOfFile: s.file(name + ".err"), encoding: .utf8)) ?? "")")
         }
-        #expect(try cli.run(["log", "--json"]).stdout.contains("\"later\""))
+        let log = try cli.run(["log", "--json"]).stdout
+        for volume in ["later", "copied", "imported"] { #expect(log.contains("\"\(volume)\""), "\(volume)") }
         #expect(try sameFiles(s.file("out.img"), img))
     }
 }
