@@ -251,3 +251,72 @@ struct ExportFaultTests {
         }
     }
 }
+
+/// The key verbs stopped at every call: the repository must always open with a passphrase the user still has.
+@Suite("Key faults", .serialized)
+struct KeyFaultTests {
+    @Test("key passwd, add and rm stopped at every call (a crash and a power cut, one passing error): the old or the new passphrase opens the repository and its snapshot restores",
+          arguments: ["crash + power loss", "one failing call"])
+    func keysAtEveryCall(mode: String) throws {
+        let template = TemporaryDirectory()
+        let created = try Repository.create(at: template.file("r"), encryption: .aes256gcm, passphrase: "old pw")
+        let s = try snap(created, try CrashPointTests.image(template, "a", seed: 1))
+        let image = try FileSystem.readFile(template.file("a"))
+        // The template's key files at scrypt's least cost (the sweep opens the repository many times), as files of
+        // an older, cheaper setting would be.
+        let keysDirectory = KeyStore(repo: created).directory
+        let original = try KeyStore(repo: created).list()[0].id
+        for pw in ["old pw", "spare"] {
+            try KeyStore.save(try KeyFile.make(created.keys!, passphrase: pw, n: 1 << 10), directory: keysDirectory, tmp: created.tmpPath)
+        }
+        try FileSystem.remove(FileSystem.join(keysDirectory, original))
+        let spare = try KeyStore(repo: created).list().last!.id
+        for verb in ["passwd", "add", "rm"] {
+            var n: Int64 = 0
+            while true {
+                let dir = TemporaryDirectory()
+                try FileManager.default.copyItem(atPath: template.file("r"), toPath: dir.file("r"))
+                let repo = try Repository.open(at: dir.file("r"), passphrase: { "old pw" })
+                if mode.contains("power") { PowerLossSimulator.start(pathPrefix: repo.path + "/") }
+                FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "*", errno: EIO, allowance: n, once: mode.hasPrefix("one")))
+                var completed = true
+                do {
+                    switch verb {
+                    case "passwd": try KeyStore(repo: repo).changePassphrase(to: "new pw", cost: 1 << 10)
+                    case "add": try KeyStore(repo: repo).add(passphrase: "new pw", cost: 1 << 10)
+                    default: try KeyStore(repo: repo).remove(spare)
+                    }
+                } catch {
+                    completed = false
+                    #expect(error is StrataError, "\(verb), \(mode) after \(n) calls: \(error)")
+                }
+                let fired = FaultInjection.hasFired(pathPrefix: repo.path + "/")
+                FaultInjection.remove(pathPrefix: repo.path + "/")
+                if mode.contains("power") { PowerLossSimulator.powerLoss() }
+                // The passphrase the user changes opens it, before or after the change; adding one or removing
+                // another never takes it away.
+                let mine = verb == "passwd" ? ["old pw", "new pw"] : ["old pw"]
+                let opened = mine.lazy.compactMap { pw in try? Repository.open(at: repo.path, passphrase: { pw }) }.first
+                #expect(opened != nil, "\(verb), \(mode) after \(n) calls: neither \(mine) opens the repository")
+                if completed {
+                    // What the verb reported done is durable.
+                    let works = { (pw: String) in (try? Repository.open(at: repo.path, passphrase: { pw })) != nil }
+                    switch verb {
+                    case "passwd": #expect(works("new pw") && !works("old pw"), "\(verb), \(mode) after \(n) calls")
+                    case "add": #expect(works("new pw") && works("old pw"), "\(verb), \(mode) after \(n) calls")
+                    default: #expect(!works("spare") && works("old pw"), "\(verb), \(mode) after \(n) calls")
+                    }
+                }
+                if let any = opened {
+                    #expect(try restoreBytes(any, s, in: dir) == image, "\(verb), \(mode) after \(n) calls")
+                }
+                let done = mode.hasPrefix("one") ? !fired : completed
+                if done || n > 100 {
+                    #expect(n >= 1 && n < 100, "\(verb) made \(n) calls")
+                    break
+                }
+                n += 1
+            }
+        }
+    }
+}

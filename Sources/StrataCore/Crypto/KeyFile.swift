@@ -101,15 +101,21 @@ public struct KeyStore {
     }
 
     /// Adds a passphrase: a new key file for the same key material. Returns its id.
+    /// `cost` is scrypt's N for the new key file (tests use the least).
     @discardableResult
     public func add(passphrase: String) throws -> String {
-        try locked { try addUnlocked(passphrase: passphrase) }
+        try add(passphrase: passphrase, cost: KeyFile.defaultN)
     }
 
-    private func addUnlocked(passphrase: String) throws -> String {
+    @discardableResult
+    func add(passphrase: String, cost: Int) throws -> String {
+        try locked { try addUnlocked(passphrase: passphrase, cost: cost) }
+    }
+
+    private func addUnlocked(passphrase: String, cost: Int) throws -> String {
         guard let keys = repo.keys else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted") }
         try KeyStore.validate(passphrase)
-        let file = try KeyFile.make(keys, passphrase: passphrase)
+        let file = try KeyFile.make(keys, passphrase: passphrase, n: cost)
         try Self.save(file, directory: directory, tmp: repo.tmpPath)
         return file.id
     }
@@ -131,12 +137,17 @@ public struct KeyStore {
     /// one is removed. Returns the new key file's id.
     @discardableResult
     public func changePassphrase(to passphrase: String) throws -> String {
-        guard let old = repo.openedKeyID else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted") }
-        return try locked { try changeUnlocked(old: old, passphrase: passphrase) }
+        try changePassphrase(to: passphrase, cost: KeyFile.defaultN)
     }
 
-    private func changeUnlocked(old: String, passphrase: String) throws -> String {
-        let id = try addUnlocked(passphrase: passphrase)
+    @discardableResult
+    func changePassphrase(to passphrase: String, cost: Int) throws -> String {
+        guard let old = repo.openedKeyID else { throw StrataError(.invalidArgument, "repository \(repo.path) is not encrypted") }
+        return try locked { try changeUnlocked(old: old, passphrase: passphrase, cost: cost) }
+    }
+
+    private func changeUnlocked(old: String, passphrase: String, cost: Int) throws -> String {
+        let id = try addUnlocked(passphrase: passphrase, cost: cost)
         try wrap(try FileSystem.remove(FileSystem.join(directory, old)), "cannot remove key \(old)")
         try wrap(try FileSystem.syncDirectory(directory), "cannot sync \(directory)")
         return id
