@@ -320,3 +320,60 @@ struct KeyFaultTests {
         }
     }
 }
+
+/// `import` stopped at each of its calls in the repository it adds to: unpacking the bundle into tmp/, the copy's
+/// packs, index and manifest.
+@Suite("Import faults", .serialized)
+struct ImportFaultTests {
+    @Test("import stopped at every call: what it reported imported survives a power cut; after one passing error nothing is left and it imports again",
+          arguments: ["crash + power loss", "one failing call"])
+    func importAtEveryCall(mode: String) throws {
+        let template = TemporaryDirectory()
+        let source = try Repository.create(at: template.file("source"))
+        let s = try snap(source, try CrashPointTests.image(template, "a", seed: 1))
+        let image = try FileSystem.readFile(template.file("a"))
+        _ = try Bundle.export([s], from: source, to: template.file("b.bundle"), passphrase: nil)
+        _ = try Repository.create(at: template.file("r"))
+        var n: Int64 = 0
+        while true {
+            let dir = TemporaryDirectory()
+            for name in ["r", "b.bundle"] { try FileManager.default.copyItem(atPath: template.file(name), toPath: dir.file(name)) }
+            let repo = try Repository.open(at: dir.file("r"))
+            if mode.contains("power") { PowerLossSimulator.start(pathPrefix: repo.path + "/") }
+            FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "*", errno: EIO, allowance: n, once: mode.hasPrefix("one")))
+            var imported: ObjectID?
+            var lastError = ""
+            do {
+                imported = try Bundle.import(dir.file("b.bundle"), into: repo, passphrase: nil).copied.first?.target
+            } catch {
+                lastError = "\(error)"
+                #expect(error is StrataError, "\(mode) after \(n) calls: \(error)")
+            }
+            let fired = FaultInjection.hasFired(pathPrefix: repo.path + "/")
+            FaultInjection.remove(pathPrefix: repo.path + "/")
+            if mode.contains("power") { PowerLossSimulator.powerLoss() }
+            if let imported {
+                let copied = try SnapshotResolver(repo: repo).resolve(imported.hex)
+                #expect(try restoreBytes(repo, copied, in: dir) == image, "\(mode) after \(n) calls")
+            } else if mode.hasPrefix("one") {
+                let staged = try FileSystem.list(repo.tmpPath)
+                #expect(staged.isEmpty, "\(mode) after \(n) calls left \(staged)")
+                #expect(try SnapshotCatalog(repo: repo).list().snapshots.isEmpty, "\(mode) after \(n) calls: \(lastError)")
+                // Nothing sticks: it imports now.
+                let again = try Bundle.import(dir.file("b.bundle"), into: repo, passphrase: nil)
+                #expect(try restoreBytes(repo, try SnapshotResolver(repo: repo).resolve(again.copied[0].target.hex), in: dir) == image)
+            }
+            _ = try GarbageCollector(repo: repo).run()
+            let report = try Checker(repo: repo).run(readData: true)
+            #expect(report.isHealthy && report.notes.isEmpty, "\(mode) after \(n) calls: \(report.problems.map(\.message)) \(report.notes)")
+            let left = try FileSystem.list(repo.tmpPath)
+            #expect(left.isEmpty, "\(mode) after \(n) calls, then gc: \(left)")
+            let done = mode.hasPrefix("one") ? !fired : imported != nil
+            if done || n > 600 {
+                #expect(n > 10 && n < 600, "import made \(n) calls")
+                return
+            }
+            n += 1
+        }
+    }
+}

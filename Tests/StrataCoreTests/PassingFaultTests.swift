@@ -47,7 +47,12 @@ struct PassingFaultTests {
                 }
                 #expect(try restoreBytes(repo, snapshot, in: dir) == bytes, "\(name) with call \(n) failing: \(snapshot.id.shortHex)")
             }
-            // Every snapshot listed is whole, including one the failing operation may have committed.
+            // A failed operation committed nothing: no snapshot is listed that was not there before.
+            let listedIDs = Set(try SnapshotCatalog(repo: repo).list().snapshots.map(\.id))
+            if failed {
+                #expect(listedIDs.isSubset(of: Set(before.keys.map(\.id))), "\(name) with call \(n) failing committed a snapshot")
+            }
+            // Every snapshot listed is whole.
             for listed in try SnapshotCatalog(repo: repo).list().snapshots {
                 #expect(throws: Never.self, "\(name) with call \(n) failing: \(listed.id.shortHex)") {
                     _ = try restoreBytes(repo, listed.snapshot, in: dir)

@@ -41,12 +41,23 @@ struct SnapshotStore {
         return (good, bad)
     }
 
-    /// Writes a manifest durably and returns its id.
+    /// Writes a manifest durably and returns its id. When the write fails with the manifest already in place (the
+    /// directory's fsync failed after the rename), the manifest is taken back: the command reports that nothing was
+    /// committed, so the snapshot must not be listed either (its data stays, for gc or the next snapshot).
     func save(_ manifest: Manifest) throws -> ObjectID {
         let bytes = try repo.sealer.seal(try manifest.encoded(), .manifest)
         let id = ObjectID.sha256(bytes)
         let path = FileSystem.join(repo.snapshotsPath, id.hex)
-        try wrap(try AtomicFile.write(bytes, to: path, tmpDirectory: repo.tmpPath), "cannot write snapshot \(path)")
+        let existed = FileSystem.exists(path)
+        do {
+            try wrap(try AtomicFile.write(bytes, to: path, tmpDirectory: repo.tmpPath), "cannot write snapshot \(path)")
+        } catch {
+            if !existed && FileSystem.exists(path) {
+                try? FileSystem.remove(path)
+                try? FileSystem.syncDirectory(repo.snapshotsPath)
+            }
+            throw error
+        }
         return id
     }
 
