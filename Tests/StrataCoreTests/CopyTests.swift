@@ -107,6 +107,7 @@ struct WholeFrameCopyTests {
         var bytes = rng.textLike(8 << 20)
         let path = try dir.write("img", bytes)
         let first = try snap(repo, path)
+        _ = try dir.write("first.img", bytes)
         bytes.replaceSubrange((3 << 20)..<(4 << 20), with: rng.textLike(1 << 20))
         _ = try dir.write("img", bytes)
         let second = try snap(repo, path)
@@ -135,6 +136,26 @@ struct WholeFrameCopyTests {
         let copied = try SnapshotResolver(repo: target).resolve(two.copied[0].target.hex)
         #expect(try restoreBytes(target, copied, in: dir) == bytes)
         #expect(try Checker(repo: target).run(readData: true).isHealthy)
+    }
+
+    @Test("an import moves the bundle's frames, verified once as it was unpacked, as they are: every one whole, both snapshots restore")
+    func importMovesVerifiedFrames() throws {
+        let dir = TemporaryDirectory()
+        let (source, first, second, bytes) = try Self.source(dir)
+        let bundle = dir.file("b.bundle")
+        _ = try Bundle.export([first, second], from: source, to: bundle, passphrase: nil)
+        let target = try Repository.create(at: dir.file("target"))
+        let r = try Bundle.import(bundle, into: target, passphrase: nil)
+        // The bundle holds the source's frames (an export moves them whole too), and they arrive as they are.
+        #expect(try chunkFrames(target) == (try chunkFrames(source)))
+        #expect(r.wholeFrames == (try chunkFrames(target)).count, "\(r.wholeFrames)")
+        let firstBytes = try FileSystem.readFile(dir.file("first.img"))
+        for (copied, expected) in zip(r.copied, [firstBytes, bytes]) {
+            #expect(try restoreBytes(target, try SnapshotResolver(repo: target).resolve(copied.target.hex), in: dir) == expected)
+        }
+        let report = try Checker(repo: target).run(readData: true)
+        #expect(report.isHealthy && report.notes.isEmpty, "\(report.problems.map(\.message)) \(report.notes)")
+        #expect(try GarbageCollector(repo: target).run(dryRun: true).deadObjects == 0)
     }
 
     @Test("a frame that also holds chunks the snapshot does not use is copied chunk by chunk: nothing dead arrives")

@@ -98,6 +98,9 @@ public enum Bundle {
             guard report.isHealthy else {
                 throw StrataError.corrupt("bundle \(file) is damaged: \(report.problems.first?.message ?? "")")
             }
+            // Verified whole just now, in this repository's tmp/: whole frames are not decompressed and hashed again
+            // on their way in (import of the benchmark's day1 bundle: 2.51–3.79 s before, 1.71–1.95 s; docs/BENCHMARKS.md).
+            copier.sourceVerified = true
             let snapshots = try SnapshotCatalog(repo: staging).list().snapshots.map(\.snapshot)
             progress?.stage("adding")
             var result = try copier.copy(snapshots.reversed(), progress: progress)

@@ -57,6 +57,11 @@ public final class SnapshotCopier {
     /// Snapshots this copier committed into the target so far (those found already there not counted): what an
     /// interrupted copy did leave.
     public private(set) var committed = 0
+    /// The source was verified whole by this process just before (every frame decompressed, every object hashed:
+    /// an import's staging repository, checked by `fsck --read-data` in the same call, in its own tmp/ directory).
+    /// Whole frames then travel without being decompressed and hashed a second time, their objects named by the
+    /// source's index; objects copied one by one are still checked.
+    var sourceVerified = false
     private var loadedSourceIndex: ChunkIndex?
     private var loadedTargetIndex: ChunkIndex?
 
@@ -179,7 +184,8 @@ public final class SnapshotCopier {
             if WholeFrameCopier.applies(from: source, to: target) {
                 var marks = ObjectMarks(index: sourceIndex)
                 try marks.markReachable(from: snapshot.manifest.rootID!, reader: reader)
-                let moved = try WholeFrameCopier(source: source, index: sourceIndex, packer: packer, wanted: marks).moveFrames { bytes in
+                let moved = try WholeFrameCopier(source: source, index: sourceIndex, packer: packer, wanted: marks,
+                                                 verified: sourceVerified).moveFrames { bytes in
                     progress?.progress(done: bytes, total: nil, newBytes: bytes)
                 }
                 result.objectsCopied += moved.objects

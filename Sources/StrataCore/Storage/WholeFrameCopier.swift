@@ -17,6 +17,9 @@ final class WholeFrameCopier {
     private let packer: ObjectPacker
     /// What the snapshot being copied reaches.
     private let wanted: ObjectMarks
+    /// The source was verified whole just before (see `SnapshotCopier.sourceVerified`): frames are read and moved,
+    /// not decompressed and hashed again; their objects' ids come from the source's index files.
+    private let verified: Bool
 
     /// One frame being verified: read, decompressed and hashed on a worker.
     private final class Job: @unchecked Sendable {
@@ -28,6 +31,8 @@ final class WholeFrameCopier {
         var frame = PackFrame(offset: 0, compressedLength: 0, rawLength: 0, kind: .chunk)
         var entries: [PackEntry] = []
         var ids: [(id: ObjectID, offset: UInt32, length: UInt32)] = []
+        /// `ids` came from a verified source's index: the frame is only read.
+        var verified = false
         var error: Error?
     }
 
@@ -37,11 +42,17 @@ final class WholeFrameCopier {
         source.config.compression == target.config.compression && source.sharesChunking(with: target)
     }
 
-    init(source: Repository, index: ChunkIndex, packer: ObjectPacker, wanted: ObjectMarks) {
+    init(source: Repository, index: ChunkIndex, packer: ObjectPacker, wanted: ObjectMarks, verified: Bool = false) {
         self.source = source
         self.index = index
         self.packer = packer
         self.wanted = wanted
+        self.verified = verified
+    }
+
+    private struct FrameKey: Hashable {
+        var pack: UInt32
+        var offset: UInt64
     }
 
     /// Moves every frame that qualifies, in the source's pack order, verifying as many frames at a time as there
@@ -53,6 +64,14 @@ final class WholeFrameCopier {
         wanted.forEachIndexed { _, location in
             if location.kind == .chunk { perPack[location.pack, default: [:]][location.frameOffset, default: 0] += 1 }
         }
+        // A verified source's objects, by frame, as its index files name them (the index in memory keeps no whole ids).
+        var known: [FrameKey: [(id: ObjectID, offset: UInt32, length: UInt32)]] = [:]
+        if verified {
+            try index.forEach { id, location in
+                guard location.kind == .chunk && wanted.contains(id) else { return }
+                known[FrameKey(pack: location.pack, offset: location.frameOffset), default: []].append((id, location.offset, location.length))
+            }
+        }
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let jobs = (0..<workers).map { _ in Job() }
         var waiting = 0
@@ -63,7 +82,9 @@ final class WholeFrameCopier {
             waiting = 0
             DispatchQueue.concurrentPerform(iterations: batch.count) { i in
                 let job = batch[i]
-                do { try Self.verify(job, identity: identity) } catch { job.error = error }
+                do {
+                    if job.verified { try Self.read(job) } else { try Self.verify(job, identity: identity) }
+                } catch { job.error = error }
             }
             for job in batch {
                 if let error = job.error { throw error }
@@ -95,6 +116,16 @@ final class WholeFrameCopier {
                 job.entries = entries[f]
                 job.ids.removeAll(keepingCapacity: true)
                 job.error = nil
+                job.verified = false
+                if verified, var ids = known[FrameKey(pack: pack, offset: frame.offset)] {
+                    // The index must name exactly the frame's objects, at their places; otherwise verify as usual.
+                    ids.sort { $0.offset < $1.offset }
+                    let places = entries[f].sorted { $0.offset < $1.offset }
+                    if ids.count == places.count && zip(ids, places).allSatisfy({ $0.offset == $1.offset && $0.length == $1.length }) {
+                        job.ids = ids
+                        job.verified = true
+                    }
+                }
                 waiting += 1
                 if waiting == jobs.count { try flush() }
             }
@@ -102,6 +133,12 @@ final class WholeFrameCopier {
         if waiting > 0 { try flush() }
         for job in jobs { job.file = nil }
         return moved
+    }
+
+    /// Reads a job's compressed frame (on a worker), for a verified source.
+    private static func read(_ job: Job) throws {
+        guard let file = job.file else { return }
+        try file.readFrame(offset: job.frame.offset, length: Int(job.frame.compressedLength), into: job.compressed)
     }
 
     /// Reads, decompresses and hashes a job's frame (on a worker).
