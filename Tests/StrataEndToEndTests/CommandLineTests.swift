@@ -43,6 +43,7 @@ struct CommandLineTests {
             (["restore", snapID, s.file("adir")], 2, "is a directory"),
             (["snap", s.file("adir")], 2, "is a directory"),
             (["snap", s.file("nope.img")], 3, "does not exist"),
+            (["snap", ""], 2, "the source is empty: give an image file, a block device or '-'"),
             (["snap", img, "-t", "=x"], 2, "tag key"),
             (["snap", "-"], 2, "needs --volume"),
             (["init", "--chunker", "cdc:5000", s.file("r2")], 2, "chunk"),

@@ -23,6 +23,11 @@ final class ImageSource {
         stream.enlargePipeBuffer()
     }
 
+    /// An empty path (an unset variable in a script): said before anything else about the source.
+    static var emptyPath: StrataError {
+        StrataError(.invalidArgument, "the source is empty: give an image file, a block device or '-'")
+    }
+
     init(path: String) throws {
         self.path = path
         if path == "-" {
@@ -33,6 +38,7 @@ final class ImageSource {
             file.enlargePipeBuffer()
             return
         }
+        guard !path.isEmpty else { throw Self.emptyPath }
         guard let st = try wrap(try FileSystem.status(path), "cannot read \(path)") else {
             throw StrataError(.notFound, "source \(path) does not exist")
         }

@@ -65,6 +65,7 @@ public final class Snapshotter {
     public func run(_ request: SnapshotRequest, progress: ProgressReporter? = nil, onWait: () -> Void = {}) throws -> SnapshotResult {
         let started = Date()
         let clock = ContinuousClock.now
+        if request.source.isEmpty { throw ImageSource.emptyPath }
         if request.source == "-" && request.volume == nil {
             throw StrataError(.invalidArgument, "reading standard input needs --volume NAME")
         }
