@@ -28,14 +28,15 @@ while read -r chunker level frame; do
   g=$(t sh -c "strata rm -q $first && strata gc -q")
   echo "$row | $r | $packs | $g | $(mb "$repo") |"
 done <<'M'
-cdc:8K 3 1M
+cdc:8K 3 2M
+cdc:16K 3 2M
+cdc:32K 3 2M
+cdc:64K 3 2M
+cdc:16K 1 2M
+cdc:16K 2 2M
+cdc:16K 3 512K
 cdc:16K 3 1M
-cdc:32K 3 1M
-cdc:64K 3 1M
-cdc:16K 1 1M
-cdc:16K 2 1M
-cdc:16K 3 256K
 cdc:16K 3 4M
-fixed:64K 3 1M
-fixed:512K 3 1M
+fixed:64K 3 2M
+fixed:512K 3 2M
 M
