@@ -71,10 +71,11 @@ public struct MachineBenchmark: Sendable {
         var rates: [Rate] = []
 
         /// `makeWork` runs once per thread and returns the work that thread repeats (its contexts made once).
-        func measure(_ name: String, ratio: Double? = nil, perThread makeWork: @escaping () -> (UnsafeRawBufferPointer) -> Void) {
+        /// `step`: the bytes handed to the work at a time (a frame, for compression).
+        func measure(_ name: String, ratio: Double? = nil, step: Int = 1 << 20, perThread makeWork: @escaping () -> (UnsafeRawBufferPointer) -> Void) {
             progress(name)
-            let one = throughput(threads: 1, bytes: bytes, makeWork)
-            let all = cores == 1 ? one : throughput(threads: cores, bytes: bytes, makeWork)
+            let one = throughput(threads: 1, bytes: bytes, step: step, makeWork)
+            let all = cores == 1 ? one : throughput(threads: cores, bytes: bytes, step: step, makeWork)
             rates.append(Rate(name: name, oneCore: one, allCores: all, ratio: ratio))
         }
 
@@ -112,10 +113,8 @@ public struct MachineBenchmark: Sendable {
         let frame = CompressionParameters.defaultFrameSize
         progress("zstd level \(level) frames for decompression")
         let compressed = compressFrames(bytes, level: level, frame: frame, cores: cores)
-        for l in Array(Set([1, 3, level, 9])).sorted() {
-            progress("zstd level \(l) ratio")
-            let ratio = l == level ? compressed.ratio : compressFrames(bytes, level: l, frame: frame, cores: cores, keep: false).ratio
-            measure("zstd level \(l), \(frame >> 10) KiB frames", ratio: ratio) {
+        func measureCompression(level l: Int, frame: Int, ratio: Double) {
+            measure("zstd level \(l), \(frame >> 10) KiB frames", ratio: ratio, step: frame) {
                 let compressor = ZstdCompressor(level: l)
                 let out = ByteBuffer(capacity: ZstdCompressor.bound(frame))
                 return { data in
@@ -124,6 +123,17 @@ public struct MachineBenchmark: Sendable {
                     }
                 }
             }
+        }
+        // Each level at the default frame size (the first row of `level` is the one the floors use), then `level`
+        // at the other frame sizes `init --frame-size` offers.
+        for l in Array(Set([1, 3, level, 9])).sorted() {
+            progress("zstd level \(l) ratio")
+            let ratio = l == level ? compressed.ratio : compressFrames(bytes, level: l, frame: frame, cores: cores, keep: false).ratio
+            measureCompression(level: l, frame: frame, ratio: ratio)
+        }
+        for other in [512 << 10, 1 << 20, 4 << 20] where other != frame {
+            progress("zstd level \(level), \(other >> 10) KiB frames ratio")
+            measureCompression(level: level, frame: other, ratio: compressFrames(bytes, level: level, frame: other, cores: cores, keep: false).ratio)
         }
         progress("zstd decompression")
         let decompressOne = decompressThroughput(compressed.frames, threads: 1)
@@ -274,13 +284,13 @@ public struct MachineBenchmark: Sendable {
     // MARK: Measuring
 
     /// Bytes per second of `work` over `bytes`, run on `threads` threads at once for about `secondsPerMeasure`.
-    private func throughput(threads: Int, bytes: UnsafeRawBufferPointer,
+    private func throughput(threads: Int, bytes: UnsafeRawBufferPointer, step: Int,
                             _ makeWork: @escaping () -> (UnsafeRawBufferPointer) -> Void) -> Double {
-        makeWork()(UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, 1 << 20)]))  // warm up
+        makeWork()(UnsafeRawBufferPointer(rebasing: bytes[0..<min(bytes.count, step)]))  // warm up
         return rate(threads: threads, share: bytes.count / threads) { t in
             let work = makeWork()
-            // Each thread works through the sample from its own starting point, a frame at a time.
-            let size = min(bytes.count, 1 << 20)
+            // Each thread works through the sample from its own starting point, `step` bytes (a frame) at a time.
+            let size = min(bytes.count, step)
             var offset = (bytes.count / threads * t) / size * size
             return {
                 let end = min(bytes.count, offset + size)
