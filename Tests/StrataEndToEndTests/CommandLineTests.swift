@@ -82,7 +82,7 @@ struct CommandLineTests {
         #expect(try cli.run(["log", "--json"]).stdout.contains(snapID))
     }
 
-    @Test("standard input in, standard output out, --force replaces a file")
+    @Test("standard input in, standard output out, --force replaces a file; pseudo-files that say they are empty are read")
     func streams() throws {
         let s = Scratch()
         let img = try Self.image(s, bytes: (2 << 20) + 777, seed: 2)
@@ -99,6 +99,15 @@ struct CommandLineTests {
         // The global form -r PATH before the verb works too.
         let log = try CLI().run(["-r", s.file("repo"), "log"])
         #expect(log.status == 0 && log.stdout.contains("piped"))
+
+        // A file that reports a size of 0 but has bytes (/proc, /sys) is read to its end, as a stream; a file that
+        // is empty is an empty snapshot.
+        let version = try Data(contentsOf: URL(fileURLWithPath: "/proc/version"))
+        #expect(try cli.run(["snap", "-q", "/proc/version"]).status == 0)
+        #expect(try cli.run(["restore", "latest", "-", "--volume", "version"]).stdoutBytes == version && !version.isEmpty)
+        FileManager.default.createFile(atPath: s.file("empty.img"), contents: Data())
+        #expect(try cli.run(["snap", "-q", s.file("empty.img")]).status == 0)
+        #expect(try cli.run(["restore", "latest", "-", "--volume", "empty.img"]).stdoutBytes.isEmpty)
     }
 
     @Test("latest, --volume and ref-free prefixes pick the right snapshot")

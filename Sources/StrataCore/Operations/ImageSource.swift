@@ -55,15 +55,23 @@ final class ImageSource {
         if st.isBlockDevice {
             kind = .blockDevice
             size = try wrap(try opened.blockDeviceSize(), "cannot read the size of \(path)")
-        } else if st.isRegularFile {
+        } else if st.isRegularFile && !(st.size == 0 && Self.holdsData(opened)) {
             kind = .file
             size = st.size
         } else {
+            // A pipe, a character device, or a file that says it is empty and is not (a /proc or /sys file): read
+            // as a stream, to its end.
             kind = .stream
             size = nil
             opened.enlargePipeBuffer()
         }
         initialStatus = st
+    }
+
+    /// Whether a file that reports a size of 0 gives bytes when read anyway (pseudo-files report 0).
+    private static func holdsData(_ file: FileHandleFD) -> Bool {
+        var byte: UInt8 = 0
+        return ((try? file.pread(into: &byte, count: 1, offset: 0)) ?? 0) > 0
     }
 
     /// Page-aligned ranges that may hold data, in order; everything else is a hole (reads as zeros).
