@@ -54,8 +54,9 @@ struct DamageTests {
         }
     }
 
-    @Test("a pack lost from under the index: snap and copy refuse, writing nothing; after fsck --repair the next snapshot stores the data again")
-    func snapRefusesOverMissingPack() throws {
+    @Test("a pack lost or cut short under the index: snap and copy refuse, writing nothing; after fsck --repair the next snapshot stores the data again",
+          arguments: ["delete", "truncate"])
+    func snapRefusesOverMissingPack(mode: String) throws {
         let dir = TemporaryDirectory()
         let (repo, first, image) = try Self.setup(dir)
         let target = try Repository.create(at: dir.file("t"), chunkingFrom: repo)
@@ -63,13 +64,17 @@ struct DamageTests {
         var changed = image
         changed.replaceSubrange(0..<4096, with: [UInt8](repeating: 7, count: 4096))
         let path = try dir.write("img2", changed)
-        for r in [repo, target] { try FileSystem.remove(try Self.packs(r)[0]) }
+        for r in [repo, target] {
+            let pack = try Self.packs(r)[0]
+            if mode == "delete" { try FileSystem.remove(pack) } else { truncate(pack, 1000) }
+        }
+        let problem = mode == "delete" ? "is missing" : "is cut short"
         let files = { (r: Repository) in try [r.indexPath, r.snapshotsPath, r.tmpPath, r.packsPath].map { try FileSystem.list($0) } }
         let before = try files(repo)
         // Before, the snapshot took the lost pack's chunks as stored: it committed and could not be restored.
         #expect { try snap(repo, path) } throws: { error in
             let e = error as? StrataError
-            return e?.code == .damaged && e!.message.hasPrefix("pack ") && e!.message.contains("is missing")
+            return e?.code == .damaged && e!.message.hasPrefix("pack ") && e!.message.contains(problem)
                 && e!.message.contains("a snapshot now could depend on what it held; run 'strata fsck --repair'")
         }
         #expect(try files(repo) == before && (try PendingStore(repo: repo).all()).isEmpty)

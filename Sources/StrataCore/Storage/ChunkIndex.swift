@@ -98,9 +98,11 @@ final class ChunkIndex: @unchecked Sendable {
         }
     }
 
-    /// Throws when a pack this index names is not in the repository's `packs/` (lost, or deleted by hand): whatever
-    /// is written next would take the objects it held as stored and depend on them. `what` is the operation refused
-    /// ("a snapshot", "a copy"). One directory listing per `packs/xx/`, no more.
+    /// Throws when a pack this index names is not in the repository's `packs/` (lost, or deleted by hand), or is
+    /// shorter than the frames the index places in it (cut short, as by an interrupted copy of the repository):
+    /// whatever is written next would take the objects it held as stored and depend on them. `what` is the
+    /// operation refused ("a snapshot", "a copy"). One directory listing per `packs/xx/` and one `stat` per pack;
+    /// what a pack's bytes say is for `fsck --read-data`.
     func requirePacksPresent(in repo: Repository, for what: String) throws {
         guard !packs.isEmpty else { return }
         var present: Set<ObjectID> = []
@@ -111,10 +113,19 @@ final class ChunkIndex: @unchecked Sendable {
                 if let id = ObjectID(hex: name) { present.insert(id) }
             }
         }
+        let advice = "the index names it, so \(what) now could depend on what it held; run 'strata fsck --repair', after which the next snapshot stores that data again"
         let missing = packs.filter { !present.contains($0) }
-        guard let first = missing.first else { return }
-        let more = missing.count > 1 ? " (and \(missing.count - 1) more)" : ""
-        throw StrataError.corrupt("pack \(first.shortHex) is missing\(more) (\(repo.packFilePath(first))): the index names it, so \(what) now could depend on what it held; run 'strata fsck --repair', after which the next snapshot stores that data again")
+        if let first = missing.first {
+            let more = missing.count > 1 ? " (and \(missing.count - 1) more)" : ""
+            throw StrataError.corrupt("pack \(first.shortHex) is missing\(more) (\(repo.packFilePath(first))): \(advice)")
+        }
+        var ends = [UInt64](repeating: 0, count: packs.count)
+        for f in frames { ends[Int(f.pack)] = max(ends[Int(f.pack)], f.offset + UInt64(f.compressedLength)) }
+        for (ordinal, id) in packs.enumerated() {
+            let path = repo.packFilePath(id)
+            guard let size = (try? FileSystem.status(path))??.size, UInt64(size) < ends[ordinal] else { continue }
+            throw StrataError.corrupt("pack \(id.shortHex) is cut short (\(path)): \(size) bytes, where the index places data up to byte \(ends[ordinal]); \(advice)")
+        }
     }
 
     func ordinal(ofPack id: ObjectID) -> UInt32 {
