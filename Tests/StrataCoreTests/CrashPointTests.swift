@@ -235,6 +235,11 @@ struct ExportFaultTests {
                 // A crash after the rename: the bundle is whole.
                 let target = try Repository.create(at: dir.file("t"))
                 _ = try Bundle.import(bundle, into: target, passphrase: nil)
+            } else {
+                // A crash before it: the next export of the same name removes the draft the crash left.
+                _ = try Bundle.export([s], from: repo, to: bundle, passphrase: nil)
+                let out = try FileSystem.list(dir.file("out"))
+                #expect(out == ["b.bundle"], "\(mode) after \(n) calls, then export again: \(out)")
             }
             // The source is whole whatever happened, and its next gc clears a staging repository left by a crash.
             _ = try GarbageCollector(repo: repo).run()

@@ -117,8 +117,11 @@ public enum Bundle {
     static let pieceSize = 1 << 20
 
     private static func write(directory: String, to file: String, progress: ProgressReporter?) throws {
+        // A draft beside the bundle's name that no process holds was left by an export that was killed.
+        DraftFile.removeUnheld(in: FileSystem.directoryName(file), prefix: FileSystem.baseName(file) + ".strata-")
         let draft = file + ".strata-" + RandomName.make()
         let out = try wrap(try FileHandleFD.open(draft, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o600), "cannot create \(draft)")
+        DraftFile.hold(out.fd)
         var hasher = SHA256Stream()
         var offset: Int64 = 0
         func emit(_ bytes: UnsafeRawBufferPointer) throws {

@@ -84,12 +84,12 @@ public final class Restorer {
             throw StrataError(.notFound, "cannot restore to \(target): directory \(directory) does not exist")
         }
         let prefix = "." + FileSystem.baseName(target) + ".strata-"
-        removeStaleDrafts(in: directory, prefix: prefix)
+        DraftFile.removeUnheld(in: directory, prefix: prefix)
         let draft = FileSystem.join(directory, prefix + RandomName.make())
         let file = try wrap(try FileHandleFD.open(draft, flags: O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode: 0o600),
                             "cannot create \(draft)")
         // Held while the draft is written: a draft nobody holds was left by a restore that was killed.
-        flock(file.fd, LOCK_EX | LOCK_NB)
+        DraftFile.hold(file.fd)
         do {
             try wrap(try file.truncate(to: Int64(size)), "cannot size \(draft)")
             try restoreParallel(snapshot, root: root, index: index, to: file, writeZeros: false, progress: progress)
@@ -108,19 +108,6 @@ public final class Restorer {
         }
         return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: clock.secondsElapsed)
     }
-
-    /// Removes drafts of the same target left by killed restores (a running restore holds a lock on its draft).
-    private func removeStaleDrafts(in directory: String, prefix: String) {
-        for name in (try? FileSystem.list(directory)) ?? [] where name.hasPrefix(prefix) && name.utf8.count == prefix.utf8.count + 32 {
-            let path = FileSystem.join(directory, name)
-            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0 else { continue }
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 { try? FileSystem.remove(path) }
-            Glibc.close(fd)
-        }
-    }
-
-
 
     /// How many bytes a restore writes between two requests to start write-back.
     static let writebackEvery = 8 << 20
