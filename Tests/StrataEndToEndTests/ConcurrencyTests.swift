@@ -322,7 +322,7 @@ struct ConcurrencyTests {
         return p
     }
 
-    @Test("gc waits for a running snapshot; snap, fsck, restore, copy and import wait for gc; each then goes on")
+    @Test("gc waits for a running snapshot; snap, fsck, fsck --repair, restore, copy and import wait for gc; each then goes on")
     func waits() throws {
         signal(SIGPIPE, SIG_IGN)
         let s = Scratch()
@@ -367,12 +367,12 @@ struct ConcurrencyTests {
         defer { holder.release() }
         let waiting = [("snap", ["snap", img, "--volume", "later"]), ("fsck", ["fsck", "-q"]), ("restore", ["restore", "-q", first, s.file("out.img")]),
                        ("copy", ["-r", other, "copy", "-q", "--volume", "copied", "latest", "--to", repo]),
-                       ("import", ["import", "-q", s.file("b.bundle")])]
+                       ("import", ["import", "-q", s.file("b.bundle")]), ("repair", ["fsck", "-q", "--repair"])]
         let processes = try waiting.map { try Self.start($0.1, repo: repo, errors: s.file($0.0 + ".err")) }
         #expect(waitForText("waiting", in: s.file("snap.err")) == "waiting for gc to finish…\n")
         usleep(300_000)
         for (p, (name, _)) in zip(processes, waiting) { #expect(p.isRunning, "\(name) did not wait for gc") }
-        for quiet in ["fsck", "restore", "copy", "import"] {
+        for quiet in ["fsck", "restore", "copy", "import", "repair"] {
             #expect(try String(contentsOfFile: s.file(quiet + ".err"), encoding: .utf8).isEmpty, "\(quiet)")
         }
         #expect(!FileManager.default.fileExists(atPath: s.file("out.img")))

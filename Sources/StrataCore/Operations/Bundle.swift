@@ -38,6 +38,11 @@ public enum Bundle {
         guard (try? FileSystem.status(directory))??.isDirectory == true else {
             throw StrataError(.notFound, "cannot export to \(file): directory \(directory) does not exist")
         }
+        // The source's lock, shared, for the whole export (not only its copy stage): gc and fsck --repair empty tmp/,
+        // where the bundle's repository is built, under their exclusive lock. A repository that cannot be written
+        // (mounted read-only) has no lock to take, and no gc to fear.
+        let lock = try? repo.lock(.shared)
+        defer { withExtendedLifetime(lock) {} }
         // The bundle's repository is built in the source's tmp/, or beside the bundle when the source cannot be
         // written (a backup disk mounted read-only).
         var work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
@@ -71,6 +76,11 @@ public enum Bundle {
     public static func `import`(_ file: String, into repo: Repository, passphrase: (() throws -> String)?,
                                 progress: ProgressReporter? = nil) throws -> CopyResult {
         let clock = ContinuousClock.now
+        // The repository's lock, shared, for the whole import: its staging folder lives in tmp/, which gc and
+        // fsck --repair empty under their exclusive lock (an import in its checking, unpacking or verifying stage
+        // lost its staging folder to them and failed).
+        let lock = try repo.lock(.shared)
+        defer { withExtendedLifetime(lock) {} }
         let work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())
         defer { try? FileManager.default.removeItem(atPath: work) }
         do {
