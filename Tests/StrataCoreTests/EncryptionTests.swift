@@ -97,6 +97,25 @@ struct EncryptionTests {
         _ = try Self.open(repo.path, "second, changed")
     }
 
+    @Test("a key change waits for gc's exclusive lock (its draft is in tmp/, which gc empties), then completes")
+    func keyChangeWaitsForGC() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"), encryption: .aes256gcm, passphrase: "first")
+        var gcLock: RepositoryLock? = try repo.lock(.exclusive)
+        let done = DispatchSemaphore(value: 0)
+        let added = ErrorBox()
+        DispatchQueue.global().async {
+            do { _ = try KeyStore(repo: repo).add(passphrase: "second", cost: 1 << 10) } catch { added.set(error) }
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 0.3) == .timedOut, "key add did not wait for the exclusive lock")
+        withExtendedLifetime(gcLock) {}
+        gcLock = nil
+        #expect(done.wait(timeout: .now() + 10) == .success)
+        #expect(!added.hasError)
+        _ = try Self.open(repo.path, "second")
+    }
+
     @Test("a tampered frame, manifest or index is an authentication failure that fsck names")
     func tampering() throws {
         let dir = TemporaryDirectory()

@@ -89,8 +89,12 @@ public struct KeyStore {
                  "cannot write key file \(file.id)")
     }
 
-    /// Runs `body` holding `keys/.lock` exclusively, so that two key changes at once cannot remove the last keys.
+    /// Runs `body` holding `keys/.lock` exclusively, so that two key changes at once cannot remove the last keys,
+    /// and the repository's lock shared: a key file's draft is written in `tmp/`, which gc empties under its
+    /// exclusive lock.
     private func locked<T>(_ body: () throws -> T) throws -> T {
+        let repositoryLock = try repo.lock(.shared)
+        defer { withExtendedLifetime(repositoryLock) {} }
         try wrap(try FileSystem.makeDirectory(directory), "cannot create \(directory)")
         let lockPath = FileSystem.join(directory, ".lock")
         let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
