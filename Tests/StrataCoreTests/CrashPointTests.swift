@@ -190,6 +190,33 @@ extension Snapshot: Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(id) }
 }
 
+/// One stop of the sweeps below, under `prefix`: with the mode "crash + power loss" every write, fsync, rename and
+/// unlink from the `n`th on fails (as if the process died there) and what was not yet durable is then undone, as a
+/// power cut would; with "one failing call" only the `n`th fails and the operation's clean-up runs.
+struct FaultStop<T> {
+    var result: T?
+    /// The operation's error, checked to be a typed one.
+    var error: Error?
+    /// The sweep is over: the operation ran past every call the mode could fail.
+    var isLast: Bool
+
+    init(_ mode: String, under prefix: String, after n: Int64, _ body: () throws -> T) {
+        let once = mode.hasPrefix("one")
+        if mode.contains("power") { PowerLossSimulator.start(pathPrefix: prefix) }
+        FaultInjection.install(.init(pathPrefix: prefix, call: "*", errno: EIO, allowance: n, once: once))
+        do {
+            result = try body()
+        } catch {
+            self.error = error
+            #expect(error is StrataError, "\(mode) after \(n) calls: \(error)")
+        }
+        let fired = FaultInjection.hasFired(pathPrefix: prefix)
+        FaultInjection.remove(pathPrefix: prefix)
+        if mode.contains("power") { PowerLossSimulator.powerLoss() }
+        isLast = once ? !fired : error == nil
+    }
+}
+
 /// `export` stopped at each of its calls — the staging repository in the source's tmp/, the bundle's draft beside
 /// it, its rename and the directory's fsync — by a crash (every later call fails too, no clean-up runs), by a crash
 /// followed by a power cut, and by one passing error (the clean-up runs).
@@ -209,19 +236,8 @@ struct ExportFaultTests {
             try FileSystem.makeDirectory(dir.file("out"))
             let repo = try Repository.open(at: dir.file("r"))
             let bundle = dir.file("out/b.bundle")
-            if mode.contains("power") { PowerLossSimulator.start(pathPrefix: dir.path + "/") }
-            FaultInjection.install(.init(pathPrefix: dir.path + "/", call: "*", errno: EIO, allowance: n, once: mode.hasPrefix("one")))
-            var completed = true
-            do {
-                _ = try Bundle.export([s], from: repo, to: bundle, passphrase: nil)
-            } catch {
-                completed = false
-                #expect(error is StrataError, "\(mode) after \(n) calls: \(error)")
-            }
-            let fired = FaultInjection.hasFired(pathPrefix: dir.path + "/")
-            FaultInjection.remove(pathPrefix: dir.path + "/")
-            if mode.contains("power") { PowerLossSimulator.powerLoss() }
-            if completed {
+            let stop = FaultStop(mode, under: dir.path + "/", after: n) { try Bundle.export([s], from: repo, to: bundle, passphrase: nil) }
+            if stop.result != nil {
                 // Reported written: it is there, whole, after a power cut too.
                 let target = try Repository.create(at: dir.file("t"))
                 let result = try Bundle.import(bundle, into: target, passphrase: nil)
@@ -247,8 +263,7 @@ struct ExportFaultTests {
             #expect(report.isHealthy && report.notes.isEmpty, "\(mode) after \(n) calls: \(report.problems.map(\.message)) \(report.notes)")
             let left = try FileSystem.list(repo.tmpPath)
             #expect(left.isEmpty, "\(mode) after \(n) calls, then gc: \(left)")
-            let done = mode.hasPrefix("one") ? !fired : completed
-            if done || n > 600 {
+            if stop.isLast || n > 600 {
                 #expect(n > 10 && n < 600, "export made \(n) calls")
                 return
             }
@@ -282,22 +297,14 @@ struct KeyFaultTests {
                 let dir = TemporaryDirectory()
                 try FileManager.default.copyItem(atPath: template.file("r"), toPath: dir.file("r"))
                 let repo = try Repository.open(at: dir.file("r"), passphrase: { "old pw" })
-                if mode.contains("power") { PowerLossSimulator.start(pathPrefix: repo.path + "/") }
-                FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "*", errno: EIO, allowance: n, once: mode.hasPrefix("one")))
-                var completed = true
-                do {
+                let stop = FaultStop(mode, under: repo.path + "/", after: n) {
                     switch verb {
                     case "passwd": try KeyStore(repo: repo).changePassphrase(to: "new pw", cost: 1 << 10)
                     case "add": try KeyStore(repo: repo).add(passphrase: "new pw", cost: 1 << 10)
                     default: try KeyStore(repo: repo).remove(spare)
                     }
-                } catch {
-                    completed = false
-                    #expect(error is StrataError, "\(verb), \(mode) after \(n) calls: \(error)")
                 }
-                let fired = FaultInjection.hasFired(pathPrefix: repo.path + "/")
-                FaultInjection.remove(pathPrefix: repo.path + "/")
-                if mode.contains("power") { PowerLossSimulator.powerLoss() }
+                let completed = stop.result != nil
                 // The passphrase the user changes opens it, before or after the change; adding one or removing
                 // another never takes it away.
                 let mine = verb == "passwd" ? ["old pw", "new pw"] : ["old pw"]
@@ -315,8 +322,7 @@ struct KeyFaultTests {
                 if let any = opened {
                     #expect(try restoreBytes(any, s, in: dir) == image, "\(verb), \(mode) after \(n) calls")
                 }
-                let done = mode.hasPrefix("one") ? !fired : completed
-                if done || n > 100 {
+                if stop.isLast || n > 100 {
                     #expect(n >= 1 && n < 100, "\(verb) made \(n) calls")
                     break
                 }
@@ -344,20 +350,11 @@ struct ImportFaultTests {
             let dir = TemporaryDirectory()
             for name in ["r", "b.bundle"] { try FileManager.default.copyItem(atPath: template.file(name), toPath: dir.file(name)) }
             let repo = try Repository.open(at: dir.file("r"))
-            if mode.contains("power") { PowerLossSimulator.start(pathPrefix: repo.path + "/") }
-            FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "*", errno: EIO, allowance: n, once: mode.hasPrefix("one")))
-            var imported: ObjectID?
-            var lastError = ""
-            do {
-                imported = try Bundle.import(dir.file("b.bundle"), into: repo, passphrase: nil).copied.first?.target
-            } catch {
-                lastError = "\(error)"
-                #expect(error is StrataError, "\(mode) after \(n) calls: \(error)")
+            let stop = FaultStop(mode, under: repo.path + "/", after: n) {
+                try Bundle.import(dir.file("b.bundle"), into: repo, passphrase: nil).copied.first?.target
             }
-            let fired = FaultInjection.hasFired(pathPrefix: repo.path + "/")
-            FaultInjection.remove(pathPrefix: repo.path + "/")
-            if mode.contains("power") { PowerLossSimulator.powerLoss() }
-            if let imported {
+            let lastError = stop.error.map { "\($0)" } ?? ""
+            if let imported = stop.result ?? nil {
                 let copied = try SnapshotResolver(repo: repo).resolve(imported.hex)
                 #expect(try restoreBytes(repo, copied, in: dir) == image, "\(mode) after \(n) calls")
             } else if mode.hasPrefix("one") {
@@ -373,8 +370,7 @@ struct ImportFaultTests {
             #expect(report.isHealthy && report.notes.isEmpty, "\(mode) after \(n) calls: \(report.problems.map(\.message)) \(report.notes)")
             let left = try FileSystem.list(repo.tmpPath)
             #expect(left.isEmpty, "\(mode) after \(n) calls, then gc: \(left)")
-            let done = mode.hasPrefix("one") ? !fired : imported != nil
-            if done || n > 600 {
+            if stop.isLast || n > 600 {
                 #expect(n > 10 && n < 600, "import made \(n) calls")
                 return
             }
