@@ -134,8 +134,6 @@ public final class FileHandleFD: @unchecked Sendable {
         _ = strata_start_writeback(fd, offset, Int64(count))
     }
 
-    /// Lets the kernel drop this file's cached pages that are already on disk (`POSIX_FADV_DONTNEED`; pages still
-    /// dirty or being written stay). Only a hint, for a long write that should not fill memory with its own pages.
     /// On a pipe, asks the kernel for a 1 MiB buffer instead of the default 64 KiB: a stream of a disk image then
     /// moves in fewer, larger steps (`cat` of the benchmark's 4 GiB image into a reader: 3.9–6.1 s with the default,
     /// 1.9–2.8 s with 1 MiB). Anything else, or a refusal (the user's pipe quota), leaves it as it is.
@@ -143,6 +141,8 @@ public final class FileHandleFD: @unchecked Sendable {
         _ = strata_set_pipe_size(fd, 1 << 20)
     }
 
+    /// Lets the kernel drop this file's cached pages that are already on disk (`POSIX_FADV_DONTNEED`; pages still
+    /// dirty or being written stay). Only a hint, for a long write that should not fill memory with its own pages.
     public func dropWrittenPages() {
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
     }
