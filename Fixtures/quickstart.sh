@@ -4,9 +4,9 @@
 # usage: Fixtures/quickstart.sh [DEMO_DIR]   (default /tmp/strata-demo; it is replaced)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! dpkg -s libzstd-dev e2fsprogs qemu-utils libnbd-bin >/dev/null 2>&1; then
-  if [ "$(id -u)" -ne 0 ]; then echo "quickstart: run as root, or first: sudo apt-get install -y libzstd-dev e2fsprogs qemu-utils libnbd-bin" >&2; exit 1; fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzstd-dev e2fsprogs qemu-utils libnbd-bin >/dev/null
+if ! dpkg -s libzstd-dev e2fsprogs qemu-utils libnbd-bin xfsprogs >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then echo "quickstart: run as root, or first: sudo apt-get install -y libzstd-dev e2fsprogs qemu-utils libnbd-bin xfsprogs" >&2; exit 1; fi
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libzstd-dev e2fsprogs qemu-utils libnbd-bin xfsprogs >/dev/null
 fi
 echo "== building strata (release, the Swift runtime linked in: one self-contained binary)"
 swift build -c release --static-swift-stdlib --build-path .build-static 2>&1 | tail -1

@@ -1,7 +1,8 @@
 // glibc functions that Swift's Glibc module does not export: the allocator's tuning (mallopt), and
-// sync_file_range and fallocate, which fcntl.h declares only for _GNU_SOURCE.
+// sync_file_range and fallocate, which fcntl.h declares only for _GNU_SOURCE; O_TMPFILE and the FICLONE ioctl.
 #include <malloc.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/vfs.h>
 
 #ifndef __USE_GNU
@@ -36,4 +37,24 @@ static inline int strata_set_pipe_size(int fd, int size) {
 static inline long strata_file_system_type(int fd) {
     struct statfs s;
     return fstatfs(fd, &s) == 0 ? (long)s.f_type : 0;
+}
+
+#ifndef O_TMPFILE
+#define O_TMPFILE (020000000 | O_DIRECTORY)
+#endif
+#ifndef FICLONE
+#define FICLONE _IOW(0x94, 9, int)
+#endif
+
+/// Opens a new file without a name in `directory` (O_TMPFILE), for reading and writing, private (0600); it is gone
+/// when closed. -1 with errno where the file system cannot (EOPNOTSUPP, EISDIR on old kernels) or may not.
+static inline int strata_open_unnamed(const char *directory) {
+    return open(directory, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
+/// Makes `destination` share every block of `source` (the FICLONE ioctl: a reflink, copy-on-write afterwards): an
+/// instant copy on file systems that can (btrfs, XFS with reflink, bcachefs, ZFS with block cloning). -1 with errno
+/// elsewhere (EOPNOTSUPP, EINVAL, ENOTTY), across file systems (EXDEV).
+static inline int strata_clone_file(int destination, int source) {
+    return ioctl(destination, FICLONE, source);
 }

@@ -2,16 +2,30 @@
 import Glibc
 #endif
 
+/// Whether `snap` reads an image file through a clone of it (a reflink: an instant copy that shares the file's
+/// blocks), so that the snapshot is the file as it was at one instant even while something (a running VM) writes to
+/// it. Only some file systems can clone a file (btrfs, XFS with reflink, bcachefs, ZFS with block cloning).
+public enum CloneMode: String, Sendable, CaseIterable {
+    /// Clone where the file system can; elsewhere read the file itself (and warn if it changed while it was read).
+    case auto
+    /// Clone or fail, committing nothing.
+    case always
+    /// Read the file itself.
+    case never
+}
+
 /// What a snapshot reads: a regular file (holes skipped), a block device, or a stream (standard input).
 final class ImageSource {
     enum Kind: String { case file, blockDevice, stream }
 
     let path: String
     let kind: Kind
-    let file: FileHandleFD
+    private(set) var file: FileHandleFD
     /// Size in bytes; nil for a stream until it ends.
-    let size: Int64?
+    private(set) var size: Int64?
     let initialStatus: FileStatus?
+    /// True once `takeClone` replaced the file by a clone of it: what is read then cannot change.
+    private(set) var isClone = false
 
     /// A stream read from an open descriptor (a pipe).
     init(stream: FileHandleFD, name: String) {
@@ -68,6 +82,32 @@ final class ImageSource {
         initialStatus = st
     }
 
+    /// For an image file and `mode` auto or always: from now on reads a clone of the file taken at this instant,
+    /// made beside it (a file without a name, gone when closed, so nothing is ever left there). With auto, where
+    /// the clone cannot be made (the file system cannot clone, the folder is not writable) the file itself is read.
+    /// - Throws: `refused` with `always` when no clone can be made.
+    func takeClone(_ mode: CloneMode) throws {
+        guard mode != .never, kind == .file, !isClone else { return }
+        let copy: FileHandleFD
+        do {
+            copy = try FileHandleFD.clone(of: file, inDirectory: FileSystem.directoryName(path))
+        } catch let e as SystemCallError {
+            guard mode == .always else { return }
+            let why: String
+            switch e.errno {
+            case EOPNOTSUPP, EINVAL, ENOTTY, EISDIR, EXDEV:
+                why = "its file system cannot clone files (btrfs and XFS with reflink can)"
+            default:
+                why = "\(e.call == "open" ? "making a file in \(FileSystem.directoryName(path))" : "cloning it") failed: \(e.reason)"
+            }
+            throw StrataError(.refused, "cannot take a point-in-time clone of \(path): \(why); with --clone auto it is read as it is")
+        }
+        let st = try wrap(try copy.stat(), "cannot read the clone of \(path)")
+        file = copy
+        size = st.size
+        isClone = true
+    }
+
     /// Whether a file that reports a size of 0 gives bytes when read anyway (pseudo-files report 0).
     private static func holdsData(_ file: FileHandleFD) -> Bool {
         var byte: UInt8 = 0
@@ -105,9 +145,9 @@ final class ImageSource {
         }(), "cannot read source \(path)")
     }
 
-    /// True when the file's size or modification time moved since it was opened.
+    /// True when the file's size or modification time moved since it was opened (never for a clone).
     func changedSinceOpen() -> Bool {
-        guard kind == .file, let before = initialStatus, let after = try? FileSystem.status(path) else { return false }
+        guard kind == .file, !isClone, let before = initialStatus, let after = try? FileSystem.status(path) else { return false }
         return after.size != before.size || after.modificationTime.tv_sec != before.modificationTime.tv_sec
             || after.modificationTime.tv_nsec != before.modificationTime.tv_nsec
     }

@@ -11,20 +11,26 @@ public struct SnapshotRequest: Sendable {
     public var tags: [String: String]
     /// Fail instead of committing when the source changed (size or modification time) while it was read.
     public var failOnChange: Bool
+    /// Whether an image file is read through a clone of it taken when reading starts (see `CloneMode`).
+    public var clone: CloneMode
     /// For a copy: the original snapshot, whose creation facts (time, source, host) the new manifest keeps.
     var original: Manifest?
     /// For a copy: runs after the image was read and before anything is committed; throwing aborts the snapshot.
     var beforeCommit: (() throws -> Void)?
+    /// For tests of the point in time: runs when reading is about to start, after the clone (if any) was taken.
+    var beforeReading: (() throws -> Void)?
 
     public init(source: String, volume: String? = nil, description: String = "", tags: [String: String] = [:],
-                failOnChange: Bool = false) {
+                failOnChange: Bool = false, clone: CloneMode = .auto) {
         self.source = source
         self.volume = volume
         self.description = description
         self.tags = tags
         self.failOnChange = failOnChange
+        self.clone = clone
         original = nil
         beforeCommit = nil
+        beforeReading = nil
     }
 }
 
@@ -33,6 +39,9 @@ public struct SnapshotResult: Sendable {
     public let snapshot: Snapshot
     public let seconds: Double
     public let packsWritten: Int
+    /// True when the image was read through a clone taken as reading started: the snapshot is the file as it was
+    /// at that instant, whatever was written to it meanwhile.
+    public let readFromClone: Bool
 }
 
 /// Takes snapshots: reads the source, cuts it into chunks, stores the new ones, builds the chunk map and commits
@@ -80,11 +89,14 @@ public final class Snapshotter {
         let volume = request.volume ?? FileSystem.baseName(request.source)
         let lock = try repo.lock(.shared, onWait: onWait)
         defer { withExtendedLifetime(lock) {} }
-        // The snapshot's point in time is when reading starts, not when the command started waiting for gc.
-        let started = Date()
         let clock = ContinuousClock.now
         let index = try ChunkIndex.load(repo, strict: true)
         try index.requirePacksPresent(in: repo, for: "a snapshot")
+        // The snapshot's point in time is when reading starts (the clone, when there is one), not when the command
+        // started waiting for gc.
+        try source.takeClone(request.clone)
+        let started = Date()
+        try request.beforeReading?()
         let journal = try PendingStore(repo: repo).begin(
             volume: volume, source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
             totalBytes: source.size, limit: repo.config.snapshotLimit)
@@ -121,7 +133,7 @@ public final class Snapshotter {
             let id = try SnapshotStore(repo: repo).save(manifest)
             return SnapshotResult(snapshot: Snapshot(id: id, manifest: manifest),
                                   seconds: clock.secondsElapsed,
-                                  packsWritten: packer.totals.packs)
+                                  packsWritten: packer.totals.packs, readFromClone: source.isClone)
         } catch {
             packer.abandon()
             throw Interruption.retell(error, "snapshot of \(volume)", "nothing was committed")

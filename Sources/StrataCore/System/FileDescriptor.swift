@@ -31,6 +31,20 @@ public final class FileHandleFD: @unchecked Sendable {
         try open(path, flags: O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode: 0o600)
     }
 
+    /// An instant copy of `source`'s current contents that nothing else can change: a file without a name in
+    /// `directory` (on `source`'s file system) sharing `source`'s blocks, gone when closed. Throws where the file
+    /// system cannot clone (`clone`, EOPNOTSUPP/EINVAL/EXDEV) or has no unnamed files (`open`).
+    static func clone(of source: FileHandleFD, inDirectory directory: String) throws -> FileHandleFD {
+        let fd = strata_open_unnamed(directory)
+        guard fd >= 0 else { throw SystemCallError(call: "open", path: directory, errno: errno) }
+        let copy = FileHandleFD(fd: fd, path: source.path)
+        while strata_clone_file(fd, source.fd) != 0 {
+            if errno == EINTR { continue }
+            throw SystemCallError(call: "clone", path: source.path, errno: errno)
+        }
+        return copy
+    }
+
     static func open(_ path: String, flags: Int32, mode: mode_t) throws -> FileHandleFD {
         while true {
             let fd = Glibc.open(path, flags, mode)

@@ -12,6 +12,7 @@ struct Snap: ParsableCommand {
             Examples:
               strata snap vm.img -m "before upgrade" -t env=prod
               strata snap /dev/vg0/data-snap --volume data
+              strata snap /var/lib/libvirt/images/vm.img --clone always
               zcat disk.img.gz | strata snap - --volume disk
             """)
 
@@ -33,6 +34,9 @@ struct Snap: ParsableCommand {
     @Flag(help: "Fail, committing nothing, if the source changes (size or modification time) while it is read.")
     var failOnChange = false
 
+    @Option(help: ArgumentHelp("Read an image file through an instant clone of it, so the snapshot is one point in time even while a VM writes to it: auto (where its file system can clone: btrfs, XFS with reflink), always (or fail), never.", valueName: "mode"))
+    var clone: CloneMode = .auto
+
     mutating func run() throws {
         let repo = try repository.open()
         var tagMap: [String: String] = [:]
@@ -46,7 +50,8 @@ struct Snap: ParsableCommand {
         do {
             let quiet = output.quiet
             result = try Snapshotter(repo: repo).run(
-                SnapshotRequest(source: source, volume: volume, description: message, tags: tagMap, failOnChange: failOnChange),
+                SnapshotRequest(source: source, volume: volume, description: message, tags: tagMap, failOnChange: failOnChange,
+                                clone: clone),
                 progress: bar) {
                 if !quiet { Terminal.writeErr("waiting for gc to finish…\n") }
             }
@@ -57,12 +62,14 @@ struct Snap: ParsableCommand {
         bar?.finish()
         let m = result.snapshot.manifest
         if output.json {
-            try JSONOutput.print(SnapshotJSON(result.snapshot, seconds: result.seconds))
+            var json = SnapshotJSON(result.snapshot, seconds: result.seconds)
+            json.readFromClone = result.readFromClone
+            try JSONOutput.print(json)
         } else {
             Terminal.writeOut(result.snapshot.id.hex + "\n")
         }
         let rate = result.seconds > 0 ? Double(m.size) / result.seconds : 0
-        output.note("snap \(result.snapshot.id.shortHex)  \(Format.bytes(m.size)) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), \(Format.bytes(m.newBytes)) new (\(m.newChunks) chunk\(m.newChunks == 1 ? "" : "s")), \(Format.bytes(m.storedBytes)) stored")
+        output.note("snap \(result.snapshot.id.shortHex)  \(Format.bytes(m.size)) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), \(Format.bytes(m.newBytes)) new (\(m.newChunks) chunk\(m.newChunks == 1 ? "" : "s")), \(Format.bytes(m.storedBytes)) stored\(result.readFromClone ? ", read from a point-in-time clone" : "")")
         if m.sourceChanged {
             Terminal.writeErr("strata: warning: \(source) changed while it was read; the snapshot may not be consistent\n")
         }
@@ -95,6 +102,8 @@ struct SnapshotJSON: Encodable {
     var host: String
     var sourceChanged: Bool
     var seconds: Double?
+    /// Only in `snap`'s output: whether the image was read through a point-in-time clone (`--clone`).
+    var readFromClone: Bool?
     /// Always "completed" (pending snapshots appear in `log --json` with status "pending" or "failed").
     var status = "completed"
 
@@ -128,3 +137,5 @@ struct SnapshotJSON: Encodable {
         self.seconds = seconds
     }
 }
+
+extension CloneMode: ExpressibleByArgument {}
