@@ -436,6 +436,14 @@ public final class Checker {
         let lock = NSLock()
         var next = 0
         var shared = data
+        // Frames are asked for a few ahead of those being read (a repository checked at night is not in the page
+        // cache, and a disk's own read-ahead of 128 KiB leaves it idle between the workers' reads).
+        let prefetcher = PackPrefetcher(repo: repo, index: index)
+        let ahead = 4 * workers
+        for j in jobs.indices.prefix(ahead) {
+            let f = tocs[jobs[j].pack]!.frames[jobs[j].frame]
+            prefetcher.prefetch(pack: jobs[j].pack, offset: f.offset, length: Int(f.compressedLength))
+        }
         let frozenEntries = entriesByFrame
         entriesByFrame = [:]
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
@@ -454,6 +462,10 @@ public final class Checker {
                 lock.lock()
                 let j = next
                 next += 1
+                if j + ahead < jobs.count {
+                    let a = jobs[j + ahead], f = tocs[a.pack]!.frames[a.frame]
+                    prefetcher.prefetch(pack: a.pack, offset: f.offset, length: Int(f.compressedLength))
+                }
                 if let progress = shared.progress, ContinuousClock.now - shared.lastReport > .milliseconds(100) {
                     shared.lastReport = ContinuousClock.now
                     progress.progress(done: shared.bytes, total: max(shared.total, shared.bytes), newBytes: 0)
