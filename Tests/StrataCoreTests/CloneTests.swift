@@ -74,6 +74,7 @@ struct CloneTests {
             request.beforeReading = { overwrite(image, with: Self.after) }  // a VM writing as the snapshot starts
             let result = try Snapshotter(repo: repo).run(request)
             #expect(result.readFromClone)
+            #expect(result.snapshot.manifest.sourceKind == "fileClone")
             #expect(!result.snapshot.manifest.sourceChanged, "a clone cannot change while it is read")
             #expect(try restoreBytes(repo, result.snapshot, in: dir) == Self.before, "\(mode): the image as it was at the clone")
         }
@@ -86,6 +87,7 @@ struct CloneTests {
         request.beforeReading = { overwrite(image, with: Self.after) }
         let live = try Snapshotter(repo: repo).run(request)
         #expect(!live.readFromClone)
+        #expect(live.snapshot.manifest.sourceKind == "file")
         #expect(live.snapshot.manifest.sourceChanged)
         #expect(try restoreBytes(repo, live.snapshot, in: dir) == Self.after)
     }
@@ -103,6 +105,7 @@ struct CloneTests {
 
         let auto = try Snapshotter(repo: repo).run(SnapshotRequest(source: image, volume: "disk"))
         #expect(!auto.readFromClone)
+        #expect(auto.snapshot.manifest.sourceKind == "file")
         #expect(try restoreBytes(repo, auto.snapshot, in: dir) == Self.before)
 
         let packs = try repo.packFilePaths().sorted()

@@ -8,7 +8,8 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var volume: String
     /// The path that was read (`-` for standard input).
     public var source: String
-    /// `file`, `blockDevice` or `stream`.
+    /// `file`, `fileClone` (a file read through a point-in-time clone of it), `blockDevice` or `stream`; readers
+    /// show kinds they do not know as they are.
     public var sourceKind: String
     /// Logical size of the image in bytes.
     public var size: UInt64

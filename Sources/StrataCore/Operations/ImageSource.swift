@@ -145,6 +145,10 @@ final class ImageSource {
         }(), "cannot read source \(path)")
     }
 
+    /// What the manifest records as its `sourceKind`: `file`, `fileClone` (a file read through a point-in-time
+    /// clone), `blockDevice` or `stream`.
+    var manifestKind: String { isClone ? "fileClone" : kind.rawValue }
+
     /// True when the file's size or modification time moved since it was opened (never for a clone).
     func changedSinceOpen() -> Bool {
         guard kind == .file, !isClone, let before = initialStatus, let after = try? FileSystem.status(path) else { return false }

@@ -122,7 +122,7 @@ public final class Snapshotter {
             let manifest = Manifest(
                 format: 1, volume: volume,
                 source: original?.source ?? (request.source == "-" ? "-" : FileSystem.absolute(request.source)),
-                sourceKind: original?.sourceKind ?? source.kind.rawValue, size: outcome.size,
+                sourceKind: original?.sourceKind ?? source.manifestKind, size: outcome.size,
                 createdAt: original?.createdAt ?? Timestamp.format(started), completedAt: Timestamp.format(Date()),
                 description: request.description, tags: request.tags,
                 chunker: repo.config.chunker.description, root: outcome.root.hex,

@@ -55,7 +55,7 @@ struct Show: ParsableCommand {
             ["snapshot", snap.id.hex],
             ["volume", m.volume],
             ["taken", "\(Format.localTime(m.createdDate)) (\(Format.ago(m.createdDate)))"],
-            ["source", "\(m.source) (\(m.sourceKind))\(m.host.isEmpty ? "" : " on \(m.host)")"],
+            ["source", "\(m.source) (\(m.sourceKind == "fileClone" ? "file, read from a point-in-time clone" : m.sourceKind))\(m.host.isEmpty ? "" : " on \(m.host)")"],
         ]
         if !m.description.isEmpty { rows.append(["description", m.description]) }
         rows.append(["tags", info.tags.isEmpty ? "-" : Format.tags(info.tags)])

@@ -62,9 +62,7 @@ struct Snap: ParsableCommand {
         bar?.finish()
         let m = result.snapshot.manifest
         if output.json {
-            var json = SnapshotJSON(result.snapshot, seconds: result.seconds)
-            json.readFromClone = result.readFromClone
-            try JSONOutput.print(json)
+            try JSONOutput.print(SnapshotJSON(result.snapshot, seconds: result.seconds))
         } else {
             Terminal.writeOut(result.snapshot.id.hex + "\n")
         }
@@ -102,8 +100,6 @@ struct SnapshotJSON: Encodable {
     var host: String
     var sourceChanged: Bool
     var seconds: Double?
-    /// Only in `snap`'s output: whether the image was read through a point-in-time clone (`--clone`).
-    var readFromClone: Bool?
     /// Always "completed" (pending snapshots appear in `log --json` with status "pending" or "failed").
     var status = "completed"
 
