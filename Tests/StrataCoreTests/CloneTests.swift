@@ -81,6 +81,17 @@ struct CloneTests {
         // Nothing is left beside the image: the clone had no name.
         #expect(try FileManager.default.contentsOfDirectory(atPath: xfs.path).sorted() == ["vm.img"])
 
+        // Through a symlink on another file system (the test's temporary directory), the clone is still made
+        // beside the file itself.
+        let link = dir.file("vm-link.img")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: image)
+        overwrite(image, with: Self.before)
+        var viaLink = SnapshotRequest(source: link, volume: "vm", clone: .always)
+        viaLink.beforeReading = { overwrite(image, with: Self.after) }
+        let linked = try Snapshotter(repo: repo).run(viaLink)
+        #expect(linked.readFromClone)
+        #expect(try restoreBytes(repo, linked.snapshot, in: dir) == Self.before)
+
         // Read as it is, the snapshot gets whatever is there when each part is read, and says the file changed.
         overwrite(image, with: Self.before)
         var request = SnapshotRequest(source: image, volume: "vm", clone: .never)

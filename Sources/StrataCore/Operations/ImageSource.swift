@@ -88,9 +88,11 @@ final class ImageSource {
     /// - Throws: `refused` with `always` when no clone can be made.
     func takeClone(_ mode: CloneMode) throws {
         guard mode != .never, kind == .file, !isClone else { return }
+        // Beside the file itself, not beside a symlink to it: a clone must be on the file's own file system.
+        let directory = FileSystem.directoryName(FileSystem.resolved(path) ?? path)
         let copy: FileHandleFD
         do {
-            copy = try FileHandleFD.clone(of: file, inDirectory: FileSystem.directoryName(path))
+            copy = try FileHandleFD.clone(of: file, inDirectory: directory)
         } catch let e as SystemCallError {
             guard mode == .always else { return }
             let why: String
@@ -98,7 +100,7 @@ final class ImageSource {
             case EOPNOTSUPP, EINVAL, ENOTTY, EISDIR, EXDEV:
                 why = "its file system cannot clone files (btrfs and XFS with reflink can)"
             default:
-                why = "\(e.call == "open" ? "making a file in \(FileSystem.directoryName(path))" : "cloning it") failed: \(e.reason)"
+                why = "\(e.call == "open" ? "making a file in \(directory)" : "cloning it") failed: \(e.reason)"
             }
             throw StrataError(.refused, "cannot take a point-in-time clone of \(path): \(why); with --clone auto it is read as it is")
         }

@@ -119,6 +119,13 @@ public enum FileSystem {
         return String(path[path.index(after: slash)...])
     }
 
+    /// The path with every symlink resolved (`realpath`), or nil when it cannot be resolved.
+    public static func resolved(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
     /// The absolute form of a path (relative to the working directory), without resolving symlinks.
     public static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
