@@ -108,8 +108,16 @@ final class WholeFrameCopier {
             var entries = [[PackEntry]](repeating: [], count: toc.frames.count)
             for e in toc.entries where Int(e.frame) < entries.count { entries[Int(e.frame)].append(e) }
             let wantedHere = perPack[pack]!
-            for (f, frame) in toc.frames.enumerated() where frame.kind == .chunk {
-                guard let count = wantedHere[frame.offset], count == entries[f].count, entries[f].allSatisfy({ $0.kind == .chunk }) else { continue }
+            let movable = toc.frames.indices.filter { f in
+                let frame = toc.frames[f]
+                guard frame.kind == .chunk, let count = wantedHere[frame.offset] else { return false }
+                return count == entries[f].count && entries[f].allSatisfy({ $0.kind == .chunk })
+            }
+            // The pack's frames to move are asked for at once: a source out of the page cache then streams from
+            // the disk instead of waiting for each frame in turn (a disk's own read-ahead is 128 KiB).
+            for f in movable { file.file.startReading(offset: Int64(toc.frames[f].offset), count: Int(toc.frames[f].compressedLength)) }
+            for f in movable {
+                let frame = toc.frames[f]
                 let job = jobs[waiting]
                 job.file = file
                 job.frame = frame
