@@ -63,6 +63,7 @@ struct CloneTests {
           .enabled(if: XFSMount.available, "needs root, loop devices and mkfs.xfs"))
     func cloneKeepsThePointInTime() throws {
         let xfs = try XFSMount()
+        defer { withExtendedLifetime(xfs) {} }  // unmounted last, after the read-only view below
         let dir = TemporaryDirectory()
         let repo = try Repository.create(at: dir.file("repo"))
         let image = xfs.path + "/vm.img"
@@ -90,7 +91,22 @@ struct CloneTests {
         viaLink.beforeReading = { overwrite(image, with: Self.after) }
         let linked = try Snapshotter(repo: repo).run(viaLink)
         #expect(linked.readFromClone)
+        #expect(linked.cloneFailure == nil)
         #expect(try restoreBytes(repo, linked.snapshot, in: dir) == Self.before)
+
+        // Where the file system could clone but no clone can be made beside the file (here a read-only view of the
+        // same folder), auto reads the file itself and says why; always refuses.
+        let readOnly = xfs.scratch.file("ro")
+        try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: false)
+        try XFSMount.run("mount", ["--bind", xfs.path, readOnly])
+        defer { _ = try? XFSMount.exec("umount", [readOnly]) }
+        try XFSMount.run("mount", ["-o", "remount,bind,ro", readOnly])
+        let viewed = try Snapshotter(repo: repo).run(SnapshotRequest(source: readOnly + "/vm.img", volume: "vm"))
+        #expect(!viewed.readFromClone)
+        #expect(viewed.cloneFailure == "cannot take a point-in-time clone of \(readOnly)/vm.img: making a file in \(readOnly) failed: Read-only file system; it was read as it is")
+        #expect(throws: StrataError.self) {
+            try Snapshotter(repo: repo).run(SnapshotRequest(source: readOnly + "/vm.img", volume: "vm", clone: .always))
+        }
 
         // Read as it is, the snapshot gets whatever is there when each part is read, and says the file changed.
         overwrite(image, with: Self.before)
@@ -116,6 +132,7 @@ struct CloneTests {
 
         let auto = try Snapshotter(repo: repo).run(SnapshotRequest(source: image, volume: "disk"))
         #expect(!auto.readFromClone)
+        #expect(auto.cloneFailure == nil, "a file system that cannot clone is no reason for a warning")
         #expect(auto.snapshot.manifest.sourceKind == "file")
         #expect(try restoreBytes(repo, auto.snapshot, in: dir) == Self.before)
 

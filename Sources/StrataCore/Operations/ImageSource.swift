@@ -26,6 +26,9 @@ final class ImageSource {
     let initialStatus: FileStatus?
     /// True once `takeClone` replaced the file by a clone of it: what is read then cannot change.
     private(set) var isClone = false
+    /// With `--clone auto`, why no clone was made where the file system may well clone files (a folder that may not
+    /// be written to, no space): said as a warning, since the snapshot is then not one point in time.
+    private(set) var cloneFailure: String?
 
     /// A stream read from an open descriptor (a pipe).
     init(stream: FileHandleFD, name: String) {
@@ -94,13 +97,12 @@ final class ImageSource {
         do {
             copy = try FileHandleFD.clone(of: file, inDirectory: directory)
         } catch let e as SystemCallError {
-            guard mode == .always else { return }
-            let why: String
-            switch e.errno {
-            case EOPNOTSUPP, EINVAL, ENOTTY, EISDIR, EXDEV:
-                why = "its file system cannot clone files (btrfs and XFS with reflink can)"
-            default:
-                why = "\(e.call == "open" ? "making a file in \(directory)" : "cloning it") failed: \(e.reason)"
+            let unsupported = [EOPNOTSUPP, EINVAL, ENOTTY, EISDIR, EXDEV].contains(e.errno)
+            let why = unsupported ? "its file system cannot clone files (btrfs and XFS with reflink can)"
+                : "\(e.call == "open" ? "making a file in \(directory)" : "cloning it") failed: \(e.reason)"
+            guard mode == .always else {
+                if !unsupported { cloneFailure = "cannot take a point-in-time clone of \(path): \(why); it was read as it is" }
+                return
             }
             throw StrataError(.refused, "cannot take a point-in-time clone of \(path): \(why); with --clone auto it is read as it is")
         }

@@ -42,6 +42,8 @@ public struct SnapshotResult: Sendable {
     /// True when the image was read through a clone taken as reading started: the snapshot is the file as it was
     /// at that instant, whatever was written to it meanwhile.
     public let readFromClone: Bool
+    /// With `--clone auto` on a file system that may clone, why no clone was made (the snapshot is still taken).
+    public let cloneFailure: String?
 }
 
 /// Takes snapshots: reads the source, cuts it into chunks, stores the new ones, builds the chunk map and commits
@@ -133,7 +135,8 @@ public final class Snapshotter {
             let id = try SnapshotStore(repo: repo).save(manifest)
             return SnapshotResult(snapshot: Snapshot(id: id, manifest: manifest),
                                   seconds: clock.secondsElapsed,
-                                  packsWritten: packer.totals.packs, readFromClone: source.isClone)
+                                  packsWritten: packer.totals.packs, readFromClone: source.isClone,
+                                  cloneFailure: source.cloneFailure)
         } catch {
             packer.abandon()
             throw Interruption.retell(error, "snapshot of \(volume)", "nothing was committed")

@@ -68,6 +68,9 @@ struct Snap: ParsableCommand {
         }
         let rate = result.seconds > 0 ? Double(m.size) / result.seconds : 0
         output.note("snap \(result.snapshot.id.shortHex)  \(Format.bytes(m.size)) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), \(Format.bytes(m.newBytes)) new (\(m.newChunks) chunk\(m.newChunks == 1 ? "" : "s")), \(Format.bytes(m.storedBytes)) stored\(result.readFromClone ? ", read from a point-in-time clone" : "")")
+        if let why = result.cloneFailure {
+            Terminal.writeErr("strata: warning: \(why)\n")
+        }
         if m.sourceChanged {
             Terminal.writeErr("strata: warning: \(source) changed while it was read; the snapshot may not be consistent\n")
         }
