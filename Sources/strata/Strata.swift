@@ -1,6 +1,9 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import StrataCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `strata` command: parses arguments, calls StrataCore, formats output and maps errors to exit statuses.
 struct Strata: ParsableCommand {

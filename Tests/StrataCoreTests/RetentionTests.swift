@@ -26,7 +26,7 @@ struct RetentionTests {
     @Test("a year of nightly snapshots: daily 7, weekly 4, monthly 12")
     func cronRecipe() {
         let snaps = Self.nightly()
-        let decisions = RetentionPolicy(daily: 7, weekly: 4, monthly: 12).apply(to: snaps, timeZone: TimeZone(identifier: "UTC")!)
+        let decisions = RetentionPolicy(daily: 7, weekly: 4, monthly: 12).apply(to: snaps, zone: .named("UTC")!)
         let kept = decisions.filter(\.keep)
         // 7 newest days; weekly and monthly keep the newest of each bucket (some coincide with daily ones).
         let newest = decisions.prefix(7)
@@ -51,7 +51,7 @@ struct RetentionTests {
         let dates = ["2024-01-31T23:59:00Z", "2024-02-01T00:01:00Z", "2024-02-29T12:00:00Z", "2024-03-01T00:00:00Z",
                      "2025-02-28T23:00:00Z", "2025-03-01T01:00:00Z", "2025-04-30T22:00:00Z"]
         let snaps = dates.enumerated().map { Self.info(Self.utc($0.element), n: $0.offset) }
-        let d = RetentionPolicy(monthly: 10).apply(to: snaps, timeZone: TimeZone(identifier: "UTC")!)
+        let d = RetentionPolicy(monthly: 10).apply(to: snaps, zone: .named("UTC")!)
         let kept = Set(d.filter(\.keep).map(\.info.manifest.createdAt))
         // Newest per month: Apr 2025, Mar 2025, Feb 2025, Mar 2024, Feb 2024 (the 29th), Jan 2024.
         #expect(kept == Set(["2025-04-30T22:00:00.000Z", "2025-03-01T01:00:00.000Z", "2025-02-28T23:00:00.000Z",
@@ -61,27 +61,27 @@ struct RetentionTests {
     @Test("buckets follow local time: a snapshot at 23:30 UTC is the next day in Berlin")
     func timeZones() {
         let snaps = [Self.info(Self.utc("2026-03-10T23:30:00Z"), n: 1), Self.info(Self.utc("2026-03-10T12:00:00Z"), n: 2)]
-        let utc = RetentionPolicy(daily: 5).apply(to: snaps, timeZone: TimeZone(identifier: "UTC")!)
+        let utc = RetentionPolicy(daily: 5).apply(to: snaps, zone: .named("UTC")!)
         #expect(utc.filter(\.keep).count == 1)  // same UTC day: only the newest
-        let berlin = RetentionPolicy(daily: 5).apply(to: snaps, timeZone: TimeZone(identifier: "Europe/Berlin")!)
+        let berlin = RetentionPolicy(daily: 5).apply(to: snaps, zone: .named("Europe/Berlin")!)
         #expect(berlin.filter(\.keep).count == 2)  // 00:30 on the 11th and 13:00 on the 10th
     }
 
     @Test("DST: the repeated hour in autumn is one hourly bucket; the skipped hour in spring loses nothing")
     func daylightSaving() {
-        let ny = TimeZone(identifier: "America/New_York")!
+        let ny = CivilTimeZone.named("America/New_York")!
         // 2026-11-01 01:30 EDT (05:30Z) and 01:30 EST (06:30Z) are the same local hour.
         let autumn = [Self.info(Self.utc("2026-11-01T05:30:00Z"), n: 1), Self.info(Self.utc("2026-11-01T06:30:00Z"), n: 2),
                       Self.info(Self.utc("2026-11-01T07:30:00Z"), n: 3)]
-        let a = RetentionPolicy(hourly: 10).apply(to: autumn, timeZone: ny)
+        let a = RetentionPolicy(hourly: 10).apply(to: autumn, zone: ny)
         #expect(a.filter(\.keep).count == 2)
         #expect(!a.first { $0.info.manifest.createdAt.hasPrefix("2026-11-01T05:30") }!.keep)
         // 2026-03-08: 02:00 local does not exist; hourly snapshots at 06:30Z, 07:30Z (03:30 EDT) are distinct hours.
         let spring = [Self.info(Self.utc("2026-03-08T06:30:00Z"), n: 4), Self.info(Self.utc("2026-03-08T07:30:00Z"), n: 5)]
-        #expect(RetentionPolicy(hourly: 10).apply(to: spring, timeZone: ny).allSatisfy { $0.keep })
+        #expect(RetentionPolicy(hourly: 10).apply(to: spring, zone: ny).allSatisfy { $0.keep })
         // Daily over the DST change: 23 and 25 hour days are still one bucket each.
         let days = (0..<6).map { Self.info(Self.utc("2026-11-01T04:00:00Z").addingTimeInterval(Double($0) * 6 * 3600), n: 10 + $0) }
-        let daily = RetentionPolicy(daily: 10).apply(to: days, timeZone: ny)
+        let daily = RetentionPolicy(daily: 10).apply(to: days, zone: ny)
         #expect(daily.filter(\.keep).count == 2)
     }
 
@@ -92,7 +92,7 @@ struct RetentionTests {
         snaps.append(Self.info(base.addingTimeInterval(-86400 * 30), protected: true, n: 100))
         snaps.append(Self.info(base.addingTimeInterval(-86400 * 40), refs: ["golden"], n: 101))
         snaps += (0..<3).map { Self.info(base.addingTimeInterval(Double($0)), volume: "other", n: 200 + $0) }
-        let d = RetentionPolicy(last: 2, within: 3 * 3600).apply(to: snaps, timeZone: TimeZone(identifier: "UTC")!)
+        let d = RetentionPolicy(last: 2, within: 3 * 3600).apply(to: snaps, zone: .named("UTC")!)
         let v = d.filter { $0.info.manifest.volume == "v" }
         // last 2 + within 3h of the newest (hours 9, 8, 7, 6) + protected + ref.
         #expect(v.filter(\.keep).count == 6)
@@ -110,7 +110,7 @@ struct RetentionTests {
         for bad in ["", "7", "d", "7x", "-1d", "1.5d"] { #expect(throws: StrataError.self) { try Duration.parse(bad) } }
         let now = Self.utc("2026-06-01T00:00:00Z")
         #expect(try Duration.parseTime("7d", now: now) == now.addingTimeInterval(-7 * 86400))
-        #expect(try Duration.parseTime("2026-05-01", timeZone: TimeZone(identifier: "UTC")!) == Self.utc("2026-05-01T00:00:00Z"))
+        #expect(try Duration.parseTime("2026-05-01", zone: .named("UTC")!) == Self.utc("2026-05-01T00:00:00Z"))
         #expect(try Duration.parseTime("2026-05-01T10:00:00Z") == Self.utc("2026-05-01T10:00:00Z"))
         #expect(throws: StrataError.self) { try Duration.parseTime("yesterday") }
     }

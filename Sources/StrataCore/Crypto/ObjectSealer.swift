@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// The one step every stored object passes through: sealing with an AEAD in an encrypted repository, nothing in a
 /// plain one. `domain` is authenticated with the object, so an object of one kind cannot be passed off as another.

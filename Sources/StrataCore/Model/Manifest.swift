@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The immutable record of a snapshot: the facts at creation and the root of its chunk map.
 /// Stored as canonical JSON (sorted keys) in `snapshots/<id>`, where `<id>` is the SHA-256 of the file's bytes.

@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 
 /// One problem `fsck` found.
 public struct FsckProblem: Sendable, Equatable {
@@ -433,7 +433,7 @@ public final class Checker {
         var mismatched: Set<Int> = []
         var unindexedIDs: [Int: [Int: ObjectID]] = [:]
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
-        let lock = NSLock()
+        let lock = Lock()
         var next = 0
         var shared = data
         // Frames are asked for a few ahead of those being read (a repository checked at night is not in the page

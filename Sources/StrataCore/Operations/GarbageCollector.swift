@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// What `gc` did (or, with a dry run, would do).
 public struct GarbageCollectionResult: Sendable {

@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 
 /// One pass over a source: the reading, hashing, cutting and packing loop.
 ///

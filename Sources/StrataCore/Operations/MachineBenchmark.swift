@@ -1,6 +1,6 @@
 import Crypto
 import Dispatch
-import Foundation
+import FoundationEssentials
 
 /// Measures, on this machine, the work Strata's steps are made of — SHA-256 of pages, zero detection, zstd at each
 /// level, decompression, sealing — on one core and on all, and from those rates the fastest each step could be for
@@ -240,7 +240,7 @@ public struct MachineBenchmark: Sendable {
             // The share of non-zero pages in what was read, applied to all the data ranges.
             let share = Double(filled) / Double(max(readBytes, 1))
             let dataBytes = Int64(Double(dataRangeBytes) * share)
-            let mib = String(format: "%.1f MiB", Double(filled) / 1_048_576)
+            let mib = String(cFormat: "%.1f MiB", Double(filled) / 1_048_576)
             if filled < 1 << 20 {
                 // Too little to time anything on: rates from generated data, floors still for the image's data.
                 let size = Self.generate(into: buffer, size: min(capacity, Self.generatedSize))

@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 
 /// What a restore wrote.
 public struct RestoreResult: Sendable {
@@ -150,7 +150,7 @@ public final class Restorer {
         let slots = DispatchSemaphore(value: workers * 2)
         let group = DispatchGroup()
         let workQueue = DispatchQueue(label: "strata.restore.frames", attributes: .concurrent)
-        let poolLock = NSLock()
+        let poolLock = Lock()
         var writtenBytes = 0
         var buffers: [ByteBuffer] = []
         var caches: [FrameCacheReader] = []
@@ -408,7 +408,7 @@ public final class Restorer {
 
 /// The first error raised by any of several workers.
 final class ErrorBox: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var first: Error?
 
     func set(_ e: Error) {

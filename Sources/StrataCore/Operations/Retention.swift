@@ -1,7 +1,7 @@
-import Foundation
+import FoundationEssentials
 
 /// A retention policy for scripted snapshots: which snapshots to keep, per volume. A snapshot kept by any rule is
-/// kept. Rules work on calendar buckets in a time zone (local time by default):
+/// kept. Rules work on calendar buckets in a time zone (local time by default, as the C library tells it):
 ///
 /// - `last N`: the N newest snapshots.
 /// - `hourly/daily/weekly/monthly/yearly N`: going from newest to oldest, the newest snapshot of each of the N most
@@ -44,35 +44,31 @@ public struct RetentionPolicy: Sendable, Equatable {
     }
 
     /// Applies the policy to snapshots (any order, any volumes); returns decisions newest first per volume.
-    public func apply(to snapshots: [SnapshotInfo], timeZone: TimeZone = .current) -> [Decision] {
-        var calendar = Calendar(identifier: .iso8601)
-        calendar.timeZone = timeZone
+    public func apply(to snapshots: [SnapshotInfo], zone: CivilTimeZone = .local) -> [Decision] {
         var out: [Decision] = []
         let byVolume = Dictionary(grouping: snapshots, by: { $0.manifest.volume })
         for volume in byVolume.keys.sorted() {
             let list = byVolume[volume]!.sorted { ($0.manifest.createdDate, $0.id) > ($1.manifest.createdDate, $1.id) }
-            out += decide(list, calendar: calendar)
+            out += decide(list, zone: zone)
         }
         return out
     }
 
-    private func decide(_ list: [SnapshotInfo], calendar: Calendar) -> [Decision] {
+    private func decide(_ list: [SnapshotInfo], zone: CivilTimeZone) -> [Decision] {
         struct Rule {
             var name: String
             var left: Int
             var key: (Date) -> String
             var last: String?
         }
-        func key(_ components: Set<Calendar.Component>, _ format: @escaping (DateComponents) -> String) -> (Date) -> String {
-            { format(calendar.dateComponents(components, from: $0)) }
-        }
-        func two(_ n: Int?) -> String { String(format: "%02d", n ?? 0) }
+        // The bucket of an instant: its local hour, day, ISO week, month or year, as strftime writes it.
+        func key(_ pattern: String) -> (Date) -> String { { zone.format($0, pattern) } }
         var rules = [
-            Rule(name: "hourly", left: hourly, key: key([.year, .month, .day, .hour]) { "\($0.year!)-\(two($0.month))-\(two($0.day)) \(two($0.hour)):00" }),
-            Rule(name: "daily", left: daily, key: key([.year, .month, .day]) { "\($0.year!)-\(two($0.month))-\(two($0.day))" }),
-            Rule(name: "weekly", left: weekly, key: key([.yearForWeekOfYear, .weekOfYear]) { "\($0.yearForWeekOfYear!)-W\(two($0.weekOfYear))" }),
-            Rule(name: "monthly", left: monthly, key: key([.year, .month]) { "\($0.year!)-\(two($0.month))" }),
-            Rule(name: "yearly", left: yearly, key: key([.year]) { "\($0.year!)" }),
+            Rule(name: "hourly", left: hourly, key: key("%Y-%m-%d %H:00")),
+            Rule(name: "daily", left: daily, key: key("%Y-%m-%d")),
+            Rule(name: "weekly", left: weekly, key: key("%G-W%V")),
+            Rule(name: "monthly", left: monthly, key: key("%Y-%m")),
+            Rule(name: "yearly", left: yearly, key: key("%Y")),
         ]
         let newest = list.first?.manifest.createdDate
         var out: [Decision] = []
@@ -131,21 +127,16 @@ public enum Duration {
 
     /// A point in time: RFC 3339 (`2026-11-01T10:00:00Z`), a date (`2026-11-01`, local midnight), or a duration
     /// before `now` (`7d` means seven days ago).
-    public static func parseTime(_ text: String, now: Date = Date(), timeZone: TimeZone = .current) throws -> Date {
+    public static func parseTime(_ text: String, now: Date = Date(), zone: CivilTimeZone = .local) throws -> Date {
         if let d = Timestamp.parse(text) { return d }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
         let parts = text.split(whereSeparator: { $0 == "-" || $0 == " " || $0 == ":" }).map { Int($0) }
         if (parts.count == 3 || parts.count == 5 || parts.count == 6), !parts.contains(nil), text.count >= 10,
            Array(text.utf8)[4] == 45, Array(text.utf8)[7] == 45 {
             let p = parts.map { $0! }
-            var c = DateComponents()
-            c.year = p[0]; c.month = p[1]; c.day = p[2]
-            c.hour = p.count > 3 ? p[3] : 0
-            c.minute = p.count > 4 ? p[4] : 0
-            c.second = p.count > 5 ? p[5] : 0
-            if (1...12).contains(p[1]), (1...31).contains(p[2]), c.hour! < 24, c.minute! < 60, c.second! < 61,
-               let d = calendar.date(from: c) { return d }
+            let hour = p.count > 3 ? p[3] : 0, minute = p.count > 4 ? p[4] : 0, second = p.count > 5 ? p[5] : 0
+            if (1...12).contains(p[1]), (1...31).contains(p[2]), (0..<24).contains(hour), (0..<60).contains(minute),
+               (0..<61).contains(second),
+               let d = zone.date(year: p[0], month: p[1], day: p[2], hour: hour, minute: minute, second: second) { return d }
         }
         if let ago = try? parse(text) { return now.addingTimeInterval(-ago) }
         throw StrataError(.invalidArgument, "time '\(text)' is not valid: use 2026-11-01, '2026-11-01 10:00', RFC 3339, or a duration ago like 7d")

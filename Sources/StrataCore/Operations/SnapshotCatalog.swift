@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A snapshot with what may have changed since it was taken: its tags now, the refs that name it, protection.
 public struct SnapshotInfo: Sendable {

@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -262,11 +262,12 @@ public final class SnapshotCopier {
         let failure = ErrorBox()
         let done = DispatchSemaphore(value: 0)
         let restorer = Restorer(repo: source)
-        Thread.detachNewThread {
+        let started = DetachedThread.start {
             do { try restorer.stream(snapshot, to: writeEnd) } catch { failure.set(error) }
             try? writeEnd.close()
             done.signal()
         }
+        guard started else { throw StrataError.io("cannot copy", SystemCallError(call: "pthread_create", path: nil, errno: EAGAIN)) }
         let m = snapshot.manifest
         var request = SnapshotRequest(source: m.source, volume: m.volume, description: m.description, tags: m.tags)
         request.original = m

@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 
 /// What to snapshot and how to label it.
 public struct SnapshotRequest: Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// A Strata repository on disk: its layout, its config and the objects in it.
 ///

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The repository's `config` file: written once by `init`, read by every command. JSON, documented in docs/FORMAT.md.
 public struct RepositoryConfig: Codable, Sendable, Equatable {
@@ -130,7 +130,7 @@ public enum Timestamp {
         if millis == 1000 { seconds += 1; millis = 0 }
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+        return String(cFormat: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
                       Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), millis)
     }
 

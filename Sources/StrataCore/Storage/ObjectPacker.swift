@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 
 /// Packs new objects: gathers them, in order, into ~1 MiB frames per kind, compresses frames on all cores,
 /// and appends them in order to pack files. Objects already in the index, or already added, are skipped.
@@ -56,7 +56,7 @@ final class ObjectPacker: @unchecked Sendable {
     /// Objects of packs finished since the adding thread last looked, to move from `added` to the index.
     private var finishedObjects: [(id: ObjectID, pack: ObjectID, location: ChunkLocation)] = []
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private let slots: DispatchSemaphore
     private let group = DispatchGroup()
     private let queue = DispatchQueue(label: "strata.compress", attributes: .concurrent)

@@ -35,8 +35,10 @@ public struct RefStore {
         let p = path(name)
         guard let st = try wrap(try FileSystem.linkStatus(p), "cannot read ref \(name)"), st.isRegularFile else { return nil }
         let bytes = try wrap(try FileSystem.readFile(p, limit: 4096), "cannot read ref \(name)")
-        let text = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let id = ObjectID(hex: text) else {
+        var text = Substring(String(decoding: bytes, as: UTF8.self))
+        while text.first?.isWhitespace == true { text = text.dropFirst() }
+        while text.last?.isWhitespace == true { text = text.dropLast() }
+        guard let id = ObjectID(hex: String(text)) else {
             throw StrataError.corrupt("ref '\(name)' is damaged: it does not hold a snapshot id")
         }
         return id
@@ -86,4 +88,4 @@ public struct RefStore {
     }
 }
 
-import Foundation
+import FoundationEssentials

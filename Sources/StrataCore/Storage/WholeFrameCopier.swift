@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import FoundationEssentials
 
 /// Copies stored frames from one repository into another as they are, still compressed, when every object in a
 /// frame is one the copy needs: a copy between repositories that compress alike then costs a decompression (to

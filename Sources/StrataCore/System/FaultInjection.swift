@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Failures injected into the system-call layer by tests (disk full, I/O errors), scoped to paths under a prefix so
 /// that tests running in parallel do not disturb each other. Inactive (one relaxed load per call) unless a test
@@ -26,7 +26,7 @@ enum FaultInjection {
 
     nonisolated(unsafe) private static var active = false
     nonisolated(unsafe) private static var rules: [Rule] = []
-    private static let lock = NSLock()
+    private static let lock = Lock()
 
     static func install(_ rule: Rule) {
         lock.lock()

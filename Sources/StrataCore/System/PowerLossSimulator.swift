@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Records, for tests, which effects of file-system calls under a path prefix are not yet durable, and undoes them
 /// on demand, as a power loss would: data written since a file's last fsync is lost (the file is emptied), and
@@ -13,7 +13,7 @@ enum PowerLossSimulator {
     nonisolated(unsafe) private static var dirty: Set<String> = []
     nonisolated(unsafe) private static var renames: [Rename] = []
     nonisolated(unsafe) private static var unlinks: [Unlink] = []
-    private static let lock = NSLock()
+    private static let lock = Lock()
 
     static func start(pathPrefix: String) {
         lock.lock()

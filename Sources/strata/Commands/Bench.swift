@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import StrataCore
 
 struct Bench: ParsableCommand {
@@ -44,7 +44,7 @@ struct Bench: ParsableCommand {
             throw StrataError(.invalidArgument, "--level \(level) is not valid: give a zstd level from 1 to 19")
         }
         guard secondsPerMeasure >= 0.001 && secondsPerMeasure <= 60 else {
-            throw StrataError(.invalidArgument, "--seconds-per-measure \(String(format: "%g", secondsPerMeasure)) is not valid: give 0.001 to 60 seconds")
+            throw StrataError(.invalidArgument, "--seconds-per-measure \(String(cFormat: "%g", secondsPerMeasure)) is not valid: give 0.001 to 60 seconds")
         }
         // The sample is held in memory, with its compressed frames: a quarter of the machine's memory at most.
         let most = Int(min(ProcessInfo.processInfo.physicalMemory / 4, UInt64(Int.max)))
@@ -62,17 +62,17 @@ struct Bench: ParsableCommand {
         var rows = [["work", "one core", "\(result.cores) cores", "compressed to"]]
         for r in result.rates {
             rows.append([r.name, Format.bytes(Int64(r.oneCore)) + "/s", Format.bytes(Int64(r.allCores)) + "/s",
-                         r.ratio.map { String(format: "%.1f%%", $0 * 100) } ?? ""])
+                         r.ratio.map { String(cFormat: "%.1f%%", $0 * 100) } ?? ""])
         }
         Terminal.writeOut("sample: \(result.sample)\n")
         Terminal.writeOut(Format.table(rows))
         if let f = result.floors {
             Terminal.writeOut("""
                 floors for \(Format.bytes(f.dataBytes)) of data on \(result.cores) cores (zstd level \(level)):
-                  first snapshot        \(String(format: "%.2f s", f.firstSnapshot))  (hash + compress every data byte)
-                  unchanged snapshot    \(String(format: "%.2f s", f.unchangedSnapshot))  (hash every data byte)
-                  restore               \(String(format: "%.2f s", f.restore))  (decompress + verify + copy out every data byte)
-                  an increment storing N new bytes: \(String(format: "%.2f s", f.unchangedSnapshot)) + N / \(Format.bytes(Int64(1 / f.storingPerByte)))/s
+                  first snapshot        \(String(cFormat: "%.2f s", f.firstSnapshot))  (hash + compress every data byte)
+                  unchanged snapshot    \(String(cFormat: "%.2f s", f.unchangedSnapshot))  (hash every data byte)
+                  restore               \(String(cFormat: "%.2f s", f.restore))  (decompress + verify + copy out every data byte)
+                  an increment storing N new bytes: \(String(cFormat: "%.2f s", f.unchangedSnapshot)) + N / \(Format.bytes(Int64(1 / f.storingPerByte)))/s
 
                 """)
         }

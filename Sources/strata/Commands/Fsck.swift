@@ -67,7 +67,7 @@ struct Fsck: ParsableCommand {
             ? "\(Format.count(report.snapshotsChecked, "snapshot")), \(Format.count(report.packsChecked, "pack")), \(Format.count(report.objectsVerified, "object")) re-hashed (\(Format.bytes(report.bytesVerified)))"
             : "\(Format.count(report.snapshotsChecked, "snapshot")), \(Format.count(report.packsChecked, "pack")), \(Format.count(report.objectsIndexed, "indexed object"))"
         if let f = report.sampledFraction {
-            what += String(format: "; sampled %d of %d frames (%.1f%%)", report.framesRead, report.framesTotal, f * 100)
+            what += String(cFormat: "; sampled %d of %d frames (%.1f%%)", report.framesRead, report.framesTotal, f * 100)
         }
         if report.isHealthy {
             output.note("fsck: ok: \(what) in \(Format.duration(report.seconds))")

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import StrataCore
 
 struct Log: ParsableCommand {
@@ -47,7 +47,7 @@ struct Log: ParsableCommand {
             let started = Timestamp.parse(p.startedAt) ?? Date()
             var state = p.alive ? "pending" : "failed"
             if p.alive, let total = p.totalBytes, total > 0 {
-                state += String(format: " %.0f%%", 100 * Double(p.bytesDone) / Double(total))
+                state += String(cFormat: " %.0f%%", 100 * Double(p.bytesDone) / Double(total))
             } else if p.alive {
                 state += " \(Format.bytes(p.bytesDone)) read"
             }
@@ -60,7 +60,7 @@ struct Log: ParsableCommand {
             if s.protected { refs = refs.isEmpty ? "protected" : refs + ",protected" }
             rows.append([s.id.shortHex, Format.localTime(m.createdDate), m.volume, Format.bytes(m.size),
                          Format.bytes(m.newBytes), Format.tags(s.tags), refs,
-                         m.description.replacingOccurrences(of: "\n", with: " ")])
+                         m.description.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ")])
         }
         Terminal.writeOut(Format.table(rows))
     }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import StrataCore
 
 struct Show: ParsableCommand {
@@ -134,8 +134,8 @@ struct Stats: ParsableCommand {
             ["snapshots", "\(u.snapshots) in \(u.volumes.count) volume(s)"],
             ["logical", "\(Format.bytes(u.logicalBytes)) (sum of image sizes)"],
             ["data", "\(Format.bytes(u.dataBytes)) (sum of non-zero bytes)"],
-            ["unique", "\(Format.bytes(u.uniqueBytes)) in \(u.uniqueChunks) distinct chunks (\(String(format: "%.2f", u.deduplicationRatio))x deduplication)"],
-            ["stored", "\(Format.bytes(u.storedBytes)) on disk: \(Format.bytes(u.packBytes)) in \(u.packs) packs (\(String(format: "%.2f", u.compressionRatio))x compression), \(Format.bytes(u.metadataBytes)) of index and metadata"],
+            ["unique", "\(Format.bytes(u.uniqueBytes)) in \(u.uniqueChunks) distinct chunks (\(String(cFormat: "%.2f", u.deduplicationRatio))x deduplication)"],
+            ["stored", "\(Format.bytes(u.storedBytes)) on disk: \(Format.bytes(u.packBytes)) in \(u.packs) packs (\(String(cFormat: "%.2f", u.compressionRatio))x compression), \(Format.bytes(u.metadataBytes)) of index and metadata"],
             ["unreferenced", "\(Format.bytes(u.unreferencedBytes)) uncompressed in packs that no snapshot needs ('strata gc' frees what it can)"],
         ])
         if !u.volumes.isEmpty {

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import StrataCore
 
 /// Shell completion of names from the repository in `$STRATA_REPO` (or after `-r`/`--repo` on the line):

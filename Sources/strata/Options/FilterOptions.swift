@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import StrataCore
 
 /// `--volume`, `--tag`, `--since`, `--until`: which snapshots a listing or retention considers.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import StrataCore
 #if canImport(Glibc)
 import Glibc
@@ -59,29 +59,59 @@ enum Passphrase {
             }
             return data
         }
-        if let command {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", command]
-            let pipe = Pipe()
-            p.standardOutput = pipe
-            try p.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            guard p.terminationStatus == 0 else {
-                throw StrataError(.authentication, "the password command failed (exit \(p.terminationStatus))")
-            }
-            return data
-        }
+        if let command { return Data(try output(of: command)) }
         return nil
+    }
+
+    /// What `/bin/sh -c command` prints on its standard output (its standard error stays the terminal's).
+    static func output(of command: String) throws -> [UInt8] {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else {
+            throw StrataError(.authentication, "the password command could not be started: \(String(cString: strerror(errno)))")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+        posix_spawn_file_actions_addclose(&actions, fds[1])
+        let words: [String] = ["/bin/sh", "-c", command]
+        let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { for a in arguments { free(a) } }
+        var pid = pid_t()
+        let spawned = posix_spawn(&pid, "/bin/sh", &actions, nil, arguments, environ)
+        close(fds[1])
+        guard spawned == 0 else {
+            close(fds[0])
+            throw StrataError(.authentication, "the password command could not be started: \(String(cString: strerror(spawned)))")
+        }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = Glibc.read(fds[0], &buffer, buffer.count)
+            if n > 0 { out += buffer[0..<n]; continue }
+            if n < 0 && errno == EINTR { continue }
+            break
+        }
+        close(fds[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // As the C macros say: the low 7 bits are the signal that ended it, else the exit code is in the next byte.
+        let signal = status & 0x7f, code = (status >> 8) & 0xff
+        guard signal == 0 && code == 0 else {
+            throw StrataError(.authentication, "the password command failed (\(signal == 0 ? "exit \(code)" : "signal \(signal)"))")
+        }
+        return out
     }
 
     /// What versions before 430092d read from a file or command whose first line ends in "\r\n" (the whole text:
     /// Swift counts "\r\n" as one Character), or nil when that is no different from what is read now.
     static func legacyLine(_ data: Data) -> String? {
         let text = String(decoding: data, as: UTF8.self)
-        let old = String(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            .trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+        var scalars = (text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").unicodeScalars[...]
+        while scalars.first == "\r" { scalars = scalars.dropFirst() }
+        while scalars.last == "\r" { scalars = scalars.dropLast() }
+        let old = String(String.UnicodeScalarView(scalars))
         return old == firstLine(data) || old.isEmpty ? nil : old
     }
 

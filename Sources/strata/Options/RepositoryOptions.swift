@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import StrataCore
 
 /// `-r/--repo PATH`, defaulting to `$STRATA_REPO`.

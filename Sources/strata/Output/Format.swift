@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,17 +15,17 @@ enum Format {
             unit += 1
         }
         if unit == 0 { return "\(n) B" }
-        return String(format: value < 10 ? "%.1f %@" : "%.0f %@", value, units[unit])
+        return String(cFormat: value < 10 ? "%.1f" : "%.0f", value) + " " + units[unit]
     }
 
     static func bytes(_ n: UInt64) -> String { bytes(Int64(clamping: n)) }
 
     static func duration(_ seconds: Double) -> String {
-        if seconds < 10 { return String(format: "%.2f s", seconds) }
-        if seconds < 60 { return String(format: "%.1f s", seconds) }
+        if seconds < 10 { return String(cFormat: "%.2f s", seconds) }
+        if seconds < 60 { return String(cFormat: "%.1f s", seconds) }
         let s = Int(seconds)
-        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-        return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
+        if s < 3600 { return "\(s / 60)m\(String(cFormat: "%02d", s % 60))s" }
+        return "\(s / 3600)h\(String(cFormat: "%02d", (s % 3600) / 60))m"
     }
 
     /// Local time, second precision, for tables (the C library's time zone rules, not ICU's).
@@ -69,7 +69,7 @@ enum Format {
         }
         return rows.map { row in
             row.enumerated().map { i, cell in
-                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
             }.joined(separator: "  ")
         }.joined(separator: "\n") + "\n"
     }

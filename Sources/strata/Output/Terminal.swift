@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import StrataCore
 #if canImport(Glibc)
 import Glibc
@@ -41,7 +41,7 @@ final class JSONProgress: ProgressDisplay, @unchecked Sendable {
     private var last = Date.distantPast
     private var latest: (Int64, Int64?, Int64) = (0, nil, 0)
     private var stageName: String?
-    private let lock = NSLock()
+    private let lock = Lock()
 
     init(verb: String) { self.verb = verb }
 
@@ -51,7 +51,7 @@ final class JSONProgress: ProgressDisplay, @unchecked Sendable {
         if let stageName { line += ",\"stage\":\"\(stageName)\"" }
         line += ",\"bytesDone\":\(done)"
         if let total { line += ",\"bytesTotal\":\(total)" }
-        line += ",\"newBytes\":\(newBytes),\"seconds\":\(String(format: "%.3f", elapsed))}\n"
+        line += ",\"newBytes\":\(newBytes),\"seconds\":\(String(cFormat: "%.3f", elapsed))}\n"
         Terminal.writeErr(line)
     }
 
@@ -90,7 +90,7 @@ final class ProgressLine: ProgressDisplay, @unchecked Sendable {
     private var start = Date()
     private var lastDraw = Date.distantPast
     private var drawn = false
-    private let lock = NSLock()
+    private let lock = Lock()
 
     init(verb: String) {
         self.verb = verb
@@ -120,7 +120,7 @@ final class ProgressLine: ProgressDisplay, @unchecked Sendable {
             let width = 24
             let filled = Int(fraction * Double(width))
             line += " of \(Format.bytes(total)) [" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "]"
-            line += String(format: " %3.0f%%", fraction * 100)
+            line += String(cFormat: " %3.0f%%", fraction * 100)
             if rate > 0 && done < total {
                 line += " ETA " + Format.duration(Double(total - done) / rate)
             }
