@@ -126,6 +126,32 @@ struct CommandLineTests {
         #expect(entries.count == 1 && entries[0]["id"] as? String == idA)
     }
 
+    @Test("retention's buckets and log's times are local time as TZ says, in every build (not Foundation's GMT)")
+    func localTime() throws {
+        let s = Scratch()
+        let img = try Self.image(s)
+        var cli = CLI(repo: s.file("repo"))
+        #expect(try cli.run(["init", s.file("repo")]).status == 0)
+        #expect(try cli.run(["snap", img]).status == 0)
+        let shown = try JSONSerialization.jsonObject(with: Data(try cli.run(["show", "latest", "--json"]).stdout.utf8)) as? [String: Any]
+        let createdAt = try #require((shown?["snapshot"] as? [String: Any])?["createdAt"] as? String)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let taken = try #require(formatter.date(from: createdAt))
+        // Fourteen hours ahead of UTC and eleven behind: at any moment one of them is on another date than UTC.
+        for zone in ["Pacific/Kiritimati", "Pacific/Pago_Pago"] {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = try #require(TimeZone(identifier: zone))
+            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: taken)
+            let day = String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
+            let time = day + String(format: " %02d:%02d:%02d", c.hour!, c.minute!, c.second!)
+            cli.environment["TZ"] = zone
+            let kept = try cli.run(["rm", "--keep-daily", "1", "--dry-run"])
+            #expect(kept.status == 0 && kept.stdout.contains("daily \(day)"), "\(zone): \(kept.stdout)")
+            #expect(try cli.run(["log"]).stdout.contains(time), "\(zone): log shows local time")
+        }
+    }
+
     @Test("help lists every verb; --version names the repository format")
     func help() throws {
         let h = try CLI().run(["--help"])
