@@ -58,16 +58,23 @@ public struct CivilTimeZone: Sendable, Equatable {
     /// saving change is taken as the C library resolves it); nil when it cannot be represented.
     public func date(year: Int, month: Int, day: Int, hour: Int = 0, minute: Int = 0, second: Int = 0) -> Date? {
         within {
-            var parts = tm()
-            parts.tm_year = Int32(year - 1900)
-            parts.tm_mon = Int32(month - 1)
-            parts.tm_mday = Int32(day)
-            parts.tm_hour = Int32(hour)
-            parts.tm_min = Int32(minute)
-            parts.tm_sec = Int32(second)
+            var parts = tm(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
             parts.tm_isdst = -1
             let t = mktime(&parts)
             return t == -1 ? nil : Date(timeIntervalSince1970: TimeInterval(t))
         }
+    }
+}
+
+extension tm {
+    /// The C library's broken-down time from calendar fields (month 1–12), for `mktime` and `timegm`.
+    init(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) {
+        self.init()
+        tm_year = Int32(year - 1900)
+        tm_mon = Int32(month - 1)
+        tm_mday = Int32(day)
+        tm_hour = Int32(hour)
+        tm_min = Int32(minute)
+        tm_sec = Int32(second)
     }
 }

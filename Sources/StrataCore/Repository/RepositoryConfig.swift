@@ -173,13 +173,7 @@ public enum Timestamp {
             return nil
         }
         guard i == b.count else { return nil }
-        var parts = tm()
-        parts.tm_year = Int32(year - 1900)
-        parts.tm_mon = Int32(month - 1)
-        parts.tm_mday = Int32(day)
-        parts.tm_hour = Int32(hour)
-        parts.tm_min = Int32(minute)
-        parts.tm_sec = Int32(second)
+        var parts = tm(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
         let seconds = timegm(&parts)
         return Date(timeIntervalSince1970: Double(seconds - offset) + fraction)
     }
