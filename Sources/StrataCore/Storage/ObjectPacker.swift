@@ -104,8 +104,11 @@ final class ObjectPacker: @unchecked Sendable {
     /// 2 MiB frames this kept restore's peak RSS at 37–40 MiB instead of 42–47 (docs/BENCHMARKS.md).
     static let mapNodeFrameSize = 512 << 10
 
-    /// Raw bytes of frames in flight the default aims at: 2 × cores + 1 frames of 1 MiB, 4 of 2 MiB on 2 cores.
-    static let inFlightBudget = 8 << 20
+    /// Raw bytes of frames in flight the default aims at: 2 × cores + 1 frames of 1 or 2 MiB on 2 cores. It was 8 MiB
+    /// (4 frames of 2 MiB) while Foundation's libraries took ~3.5 MiB of every command; with 5 the cutting thread
+    /// waits less for a free frame: day2-scatter 0.81–0.83 s against 0.85–0.94, first snapshot's peak 42.0–42.1 against
+    /// 39.9–40.0 MiB (static build, interleaved; docs/BENCHMARKS.md).
+    static let inFlightBudget = 10 << 20
 
     /// - Parameter maxFramesInFlight: frames being filled, compressed or written at once. Each holds one buffer of
     ///   about the frame size (objects, then the compressed frame); each concurrent compression one more. Default:
