@@ -238,6 +238,11 @@ struct CommandLineTests {
         }
         let viaCommand = try cli.run(["log", "--password-command", "printf 'correct horse\\r\\n'"])
         #expect(viaCommand.status == 0, "\(viaCommand.stderr)")
+        // A command that fails, or is killed, gives its exit status or signal in one line, exit 7.
+        let failing = try cli.run(["log", "--password-command", "echo 'correct horse'; exit 3"])
+        #expect(failing.status == 7 && failing.stderr == "strata: the password command failed (exit 3)\n", "\(failing.stderr)")
+        let killed = try cli.run(["log", "--password-command", "kill -9 $$"])
+        #expect(killed.status == 7 && killed.stderr == "strata: the password command failed (signal 9)\n", "\(killed.stderr)")
         let wrong = try cli.run(["log", "--password-file", other])
         #expect(wrong.status == 7 && wrong.stderr.hasPrefix("strata: wrong passphrase"), "\(wrong.status) \(wrong.stderr)")
     }
