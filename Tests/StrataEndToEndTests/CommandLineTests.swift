@@ -126,6 +126,29 @@ struct CommandLineTests {
         #expect(entries.count == 1 && entries[0]["id"] as? String == idA)
     }
 
+    @Test("snap --clone: always refuses in one line where no clone can be made (tmpfs) and commits nothing; auto reads the file; a bad mode is a usage error",
+          .enabled(if: FileManager.default.isWritableFile(atPath: "/dev/shm"), "needs a tmpfs at /dev/shm"))
+    func cloneModes() throws {
+        let s = Scratch()
+        let shm = "/dev/shm/strata-e2e-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: shm, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: shm) }
+        let img = shm + "/disk.img"
+        try FileManager.default.copyItem(atPath: try Self.image(s), toPath: img)
+        let cli = CLI(repo: s.file("repo"))
+        #expect(try cli.run(["init", s.file("repo")]).status == 0)
+        let auto = try cli.run(["snap", img, "--json"])
+        #expect(auto.status == 0 && !auto.stderr.contains("warning"), "\(auto.stderr)")
+        #expect(auto.stdout.contains("\"sourceKind\" : \"file\""))
+        let before = Self.repoListing(s.file("repo"))
+        let refused = try cli.run(["snap", img, "--clone", "always"])
+        #expect(refused.status == 1 && refused.stdout.isEmpty)
+        #expect(refused.stderr == "strata: cannot take a point-in-time clone of \(img): its file system cannot clone files (btrfs and XFS with reflink can); with --clone auto it is read as it is\n")
+        #expect(Self.repoListing(s.file("repo")) == before, "nothing was written")
+        let bad = try cli.run(["snap", img, "--clone", "sometimes"])
+        #expect(bad.status == 2 && bad.stderr.contains("sometimes"), "\(bad.stderr)")
+    }
+
     @Test("retention's buckets and log's times are local time as TZ says, in every build (not Foundation's GMT)")
     func localTime() throws {
         let s = Scratch()
