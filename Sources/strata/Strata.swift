@@ -100,6 +100,8 @@ func usageError(_ error: Error, verb: String?) -> String {
     if let first = message.first, first.isUppercase, message.dropFirst().first?.isLowercase == true {
         message = first.lowercased() + message.dropFirst()
     }
+    // The parser ends some sentences with a full stop ("Please provide one of 'auto', 'always' or 'never'.").
+    if message.hasSuffix(".") { message.removeLast() }
     return "strata: \(message); see 'strata \(verb.map { $0 + " " } ?? "")--help'"
 }
 
