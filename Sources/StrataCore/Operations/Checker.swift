@@ -439,6 +439,7 @@ public final class Checker {
         // Frames are asked for a few ahead of those being read (a repository checked at night is not in the page
         // cache, and a disk's own read-ahead of 128 KiB leaves it idle between the workers' reads).
         let prefetcher = PackPrefetcher(repo: repo, index: index)
+        let prefetchLock = Lock()
         let ahead = 4 * workers
         for j in jobs.indices.prefix(ahead) {
             let f = tocs[jobs[j].pack]!.frames[jobs[j].frame]
@@ -462,15 +463,16 @@ public final class Checker {
                 lock.lock()
                 let j = next
                 next += 1
-                if j + ahead < jobs.count {
-                    let a = jobs[j + ahead], f = tocs[a.pack]!.frames[a.frame]
-                    prefetcher.prefetch(pack: a.pack, offset: f.offset, length: Int(f.compressedLength))
-                }
                 if let progress = shared.progress, ContinuousClock.now - shared.lastReport > .milliseconds(100) {
                     shared.lastReport = ContinuousClock.now
                     progress.progress(done: shared.bytes, total: max(shared.total, shared.bytes), newBytes: 0)
                 }
                 lock.unlock()
+                // The hint can wait on the disk: outside the lock that hands out frames.
+                if j + ahead < jobs.count {
+                    let a = jobs[j + ahead], f = tocs[a.pack]!.frames[a.frame]
+                    prefetchLock.withLock { prefetcher.prefetch(pack: a.pack, offset: f.offset, length: Int(f.compressedLength)) }
+                }
                 // A caught signal (an import's check of its bundle) stops the workers at their next frame.
                 guard j < jobs.count, !Interruption.isInterrupted else { break }
                 let job = jobs[j]

@@ -6,7 +6,8 @@ import Darwin
 
 extension String {
     /// Text made by the C library's `printf` formatting (`%.1f`, `%02d`, `%3.0f%%`): numbers as people read them,
-    /// without Foundation. Only C types: integers as `Int`, floating point as `Double`, text as `%s` of a C string.
+    /// without Foundation. Floating point as `Double`; an `Int` under `%d` gives its low 32 bits (as Foundation's
+    /// `String(format:)` did), so values beyond ±2^31 take `%ld`. No `%@`: join Swift strings outside the format.
     public init(cFormat format: String, _ arguments: CVarArg...) {
         var size = 128
         while true {
