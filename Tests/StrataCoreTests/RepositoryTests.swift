@@ -92,8 +92,8 @@ struct RepositoryTests {
         image += rng.bytes(2 << 20)
         let s = try snap(repo, try dir.write("img", image))
         let out = dir.file("out.img")
-        // A drop after every 64 KiB written (the default is every 64 MiB).
-        _ = try Restorer(repo: repo, batchBytes: 256 << 10, dropEvery: 64 << 10).run(s, to: out)
+        // Windows of 64 KiB, each dropped two windows after its write-back starts (the default: 8 MiB, 8 later).
+        _ = try Restorer(repo: repo, batchBytes: 256 << 10, windowBytes: 64 << 10, dropLag: 2).run(s, to: out)
         #expect(Array(try Data(contentsOf: URL(fileURLWithPath: out))) == image)
     }
 

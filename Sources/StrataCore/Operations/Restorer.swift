@@ -19,14 +19,17 @@ public final class Restorer {
     /// on the benchmark's four-snapshot repository 64 MiB batches decompressed 1.98 GB for 1.52 GB of image,
     /// 256 MiB batches 1.74 GB (restore 1.54–1.56 s → 1.41–1.48 s; peak RSS 35 → 41 MiB, the batch's chunk list).
     let batchBytes: Int
-    let dropEvery: Int
+    let windowBytes: Int
+    let dropLag: Int
 
     public static let defaultBatchBytes = 256 << 20
 
-    public init(repo: Repository, batchBytes: Int = Restorer.defaultBatchBytes, dropEvery: Int = Restorer.defaultDropEvery) {
+    public init(repo: Repository, batchBytes: Int = Restorer.defaultBatchBytes,
+                windowBytes: Int = Restorer.defaultWindowBytes, dropLag: Int = Restorer.defaultDropLag) {
         self.repo = repo
         self.batchBytes = batchBytes
-        self.dropEvery = dropEvery
+        self.windowBytes = windowBytes
+        self.dropLag = dropLag
     }
 
     public func run(_ snapshot: Snapshot, to target: String, force: Bool = false,
@@ -109,13 +112,16 @@ public final class Restorer {
         return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: clock.secondsElapsed)
     }
 
-    /// How many bytes a restore writes between two requests to start write-back.
-    static let writebackEvery = 8 << 20
-    /// How many bytes a restore writes between two requests to drop its pages already on disk. The restored image
-    /// then does not push the machine's page cache out, and its pages are reused for the writes that follow: on a VM
-    /// whose host takes free memory back, a page touched for the first time costs ~2 µs (a new 200 MB file: 0.47 s
-    /// of system time, 0.03 s into pages just freed); restore with cold memory went from 1.82–2.70 s to 1.40–1.50 s.
-    public static let defaultDropEvery = 64 << 20
+    /// The stretch of the image sent to the disk at once, as soon as every byte the restore writes into it is written
+    /// (`RestoreWriteback`). Without a write-back hint the kernel keeps the whole image dirty (far below its threshold
+    /// on a large machine) and the final fsync waits for all of it; with one the disk works while the CPUs decompress.
+    public static let defaultWindowBytes = 8 << 20
+    /// How many finished windows stay in the cache before their pages are dropped (by then they are on disk). The
+    /// restored image then does not push the machine's page cache out, and its pages are reused for the writes that
+    /// follow: on a VM whose host takes free memory back, a page touched for the first time costs ~2 µs (a new 200 MB
+    /// file: 0.47 s of system time, 0.03 s into pages just freed); restore with cold memory went from 1.82–2.70 s to
+    /// 1.40–1.50 s when it began dropping its pages.
+    public static let defaultDropLag = 8
 
     /// One chunk to place: where in the image, which object, where it is stored.
     private struct Piece {
@@ -135,9 +141,10 @@ public final class Restorer {
 
     /// Restores with a pipeline: this thread walks the map and groups chunks by the frame that holds them; worker
     /// threads read, decompress and verify a frame, then write its chunks themselves, joining runs that are contiguous
-    /// in both the frame and the image into one pwrite, and keep asking the kernel to start writing back what is
-    /// dirty. Without that the kernel keeps the whole image dirty in memory (far below its write-back threshold on a
-    /// large machine) and the final fsync waits for all of it; with it the disk works while the CPUs decompress
+    /// in both the frame and the image into one pwrite, and tell the kernel which stretches of the image are
+    /// finished (`RestoreWriteback`). Without that the kernel keeps the whole image dirty in memory (far below its
+    /// write-back threshold on a large machine) and the final fsync waits for all of it; with it the disk works
+    /// while the CPUs decompress
     /// (restore of the benchmark image 1.19–1.25 s instead of 1.61–1.69 s, measured interleaved). A separate writer
     /// thread was measured slower than workers writing (1.70–1.95 s): it left a core idle whenever the writer was
     /// behind. Frames in flight are bounded, so memory does not grow with the image.
@@ -151,7 +158,6 @@ public final class Restorer {
         let group = DispatchGroup()
         let workQueue = DispatchQueue(label: "strata.restore.frames", attributes: .concurrent)
         let poolLock = Lock()
-        var writtenBytes = 0
         var buffers: [ByteBuffer] = []
         var caches: [FrameCacheReader] = []
         // Zeros are written only to block devices; a file keeps its holes.
@@ -166,47 +172,11 @@ public final class Restorer {
             poolLock.lock(); pool.append(item); poolLock.unlock()
         }
 
-        // The kernel hints (start write-back, drop written pages) run on their own thread: both calls can block
-        // (on this VM 0.27 s and 0.14 s in all over a restore of the benchmark image), and a worker waiting in
-        // them is a core not decompressing (restore of the benchmark repository 1.32–1.48 s → 1.25–1.40 s,
-        // interleaved). Requests that arrive while one runs are joined into the next.
-        let hints = DispatchQueue(label: "strata.restore.hints")
-        var hintRunning = false, wantWriteback = false, wantDrop = false
-        func runHints() {
-            while true {
-                poolLock.lock()
-                let writeback = wantWriteback, drop = wantDrop
-                wantWriteback = false
-                wantDrop = false
-                if !writeback && !drop { hintRunning = false }
-                poolLock.unlock()
-                if !writeback && !drop { return }
-                if writeback { out.startWriteback(offset: 0, count: 0) }
-                if drop { out.dropWrittenPages() }
-            }
-        }
+        let writeback = RestoreWriteback(out: out, windowBytes: UInt64(windowBytes), dropLag: dropLag)
 
-        /// Writes `count` bytes at `offset`; after every `writebackEvery` bytes written by all workers, starts the
-        /// write-back of everything dirty in the file (one call for many runs lets the kernel join them into large
-        /// requests: 1.19–1.25 s against 1.30–1.32 s with a call per run).
         func place(_ bytes: UnsafeRawPointer, count: Int, at offset: UInt64) throws {
             try wrap(try out.pwrite(bytes, count: count, offset: Int64(offset)), "cannot write \(out.path)")
-            poolLock.lock()
-            let before = writtenBytes
-            writtenBytes += count
-            let after = writtenBytes
-            if after / Self.writebackEvery != before / Self.writebackEvery { wantWriteback = true }
-            if after / dropEvery != before / dropEvery { wantDrop = true }
-            let start = (wantWriteback || wantDrop) && !hintRunning
-            if start { hintRunning = true }
-            poolLock.unlock()
-            if start {
-                group.enter()
-                hints.async {
-                    defer { group.leave() }
-                    runHints()
-                }
-            }
+            writeback.wrote(offset: offset, length: UInt64(count))
         }
 
         /// Writes the job's pieces, joining contiguous runs, and releases its slot.
@@ -284,6 +254,7 @@ public final class Restorer {
         let prefetcher = PackPrefetcher(repo: repo, index: index)
         func submit() {
             allocateRun()
+            writeback.publish(closingBelow: done)
             for job in order { prefetcher.prefetch(job.location) }
             for job in order {
                 if errors.hasError || Interruption.signal != nil { break }
@@ -313,6 +284,8 @@ public final class Restorer {
                     allocateRun()
                     run = nil
                     guard writeZeros else { return }
+                    writeback.plan(offset: offset, length: entry.length)
+                    writeback.publish(closingBelow: done)
                     slots.wait()
                     group.enter()
                     workQueue.async {
@@ -337,17 +310,21 @@ public final class Restorer {
                         order.append(job)
                     }
                     job.pieces.append(Piece(imageOffset: offset, id: entry.id, location: location))
+                    writeback.plan(offset: offset, length: entry.length)
                     run = (run?.start ?? offset, offset + entry.length)
                     batchData += Int(entry.length)
                     if batchData >= batchBytes { submit() }
                 }
             }
             submit()
+            writeback.publish(closingBelow: .max)
         } catch {
             group.wait()
+            writeback.finish()
             throw error
         }
         group.wait()
+        writeback.finish()
         if let e = errors.error { throw e }
         guard covered == snapshot.manifest.size else {
             throw StrataError.corrupt("\(what): its chunk map covers \(covered) bytes, the manifest says \(snapshot.manifest.size)")

@@ -156,9 +156,9 @@ public final class FileHandleFD: @unchecked Sendable {
     }
 
     /// Lets the kernel drop this file's cached pages that are already on disk (`POSIX_FADV_DONTNEED`; pages still
-    /// dirty or being written stay). Only a hint, for a long write that should not fill memory with its own pages.
-    public func dropWrittenPages() {
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+    /// dirty or being written stay): `count` bytes at `offset`, or from `offset` to the end when `count` is 0. Only a hint, for a long write that should not fill memory with its own pages.
+    public func dropWrittenPages(offset: Int64 = 0, count: Int64 = 0) {
+        _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
     }
 
     /// Asks the kernel to start reading `count` bytes at `offset` into its cache without waiting for them
