@@ -18,7 +18,7 @@ struct FaultTests {
         FaultInjection.install(.init(pathPrefix: repo.path + "/", call: "write", errno: ENOSPC, allowance: allowance))
         #expect { try snap(repo, big) } throws: { error in
             guard let e = error as? StrataError else { return false }
-            return e.code == .io && e.description.contains("No space left on device")
+            return e.code == .io && e.description.hasSuffix("No space left on device; nothing was committed")
         }
         FaultInjection.remove(pathPrefix: repo.path + "/")
         #expect(try SnapshotCatalog(repo: repo).list().snapshots.map(\.id) == [first.id])
@@ -62,7 +62,7 @@ struct FaultTests {
         FaultInjection.install(.init(pathPrefix: image, call: "read", errno: EIO, allowance: 20 << 20))
         #expect { try snap(repo, image) } throws: { error in
             guard let e = error as? StrataError else { return false }
-            return e.code == .io && e.description.contains(image) && e.description.hasSuffix("Input/output error")
+            return e.code == .io && e.description.contains(image) && e.description.hasSuffix("Input/output error; nothing was committed")
         }
         FaultInjection.remove(pathPrefix: image)
         #expect(try SnapshotCatalog(repo: repo).list().snapshots.map(\.id) == [first.id])
@@ -86,7 +86,8 @@ struct FaultTests {
         FaultInjection.install(.init(pathPrefix: repo.packsPath + "/", call: "read", errno: EIO, allowance: 0))
         #expect { try Restorer(repo: repo).run(s, to: outDir + "/image") } throws: { error in
             guard let e = error as? StrataError else { return false }
-            return e.code == .io && e.description.contains(repo.packsPath) && e.description.hasSuffix("Input/output error")
+            return e.code == .io && e.description.contains(repo.packsPath)
+                && e.description.hasSuffix("Input/output error; nothing was left at \(outDir)/image")
         }
         #expect(try FileSystem.list(outDir).isEmpty)
         // fsck cannot read the pack either: it reports the pack with the I/O error, and the snapshot it cannot prove.

@@ -9,8 +9,10 @@ import Testing
 @Suite("Passing faults", .serialized)
 struct PassingFaultTests {
     /// Runs `operation` with the `n`th mutating call under the repository failing with EIO, for n = 0, 1, 2, … until
-    /// it completes untouched; then runs `retry` on the same repository. Returns the number of calls.
+    /// it completes untouched; then runs `retry` on the same repository. Returns the number of calls. A failure's
+    /// line ends with `outcome` when one is given (what the operation says it left, checked against what it left).
     static func sweep(_ name: String, setUp: (TemporaryDirectory) throws -> (Repository, [Snapshot: [UInt8]]),
+                      outcome: String? = nil,
                       operation: (Repository, TemporaryDirectory) throws -> [Snapshot: [UInt8]],
                       removes: Bool = false) throws -> Int {
         let template = TemporaryDirectory()
@@ -32,6 +34,9 @@ struct PassingFaultTests {
                 let message = (error as? StrataError)?.description ?? ""
                 #expect(error is StrataError && !message.isEmpty && !message.contains("\n"),
                         "\(name) with call \(n) failing: \(type(of: error)) \(error)")
+                if let outcome { #expect(message.hasSuffix("; " + outcome), "\(name) with call \(n) failing: \(message)") }
+                // gc can fail after it deleted packs: it must not say that it deleted nothing.
+                #expect(!message.contains("nothing was deleted"), "\(name) with call \(n) failing: \(message)")
             }
             // Whether the one failing call was reached: a run that never got to it is the last of the sweep.
             let reached = FaultInjection.hasFired(pathPrefix: repo.path + "/")
@@ -77,7 +82,7 @@ struct PassingFaultTests {
 
     @Test("snap with one call failing, at each call in turn")
     func snap() throws {
-        let calls = try Self.sweep("snap", setUp: CrashPointTests.twoSnapshots) { repo, dir in
+        let calls = try Self.sweep("snap", setUp: CrashPointTests.twoSnapshots, outcome: "nothing was committed") { repo, dir in
             let s = try StrataCoreTests.snap(repo, try CrashPointTests.image(dir, "c", seed: 3))
             return [s: try FileSystem.readFile(dir.file("c"))]
         }
@@ -90,7 +95,7 @@ struct PassingFaultTests {
             let repo = try dir.smallPackRepository("r")
             let a = try StrataCoreTests.snap(repo, try CrashPointTests.image(dir, "a", seed: 1))
             return (repo, [a: try FileSystem.readFile(dir.file("a"))])
-        }) { repo, dir in
+        }, outcome: "nothing was committed") { repo, dir in
             var rng = SeededRandom(seed: 4)
             let path = try dir.write("c", rng.bytes(3 << 20))
             let s = try Snapshotter(repo: repo, indexFlushLimit: 4).run(SnapshotRequest(source: path, volume: "v")).snapshot
@@ -121,7 +126,7 @@ struct PassingFaultTests {
             _ = try StrataCoreTests.snap(source, try CrashPointTests.image(dir, "b", seed: 2))
             let copied = try SnapshotCatalog(repo: target).list().snapshots[0].snapshot
             return (target, [copied: try FileSystem.readFile(dir.file("a"))])
-        }) { target, dir in
+        }, outcome: "it was not copied") { target, dir in
             let source = try Repository.open(at: dir.file("source"))
             let newest = try SnapshotCatalog(repo: source).list().snapshots.max { $0.snapshot.manifest.createdAt < $1.snapshot.manifest.createdAt }!
             let result = try SnapshotCopier(from: source, to: target).copy([newest.snapshot])

@@ -61,8 +61,9 @@ public final class GarbageCollector {
         do {
             return try collect(dryRun: dryRun, wait: wait, progress: progress, onWait: onWait)
         } catch {
-            // Signals are looked at only up to the end of the copy: from the new index on, gc finishes.
-            throw Interruption.retell(error, "gc", "nothing was deleted")
+            // Signals are looked at only up to the end of the copy: from the new index on, gc finishes. A failed write
+            // or removal can come later, after packs were deleted, so its error is told as it is.
+            throw Interruption.retell(error, "gc", "nothing was deleted", failures: false)
         }
     }
 

@@ -99,9 +99,14 @@ public final class Snapshotter {
         try source.takeClone(request.clone)
         let started = Date()
         try request.beforeReading?()
-        let journal = try PendingStore(repo: repo).begin(
-            volume: volume, source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
-            totalBytes: source.size, limit: repo.config.snapshotLimit)
+        let journal: PendingJournal
+        do {
+            journal = try PendingStore(repo: repo).begin(
+                volume: volume, source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
+                totalBytes: source.size, limit: repo.config.snapshotLimit)
+        } catch {
+            throw Interruption.retell(error, "snapshot of \(volume)", "nothing was committed")
+        }
         defer { journal.finish() }
         let packer = ObjectPacker(repo: repo, index: index, indexFlushLimit: indexFlushLimit)
         do {

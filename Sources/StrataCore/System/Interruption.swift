@@ -45,11 +45,21 @@ public enum Interruption {
         }
     }
 
-    /// An interruption retold as what it stopped and what that left (`snapshot of vm interrupted by SIGINT;
-    /// nothing was committed`); any other error unchanged. The outermost operation's telling wins (a copy's
-    /// snapshot retold as the copy, a copy into a bundle as the export).
-    static func retell(_ error: Error, _ what: String, _ outcome: String) -> Error {
-        guard let e = error as? StrataError, e.code == .interrupted else { return error }
-        return StrataError(.interrupted, "\(what) interrupted by \(name(signal ?? SIGINT)); \(outcome)")
+    /// An error that stopped an operation part way, retold with what that left: an interruption as what it stopped
+    /// (`snapshot of vm interrupted by SIGINT; nothing was committed`), a failed read or write or damage found on the
+    /// way with the outcome after its cause (`cannot write pack …: No space left on device; nothing was committed`).
+    /// Any other error (refused before anything was done) unchanged. The outermost operation's telling wins (a copy's
+    /// snapshot retold as the copy, a copy into a bundle as the export). `failures: false` retells interruptions only,
+    /// for an operation whose outcome holds only up to where it stops looking for signals.
+    static func retell(_ error: Error, _ what: String, _ outcome: String, failures: Bool = true) -> Error {
+        guard let e = error as? StrataError else { return error }
+        switch e.code {
+        case .interrupted:
+            return StrataError(.interrupted, "\(what) interrupted by \(name(signal ?? SIGINT)); \(outcome)")
+        case .io where failures, .damaged where failures:
+            return StrataError(e.code, e.message, cause: e.cause, outcome: outcome)
+        default:
+            return error
+        }
     }
 }

@@ -60,16 +60,21 @@ public struct StrataError: Error, Sendable, CustomStringConvertible {
     public let code: Code
     public let message: String
     public let cause: SystemCallError?
+    /// What the failure left, told by the operation it stopped (`nothing was committed`), after the cause.
+    public let outcome: String?
 
-    public init(_ code: Code, _ message: String, cause: SystemCallError? = nil) {
+    public init(_ code: Code, _ message: String, cause: SystemCallError? = nil, outcome: String? = nil) {
         self.code = code
         self.message = message
         self.cause = cause
+        self.outcome = outcome
     }
 
     public var description: String {
-        if let cause { return "\(message): \(cause.reason)" }
-        return message
+        var line = message
+        if let cause { line += ": \(cause.reason)" }
+        if let outcome { line += "; \(outcome)" }
+        return line
     }
 
     static func io(_ what: String, _ cause: SystemCallError) -> StrataError {
