@@ -144,10 +144,9 @@ public final class Restorer {
     /// in both the frame and the image into one pwrite, and tell the kernel which stretches of the image are
     /// finished (`RestoreWriteback`). Without that the kernel keeps the whole image dirty in memory (far below its
     /// write-back threshold on a large machine) and the final fsync waits for all of it; with it the disk works
-    /// while the CPUs decompress
-    /// (restore of the benchmark image 1.19–1.25 s instead of 1.61–1.69 s, measured interleaved). A separate writer
-    /// thread was measured slower than workers writing (1.70–1.95 s): it left a core idle whenever the writer was
-    /// behind. Frames in flight are bounded, so memory does not grow with the image.
+    /// while the CPUs decompress (restore of the benchmark image 1.19–1.25 s instead of 1.61–1.69 s, measured
+    /// interleaved). A separate writer thread was measured slower than workers writing (1.70–1.95 s): it left a core
+    /// idle whenever the writer was behind. Frames in flight are bounded, so memory does not grow with the image.
     private func restoreParallel(_ snapshot: Snapshot, root: ObjectID, index: ChunkIndex, to out: FileHandleFD,
                                  writeZeros: Bool, progress: ProgressReporter?) throws {
         let reader = ObjectReader(repo: repo, index: index)
