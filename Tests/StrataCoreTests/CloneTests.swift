@@ -140,7 +140,7 @@ struct CloneTests {
         let snapshots = try SnapshotStore(repo: repo).ids()
         #expect(throws: StrataError.self) {
             do {
-                try Snapshotter(repo: repo).run(SnapshotRequest(source: image, volume: "disk", clone: .always))
+                _ = try Snapshotter(repo: repo).run(SnapshotRequest(source: image, volume: "disk", clone: .always))
             } catch let e as StrataError {
                 #expect(e.code == .refused)
                 #expect(e.message == "cannot take a point-in-time clone of \(image): its file system cannot clone files (btrfs and XFS with reflink can); with --clone auto it is read as it is")

@@ -95,7 +95,7 @@ struct ImagePassTests {
         var rng = SeededRandom(seed: 9)
         let image = rng.textLike(6 << 20)
         let path = dir.file("shrinking.img")
-        FileManager.default.createFile(atPath: path, contents: Data(image))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(image))
         // Reads of the image end at `end` bytes, as if it had been truncated after the snapshot opened it.
         FaultInjection.install(.init(pathPrefix: path, call: "eof", errno: 0, allowance: end))
         #expect {

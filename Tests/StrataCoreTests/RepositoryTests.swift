@@ -103,7 +103,7 @@ struct RepositoryTests {
         let repo = try Repository.create(at: dir.file("r"))
         var rng = SeededRandom(seed: 6)
         let path = dir.file("img")
-        FileManager.default.createFile(atPath: path, contents: Data(rng.bytes(3 << 20)))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(rng.bytes(3 << 20)))
         let s = try snap(repo, path)
         // The same map under a manifest that claims 1 MiB (a damaged or crafted manifest, stored under its hash).
         var manifest = s.manifest

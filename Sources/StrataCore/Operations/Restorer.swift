@@ -156,32 +156,24 @@ public final class Restorer {
         let slots = DispatchSemaphore(value: workers * 2)
         let group = DispatchGroup()
         let workQueue = DispatchQueue(label: "strata.restore.frames", attributes: .concurrent)
-        let poolLock = Lock()
-        var buffers: [ByteBuffer] = []
-        var caches: [FrameCacheReader] = []
+        let buffers = Pool<ByteBuffer>()
+        let caches = Pool<FrameCacheReader>()
+        let repo = self.repo
         // Zeros are written only to block devices; a file keeps its holes.
         let zeros = ByteBuffer(capacity: writeZeros ? 1 << 20 : 64)
         memset(zeros.base, 0, zeros.capacity)
 
-        func take<T>(_ pool: inout [T], _ make: () -> T) -> T {
-            poolLock.lock(); defer { poolLock.unlock() }
-            return pool.popLast() ?? make()
-        }
-        func give<T>(_ pool: inout [T], _ item: T) {
-            poolLock.lock(); pool.append(item); poolLock.unlock()
-        }
-
         let writeback = RestoreWriteback(out: out, windowBytes: UInt64(windowBytes), dropLag: dropLag)
 
-        func place(_ bytes: UnsafeRawPointer, count: Int, at offset: UInt64) throws {
+        @Sendable func place(_ bytes: UnsafeRawPointer, count: Int, at offset: UInt64) throws {
             try wrap(try out.pwrite(bytes, count: count, offset: Int64(offset)), "cannot write \(out.path)")
             writeback.wrote(offset: offset, length: UInt64(count))
         }
 
         /// Writes the job's pieces, joining contiguous runs, and releases its slot.
-        func write(_ job: FrameJob) {
+        @Sendable func write(_ job: FrameJob) {
             defer {
-                if let b = job.buffer { give(&buffers, b) }
+                if let b = job.buffer { buffers.give(b) }
                 slots.signal()
                 group.leave()
             }
@@ -208,13 +200,13 @@ public final class Restorer {
         }
 
         /// Runs on a worker: reads, decompresses and verifies one frame, then writes it.
-        func process(_ job: FrameJob) {
-            let cache = take(&caches) { FrameCacheReader(repo: repo, index: index) }
-            defer { give(&caches, cache) }
+        @Sendable func process(_ job: FrameJob) {
+            let cache = caches.take { FrameCacheReader(repo: repo, index: index) }
+            defer { caches.give(cache) }
             do {
                 // A caught signal stops the frames already handed out too (a batch holds up to 256 MiB of data).
                 try Interruption.check()
-                let buffer = take(&buffers) { ByteBuffer(capacity: Int(job.location.frameRawLength)) }
+                let buffer = buffers.take { ByteBuffer(capacity: Int(job.location.frameRawLength)) }
                 job.buffer = buffer
                 try cache.read(job.location, into: buffer)
                 let pieces = job.pieces

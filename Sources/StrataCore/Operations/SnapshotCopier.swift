@@ -271,11 +271,12 @@ public final class SnapshotCopier {
         let m = snapshot.manifest
         var request = SnapshotRequest(source: m.source, volume: m.volume, description: m.description, tags: m.tags)
         request.original = m
-        var sourceFinished = false
         // Nothing is committed unless the whole image arrived, verified: the source side must have ended cleanly.
+        // (Called on this thread, inside the snapshot below.)
+        let sourceFinished = Flag()
         request.beforeCommit = {
             done.wait()
-            sourceFinished = true
+            sourceFinished.set()
             if let e = failure.error { throw e }
         }
         let outcome: SnapshotResult
@@ -284,7 +285,7 @@ public final class SnapshotCopier {
                                                         progress: progress, onWait: {})
         } catch {
             try? readEnd.close()
-            if !sourceFinished { done.wait() }
+            if !sourceFinished.isSet { done.wait() }
             throw failure.error ?? error
         }
         result.objectsCopied += Int(outcome.snapshot.manifest.newChunks)

@@ -16,9 +16,9 @@ public struct SnapshotRequest: Sendable {
     /// For a copy: the original snapshot, whose creation facts (time, source, host) the new manifest keeps.
     var original: Manifest?
     /// For a copy: runs after the image was read and before anything is committed; throwing aborts the snapshot.
-    var beforeCommit: (() throws -> Void)?
+    var beforeCommit: (@Sendable () throws -> Void)?
     /// For tests of the point in time: runs when reading is about to start, after the clone (if any) was taken.
-    var beforeReading: (() throws -> Void)?
+    var beforeReading: (@Sendable () throws -> Void)?
 
     public init(source: String, volume: String? = nil, description: String = "", tags: [String: String] = [:],
                 failOnChange: Bool = false, clone: CloneMode = .auto) {
@@ -74,8 +74,6 @@ public final class Snapshotter {
     /// Takes one snapshot.
     /// - Throws: `notFound`/`invalidArgument` for a bad source, `io` when reading or writing fails.
     public func run(_ request: SnapshotRequest, progress: ProgressReporter? = nil, onWait: () -> Void = {}) throws -> SnapshotResult {
-        let started = Date()
-        let clock = ContinuousClock.now
         if request.source.isEmpty { throw ImageSource.emptyPath }
         if request.source == "-" && request.volume == nil {
             throw StrataError(.invalidArgument, "reading standard input needs --volume NAME")

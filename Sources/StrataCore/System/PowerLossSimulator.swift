@@ -82,10 +82,10 @@ enum PowerLossSimulator {
                     unlink(rename.to)
                 }
             }
-            if let old = rename.replaced { FileManager.default.createFile(atPath: rename.to, contents: Data(old)) }
+            if let old = rename.replaced { _ = FileManager.default.createFile(atPath: rename.to, contents: Data(old)) }
         }
         for x in u.reversed() where !FileManager.default.fileExists(atPath: x.path) {
-            FileManager.default.createFile(atPath: x.path, contents: Data(x.content))
+            _ = FileManager.default.createFile(atPath: x.path, contents: Data(x.content))
         }
     }
 }

@@ -12,19 +12,19 @@ enum Completions {
         return try? Repository.open(at: path)
     }
 
-    static let snapshots = CompletionKind.custom { words in
+    static let snapshots = CompletionKind.custom { words, _, _ in
         guard let repo = repository(words), let list = try? SnapshotCatalog(repo: repo).list().snapshots else { return ["latest"] }
         var out = ["latest"] + list.map(\.id.shortHex)
         out += ((try? RefStore(repo: repo).all()) ?? []).map(\.name)
         return out
     }
 
-    static let volumes = CompletionKind.custom { words in
+    static let volumes = CompletionKind.custom { words, _, _ in
         guard let repo = repository(words), let list = try? SnapshotCatalog(repo: repo).list().snapshots else { return [] }
         return Array(Set(list.map(\.manifest.volume))).sorted()
     }
 
-    static let refs = CompletionKind.custom { words in
+    static let refs = CompletionKind.custom { words, _, _ in
         guard let repo = repository(words) else { return [] }
         return ((try? RefStore(repo: repo).all()) ?? []).map(\.name)
     }
