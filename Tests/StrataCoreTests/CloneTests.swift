@@ -119,6 +119,32 @@ struct CloneTests {
         #expect(try restoreBytes(repo, live.snapshot, in: dir) == Self.after)
     }
 
+    @Test("several images (a VM's disks) are one point in time: every clone is taken before any image is read",
+          .enabled(if: XFSMount.available, "needs root, loop devices and mkfs.xfs"))
+    func disksTogether() throws {
+        let xfs = try XFSMount()
+        defer { withExtendedLifetime(xfs) {} }
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("repo"))
+        let os = xfs.path + "/os.img", data = xfs.path + "/data.img"
+        for mode in [CloneMode.auto, .never] {
+            for image in [os, data] { #expect(FileManager.default.createFile(atPath: image, contents: Data(Self.before))) }
+            // The VM writes to both disks as the first one starts being read.
+            var first = SnapshotRequest(source: os, volume: "os", clone: mode)
+            first.beforeReading = { overwrite(os, with: Self.after); overwrite(data, with: Self.after) }
+            let results = try Snapshotter(repo: repo).run([first, SnapshotRequest(source: data, volume: "data", clone: mode)])
+            #expect(results.map(\.snapshot.manifest.createdAt) == Array(repeating: results[0].snapshot.manifest.createdAt, count: 2))
+            let disks = try results.map { try restoreBytes(repo, $0.snapshot, in: dir) }
+            if mode == .auto {
+                #expect(results.allSatisfy { $0.readFromClone })
+                #expect(disks == [Self.before, Self.before], "both disks as they were when the snapshot started")
+            } else {
+                // Read one after the other, the second disk is read after the write.
+                #expect(disks[1] == Self.after)
+            }
+        }
+    }
+
     @Test("where the file system cannot clone (tmpfs), auto reads the file itself and always refuses before writing anything",
           .enabled(if: FileManager.default.isWritableFile(atPath: "/dev/shm"), "needs a tmpfs at /dev/shm"))
     func noCloneHere() throws {

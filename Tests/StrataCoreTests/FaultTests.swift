@@ -50,6 +50,74 @@ struct FaultTests {
         #expect(try Checker(repo: repo).run(readData: false).isHealthy)
     }
 
+    @Test("several sources at one point in time are committed together: one that fails leaves none, nor their packs; a manifest that fails takes the others back")
+    func snapshotSetFailsWhole() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 57)
+        let first = try snap(repo, try dir.write("a", rng.textLike(2 << 20)))
+        let packsBefore = Set(try repo.packFilePaths())
+        let os = try dir.write("os", rng.bytes(6 << 20))
+        let data = try dir.write("data", rng.bytes(6 << 20))
+        let requests = [SnapshotRequest(source: os, volume: "os"), SnapshotRequest(source: data, volume: "data")]
+
+        // The second disk has a bad sector: the first, read and packed by then, is not committed either.
+        FaultInjection.install(.init(pathPrefix: data, call: "read", errno: EIO, allowance: 3 << 20))
+        #expect { try Snapshotter(repo: repo).run(requests) } throws: { error in
+            (error as? StrataError)?.description.hasSuffix("Input/output error; nothing was committed") == true
+        }
+        FaultInjection.remove(pathPrefix: data)
+        #expect(try SnapshotCatalog(repo: repo).list().snapshots.map(\.id) == [first.id])
+        #expect(Set(try repo.packFilePaths()) == packsBefore, "the first disk's packs went with the failure")
+        #expect(try PendingStore(repo: repo).all().isEmpty)
+        let afterRead = try Checker(repo: repo).run(readData: true)
+        #expect(afterRead.isHealthy && afterRead.notes.isEmpty, "\(afterRead.notes)")
+
+        // The second manifest cannot be written: the first is taken back.
+        let snapshots = repo.snapshotsPath + "/"
+        FaultInjection.install(.init(pathPrefix: snapshots, call: "rename", errno: EIO, allowance: 1, once: true))
+        #expect { try Snapshotter(repo: repo).run(requests) } throws: { error in
+            (error as? StrataError)?.description.hasSuffix("Input/output error; nothing was committed") == true
+        }
+        #expect(FaultInjection.hasFired(pathPrefix: snapshots))
+        FaultInjection.remove(pathPrefix: snapshots)
+        #expect(try SnapshotCatalog(repo: repo).list().snapshots.map(\.id) == [first.id])
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+
+        // Whole again: both, with one creation time.
+        let both = try Snapshotter(repo: repo).run(requests)
+        #expect(both.map(\.snapshot.manifest.volume) == ["os", "data"])
+        #expect(both[0].snapshot.manifest.createdAt == both[1].snapshot.manifest.createdAt)
+        #expect(try restoreBytes(repo, both[0].snapshot, in: dir) == FileSystem.readFile(os))
+        #expect(try restoreBytes(repo, both[1].snapshot, in: dir) == FileSystem.readFile(data))
+    }
+
+    @Test("several sources: the same volume twice, standard input among others, or none, are refused before anything is read")
+    func snapshotSetRefusals() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 58)
+        let a = try dir.write("a.img", rng.bytes(1 << 20))
+        let other = dir.file("other")
+        try FileSystem.makeDirectory(other)
+        let b = other + "/a.img"
+        #expect(FileManager.default.createFile(atPath: b, contents: Data(rng.bytes(1 << 20))))
+        let refusals: [([SnapshotRequest], String)] = [
+            ([SnapshotRequest(source: a), SnapshotRequest(source: b)],
+             "two sources would be volume 'a.img': give each its own with --volume, once per source"),
+            ([SnapshotRequest(source: a), SnapshotRequest(source: "-", volume: "in")],
+             "standard input ('-') cannot be snapshotted together with other sources"),
+            ([], "no source given: give an image file, a block device or '-'"),
+        ]
+        for (requests, message) in refusals {
+            #expect { try Snapshotter(repo: repo).run(requests) } throws: { error in
+                (error as? StrataError).map { $0.code == .invalidArgument && $0.description == message } == true
+            }
+        }
+        #expect(try SnapshotCatalog(repo: repo).list().snapshots.isEmpty)
+        #expect(try repo.packFilePaths().isEmpty)
+    }
+
     @Test("a source that cannot be read (a bad sector): the error names the source; nothing committed, nothing left")
     func sourceReadError() throws {
         let dir = TemporaryDirectory()

@@ -66,7 +66,7 @@ struct BenchTests {
         let missing = try cli.run(["bench", "--image", s.file("nope.img"), "--seconds-per-measure", "0.01"])
         #expect(missing.status == 3 && missing.stderr.hasPrefix("strata: ") && missing.stderr.split(separator: "\n").count == 1,
                 "\(missing.status) \(missing.stderr)")
-        FileManager.default.createFile(atPath: s.file("empty.img"), contents: Data())
+        _ = FileManager.default.createFile(atPath: s.file("empty.img"), contents: Data())
         let empty = try cli.run(["bench", "--image", s.file("empty.img"), "--seconds-per-measure", "0.01"])
         #expect(empty.status == 2 && empty.stderr.contains("holds no data"), "\(empty.status) \(empty.stderr)")
         let badLevel = try cli.run(["bench", "--level", "40"])
@@ -78,7 +78,7 @@ struct BenchTests {
         #expect(try cli.run(["bench", "--image", s.path]).status == 2)
         // Too little data to time anything on: generated data for the rates, the image's own bytes for the floors;
         // the shortest measurement still measures something.
-        FileManager.default.createFile(atPath: s.file("one.img"), contents: Data([7]))
+        _ = FileManager.default.createFile(atPath: s.file("one.img"), contents: Data([7]))
         let tiny = try cli.run(["bench", "--image", s.file("one.img"), "--json", "--seconds-per-measure", "0.001"])
         #expect(tiny.status == 0, "\(tiny.stderr)")
         let j2 = try JSONSerialization.jsonObject(with: Data(tiny.stdout.utf8)) as! [String: Any]

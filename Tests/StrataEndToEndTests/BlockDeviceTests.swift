@@ -21,7 +21,7 @@ struct BlockDeviceTests {
             let v = rng.next() % 3 == 0 ? rng.next() : UInt64(i >> 12)
             withUnsafeBytes(of: v) { for j in 0..<8 { data[i + j] = $0[j] } }
         }
-        FileManager.default.createFile(atPath: backing, contents: Data(data))
+        _ = FileManager.default.createFile(atPath: backing, contents: Data(data))
         let attach = try CLI.exec("losetup", ["-f", "--show", backing])
         try #require(attach.status == 0, "losetup: \(attach.stderr)")
         let device = attach.stdout.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -41,8 +41,8 @@ struct CLI {
         let tmp = FileManager.default.temporaryDirectory
         let outURL = tmp.appendingPathComponent("strata-out-\(UUID().uuidString)")
         let errURL = tmp.appendingPathComponent("strata-err-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         defer {
             try? FileManager.default.removeItem(at: outURL)
             try? FileManager.default.removeItem(at: errURL)
@@ -127,7 +127,7 @@ enum Ext4 {
             let n = Int(rng.next() % 300_000) + 4096
             var data = [UInt8](repeating: 0, count: n)
             for j in 0..<n { data[j] = UInt8(truncatingIfNeeded: rng.next() >> 13) }
-            FileManager.default.createFile(atPath: f, contents: Data(data))
+            _ = FileManager.default.createFile(atPath: f, contents: Data(data))
             cmds += "write \(f) /added\(seed)/f\(i).bin\n"
         }
         let listing = try CLI.exec("debugfs", ["-R", "ls -p /d1", image]).stdout

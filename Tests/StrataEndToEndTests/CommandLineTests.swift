@@ -13,7 +13,7 @@ struct CommandLineTests {
             withUnsafeBytes(of: v) { for j in 0..<8 { data[i + j] = $0[j] } }
         }
         let path = s.file(name)
-        FileManager.default.createFile(atPath: path, contents: Data(data))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(data))
         return path
     }
 
@@ -28,7 +28,7 @@ struct CommandLineTests {
         let cli = CLI(repo: s.file("repo"))
         #expect(try cli.run(["init", s.file("repo")]).status == 0)
         let snapID = try cli.run(["snap", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        FileManager.default.createFile(atPath: s.file("exists.img"), contents: Data([1, 2, 3]))
+        _ = FileManager.default.createFile(atPath: s.file("exists.img"), contents: Data([1, 2, 3]))
         try FileManager.default.createDirectory(atPath: s.file("adir"), withIntermediateDirectories: true)
         let before = Self.repoListing(s.file("repo"))
 
@@ -56,7 +56,7 @@ struct CommandLineTests {
             (["key", "add"], 2, "is not encrypted: it has no keys"),
             (["rm", snapID, "ffff0000"], 3, "not found"),
             (["frobnicate"], 2, ""),
-            (["snap"], 2, "missing expected argument '<source>'; see 'strata snap --help'"),
+            (["snap"], 2, "missing expected argument '<source> ...'; see 'strata snap --help'"),
             (["log", "--bogus"], 2, "unknown option '--bogus'; see 'strata log --help'"),
             (["restore", snapID], 2, "missing expected argument '<target>'"),
         ]
@@ -93,7 +93,7 @@ struct CommandLineTests {
         let out = try cli.run(["restore", "latest", "-"])
         #expect(out.status == 0)
         #expect(out.stdoutBytes == (try Data(contentsOf: URL(fileURLWithPath: img))))
-        FileManager.default.createFile(atPath: s.file("target"), contents: Data([9]))
+        _ = FileManager.default.createFile(atPath: s.file("target"), contents: Data([9]))
         #expect(try cli.run(["restore", "latest", s.file("target"), "--force"]).status == 0)
         #expect(try sameFiles(img, s.file("target")))
         // The global form -r PATH before the verb works too.
@@ -105,7 +105,7 @@ struct CommandLineTests {
         let version = try Data(contentsOf: URL(fileURLWithPath: "/proc/version"))
         #expect(try cli.run(["snap", "-q", "/proc/version"]).status == 0)
         #expect(try cli.run(["restore", "latest", "-", "--volume", "version"]).stdoutBytes == version && !version.isEmpty)
-        FileManager.default.createFile(atPath: s.file("empty.img"), contents: Data())
+        _ = FileManager.default.createFile(atPath: s.file("empty.img"), contents: Data())
         #expect(try cli.run(["snap", "-q", s.file("empty.img")]).status == 0)
         #expect(try cli.run(["restore", "latest", "-", "--volume", "empty.img"]).stdoutBytes.isEmpty)
     }
@@ -147,6 +147,36 @@ struct CommandLineTests {
         #expect(Self.repoListing(s.file("repo")) == before, "nothing was written")
         let bad = try cli.run(["snap", img, "--clone", "sometimes"])
         #expect(bad.status == 2 && bad.stderr == "strata: the value 'sometimes' is invalid for '--clone <mode>'. Please provide one of 'auto', 'always' or 'never'; see 'strata snap --help'\n", "\(bad.stderr)")
+    }
+
+    @Test("snap of several images (a VM's disks): one id per line, a summary each naming its volume, --volume once per source, --json an array; a wrong count of --volume is a usage error")
+    func severalSources() throws {
+        let s = Scratch()
+        let os = try Self.image(s, "os.img")
+        let data = try Self.image(s, "data.img", seed: 2)
+        let cli = CLI(repo: s.file("repo"))
+        #expect(try cli.run(["init", s.file("repo")]).status == 0)
+        let both = try cli.run(["snap", os, data, "-m", "both"])
+        #expect(both.status == 0, "\(both.stderr)")
+        let ids = both.stdout.split(separator: "\n").map(String.init)
+        #expect(ids.count == 2 && ids.allSatisfy { $0.count == 64 })
+        let notes = both.stderr.split(separator: "\n")
+        #expect(notes.count == 2 && notes[0].hasPrefix("snap \(ids[0].prefix(12))  os.img  3.0 MiB in ")
+                && notes[1].hasPrefix("snap \(ids[1].prefix(12))  data.img  3.0 MiB in "), "\(both.stderr)")
+
+        let named = try cli.run(["snap", os, data, "--volume", "os", "--volume", "data", "--json"])
+        #expect(named.status == 0, "\(named.stderr)")
+        let objects = try #require(try JSONSerialization.jsonObject(with: Data(named.stdout.utf8)) as? [[String: Any]])
+        #expect(objects.compactMap { $0["volume"] as? String } == ["os", "data"])
+        #expect(Set(objects.compactMap { $0["createdAt"] as? String }).count == 1, "one point in time")
+
+        let before = Self.repoListing(s.file("repo"))
+        let wrong = try cli.run(["snap", os, data, "--volume", "os"])
+        #expect(wrong.status == 2 && wrong.stderr == "strata: give --volume once per source (2 sources, 1 --volume); see 'strata snap --help'\n", "\(wrong.stderr)")
+        let twice = try cli.run(["snap", os, os])
+        #expect(twice.status == 2 && twice.stderr == "strata: two sources would be volume 'os.img': give each its own with --volume, once per source\n", "\(twice.stderr)")
+        #expect(Self.repoListing(s.file("repo")) == before, "nothing was written")
+        #expect(try cli.run(["log"]).stdout.split(separator: "\n").count == 5, "a header and four snapshots")
     }
 
     @Test("retention's buckets and log's times are local time as TZ says, in every build (not Foundation's GMT)")

@@ -13,7 +13,7 @@ struct ConcurrencyTests {
 
         init(repo: String, volume: String, scratch: Scratch) throws {
             errors = URL(fileURLWithPath: scratch.file("snap-\(volume).err"))
-            FileManager.default.createFile(atPath: errors.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
             process.executableURL = URL(fileURLWithPath: CLI.binary)
             process.arguments = ["snap", "-", "--volume", volume, "-q"]
             process.environment = ["STRATA_REPO": repo, "PATH": "/usr/bin:/bin"]
@@ -192,7 +192,7 @@ struct ConcurrencyTests {
         let img = try CommandLineTests.image(s, bytes: 8 << 20, seed: 5)
         let id = try cli.run(["snap", "-q", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let errors = s.file("restore.err")
-        FileManager.default.createFile(atPath: errors, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let out = Pipe()
         let restore = Process()
         restore.executableURL = URL(fileURLWithPath: CLI.binary)
@@ -310,7 +310,7 @@ struct ConcurrencyTests {
 
     /// Starts `strata` with its stderr going to a file.
     static func start(_ args: [String], repo: String, errors: String) throws -> Process {
-        FileManager.default.createFile(atPath: errors, contents: nil)
+        _ = FileManager.default.createFile(atPath: errors, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLI.binary)
         p.arguments = args

@@ -21,7 +21,7 @@ struct CrashTests {
                 for j in 0..<4096 { image[page * 4096 + j] = UInt8(truncatingIfNeeded: rng.next()) }
             }
             let path = s.file("img\(n)")
-            FileManager.default.createFile(atPath: path, contents: Data(image))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(image))
             out.append((path, try CLI.exec("sha256sum", [path]).stdout.prefix(64).description))
         }
         return out

@@ -74,76 +74,139 @@ public final class Snapshotter {
     /// Takes one snapshot.
     /// - Throws: `notFound`/`invalidArgument` for a bad source, `io` when reading or writing fails.
     public func run(_ request: SnapshotRequest, progress: ProgressReporter? = nil, onWait: () -> Void = {}) throws -> SnapshotResult {
-        if request.source.isEmpty { throw ImageSource.emptyPath }
-        if request.source == "-" && request.volume == nil {
-            throw StrataError(.invalidArgument, "reading standard input needs --volume NAME")
+        try run([request], progress: progress, onWait: onWait)[0]
+    }
+
+    /// Takes a snapshot of each source at one point in time, as of a VM's disks: every image file's clone (see
+    /// `CloneMode`) is taken before any source is read, every snapshot gets that instant as its creation time, and
+    /// the snapshots are committed together at the end: when any source fails, none is. Each source is its own
+    /// volume; volumes must differ, and standard input (`-`) goes alone.
+    /// - Throws: `invalidArgument` for a bad or repeated source or volume, `notFound`, `io` as `run(_:)`.
+    public func run(_ requests: [SnapshotRequest], progress: ProgressReporter? = nil, onWait: () -> Void = {}) throws -> [SnapshotResult] {
+        guard !requests.isEmpty else { throw StrataError(.invalidArgument, "no source given: give an image file, a block device or '-'") }
+        var volumes: Set<String> = []
+        for request in requests {
+            if request.source.isEmpty { throw ImageSource.emptyPath }
+            if request.source == "-" && requests.count > 1 {
+                throw StrataError(.invalidArgument, "standard input ('-') cannot be snapshotted together with other sources")
+            }
+            if request.source == "-" && request.volume == nil {
+                throw StrataError(.invalidArgument, "reading standard input needs --volume NAME")
+            }
+            let volume = request.volume ?? FileSystem.baseName(request.source)
+            try Self.validateLabels(volume: volume, description: request.description, tags: request.tags)
+            guard volumes.insert(volume).inserted else {
+                throw StrataError(.invalidArgument, "two sources would be volume '\(volume)': give each its own with --volume, once per source")
+            }
         }
-        let volume = request.volume ?? FileSystem.baseName(request.source)
-        try Self.validateLabels(volume: volume, description: request.description, tags: request.tags)
-        let source = try ImageSource(path: request.source)
-        return try run(request, source: source, progress: progress, onWait: onWait)
+        let sources = try requests.map { try ImageSource(path: $0.source) }
+        return try run(requests, sources: sources, progress: progress, onWait: onWait)
     }
 
     /// Takes a snapshot of an already opened source.
     func run(_ request: SnapshotRequest, source: ImageSource, progress: ProgressReporter?, onWait: () -> Void) throws -> SnapshotResult {
-        let volume = request.volume ?? FileSystem.baseName(request.source)
+        try run([request], sources: [source], progress: progress, onWait: onWait)[0]
+    }
+
+    /// A source read and packed, its manifest not yet committed.
+    private struct Staged {
+        let volume: String
+        let manifest: Manifest
+        let packer: ObjectPacker
+        let contents: IndexFileContents
+        let seconds: Double
+        let readFromClone: Bool
+        let cloneFailure: String?
+    }
+
+    /// Takes snapshots of already opened sources, one point in time for all (see `run(_:progress:onWait:)`).
+    func run(_ requests: [SnapshotRequest], sources: [ImageSource], progress: ProgressReporter?,
+             onWait: () -> Void) throws -> [SnapshotResult] {
         let lock = try repo.lock(.shared, onWait: onWait)
         defer { withExtendedLifetime(lock) {} }
-        let clock = ContinuousClock.now
         let index = try ChunkIndex.load(repo, strict: true)
         try index.requirePacksPresent(in: repo, for: "a snapshot")
-        // The snapshot's point in time is when reading starts (the clone, when there is one), not when the command
-        // started waiting for gc.
-        try source.takeClone(request.clone)
+        // The snapshots' point in time is when reading starts (the clones, when there are any, all taken before any
+        // source is read), not when the command started waiting for gc.
+        for (request, source) in zip(requests, sources) { try source.takeClone(request.clone) }
         let started = Date()
-        try request.beforeReading?()
-        let journal: PendingJournal
-        do {
-            journal = try PendingStore(repo: repo).begin(
-                volume: volume, source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
-                totalBytes: source.size, limit: repo.config.snapshotLimit)
-        } catch {
-            throw Interruption.retell(error, "snapshot of \(volume)", "nothing was committed")
-        }
-        defer { journal.finish() }
-        let packer = ObjectPacker(repo: repo, index: index, indexFlushLimit: indexFlushLimit)
-        do {
-            // The pass (and its read buffer) is gone before the packer's last index contents are encoded.
-            let outcome = try ImagePass(repo: repo, source: source, packer: packer, segmentSize: segmentSize,
-                                        progress: progress, journal: journal).run()
-            let contents = try packer.finish()
-            let changed = source.changedSinceOpen()
-            if changed && request.failOnChange {
-                throw StrataError(.refused, "source \(request.source) changed while it was read (size or modification time); no snapshot was committed")
+        var journals: [PendingJournal] = []
+        defer { journals.forEach { $0.finish() } }
+        var staged: [Staged] = []
+        // Until the commit below, a failure leaves nothing: every packer so far removes the packs no index file names.
+        func abandonAll() { staged.forEach { $0.packer.abandon() } }
+        for (request, source) in zip(requests, sources) {
+            let clock = ContinuousClock.now
+            let volume = request.volume ?? FileSystem.baseName(request.source)
+            let packer = ObjectPacker(repo: repo, index: index, indexFlushLimit: indexFlushLimit)
+            do {
+                try request.beforeReading?()
+                journals.append(try PendingStore(repo: repo).begin(
+                    volume: volume, source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
+                    totalBytes: source.size, limit: repo.config.snapshotLimit))
+                // The pass (and its read buffer) is gone before the packer's last index contents are encoded.
+                let outcome = try ImagePass(repo: repo, source: source, packer: packer, segmentSize: segmentSize,
+                                            progress: progress, journal: journals.last!).run()
+                let contents = try packer.finish()
+                let changed = source.changedSinceOpen()
+                if changed && request.failOnChange {
+                    throw StrataError(.refused, "source \(request.source) changed while it was read (size or modification time); no snapshot was committed")
+                }
+                try request.beforeCommit?()
+                if let original = request.original, outcome.size != original.size {
+                    throw StrataError.corrupt("the copy of a \(original.size)-byte snapshot received \(outcome.size) bytes")
+                }
+                // A pipe's writer killed by the same Ctrl-C ends the input early: never commit what a signal cut short.
+                try Interruption.check()
+                let original = request.original
+                let manifest = Manifest(
+                    format: 1, volume: volume,
+                    source: original?.source ?? (request.source == "-" ? "-" : FileSystem.absolute(request.source)),
+                    sourceKind: original?.sourceKind ?? source.manifestKind, size: outcome.size,
+                    createdAt: original?.createdAt ?? Timestamp.format(started), completedAt: Timestamp.format(Date()),
+                    description: request.description, tags: request.tags,
+                    chunker: repo.config.chunker.description, root: outcome.root.hex,
+                    dataBytes: outcome.dataBytes, chunkCount: outcome.chunkCount,
+                    newChunks: UInt64(packer.totals.newChunks), newBytes: UInt64(outcome.newChunkBytes),
+                    storedBytes: UInt64(packer.totals.storedBytes), host: original?.host ?? Labels.hostName(),
+                    sourceChanged: original?.sourceChanged ?? changed)
+                staged.append(Staged(volume: volume, manifest: manifest, packer: packer, contents: contents,
+                                     seconds: clock.secondsElapsed, readFromClone: source.isClone,
+                                     cloneFailure: source.cloneFailure))
+            } catch {
+                packer.abandon()
+                abandonAll()
+                throw Interruption.retell(error, "snapshot of \(volume)", "nothing was committed")
             }
-            try request.beforeCommit?()
-            if let original = request.original, outcome.size != original.size {
-                throw StrataError.corrupt("the copy of a \(original.size)-byte snapshot received \(outcome.size) bytes")
-            }
-            // A pipe's writer killed by the same Ctrl-C ends the input early: never commit what a signal cut short.
-            try Interruption.check()
-            try packer.writeIndex(contents)
-            let original = request.original
-            let manifest = Manifest(
-                format: 1, volume: volume,
-                source: original?.source ?? (request.source == "-" ? "-" : FileSystem.absolute(request.source)),
-                sourceKind: original?.sourceKind ?? source.manifestKind, size: outcome.size,
-                createdAt: original?.createdAt ?? Timestamp.format(started), completedAt: Timestamp.format(Date()),
-                description: request.description, tags: request.tags,
-                chunker: repo.config.chunker.description, root: outcome.root.hex,
-                dataBytes: outcome.dataBytes, chunkCount: outcome.chunkCount,
-                newChunks: UInt64(packer.totals.newChunks), newBytes: UInt64(outcome.newChunkBytes),
-                storedBytes: UInt64(packer.totals.storedBytes), host: original?.host ?? Labels.hostName(),
-                sourceChanged: original?.sourceChanged ?? changed)
-            let id = try SnapshotStore(repo: repo).save(manifest)
-            return SnapshotResult(snapshot: Snapshot(id: id, manifest: manifest),
-                                  seconds: clock.secondsElapsed,
-                                  packsWritten: packer.totals.packs, readFromClone: source.isClone,
-                                  cloneFailure: source.cloneFailure)
-        } catch {
-            packer.abandon()
-            throw Interruption.retell(error, "snapshot of \(volume)", "nothing was committed")
         }
+
+        // Commit: every index file, then every manifest. A manifest that fails takes the set's earlier ones back.
+        let store = SnapshotStore(repo: repo)
+        var saved: [ObjectID] = []
+        var results: [SnapshotResult] = []
+        for (i, s) in staged.enumerated() {
+            do {
+                try s.packer.writeIndex(s.contents)
+            } catch {
+                staged[i...].forEach { $0.packer.abandon() }
+                throw Interruption.retell(error, "snapshot of \(s.volume)", "nothing was committed")
+            }
+        }
+        for s in staged {
+            do {
+                let id = try store.save(s.manifest)
+                saved.append(id)
+                results.append(SnapshotResult(snapshot: Snapshot(id: id, manifest: s.manifest), seconds: s.seconds,
+                                              packsWritten: s.packer.totals.packs, readFromClone: s.readFromClone,
+                                              cloneFailure: s.cloneFailure))
+            } catch {
+                let kept = saved.filter { (try? store.remove($0)) == nil }
+                let outcome = kept.isEmpty ? "nothing was committed"
+                    : "snapshot\(kept.count == 1 ? "" : "s") \(kept.map(\.shortHex).joined(separator: ", ")) of the same point in time stay\(kept.count == 1 ? "s" : ""), the rest was not committed"
+                throw Interruption.retell(error, "snapshot of \(s.volume)", outcome)
+            }
+        }
+        return results
     }
 }
 

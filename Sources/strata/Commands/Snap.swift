@@ -13,17 +13,18 @@ struct Snap: ParsableCommand {
               strata snap vm.img -m "before upgrade" -t env=prod
               strata snap /dev/vg0/data-snap --volume data
               strata snap /var/lib/libvirt/images/vm.img --clone always
+              strata snap vm-os.img vm-data.img -m "before upgrade"
               zcat disk.img.gz | strata snap - --volume disk
             """)
 
     @OptionGroup var repository: RepositoryOptions
     @OptionGroup var output: OutputOptions
 
-    @Argument(help: ArgumentHelp("An image file, a block device, or '-' for standard input.", valueName: "source"), completion: .file())
-    var source: String
+    @Argument(help: ArgumentHelp("An image file, a block device, or '-' for standard input; several (a VM's disks) are snapshotted at one point in time, one snapshot each.", valueName: "source"), completion: .file())
+    var sources: [String]
 
-    @Option(help: ArgumentHelp("The volume name (default: the source's file name; required for '-').", valueName: "name"), completion: Completions.volumes)
-    var volume: String?
+    @Option(help: ArgumentHelp("The volume name (default: the source's file name; required for '-'); with several sources, once per source, in order.", valueName: "name"), completion: Completions.volumes)
+    var volume: [String] = []
 
     @Option(name: [.short, .customLong("message")], help: ArgumentHelp("A description of the snapshot.", valueName: "text"))
     var message: String = ""
@@ -37,6 +38,12 @@ struct Snap: ParsableCommand {
     @Option(help: ArgumentHelp("Read an image file through an instant clone of it, so the snapshot is one point in time even while a VM writes to it: auto (where its file system can clone: btrfs, XFS with reflink), always (or fail), never.", valueName: "mode"))
     var clone: CloneMode = .auto
 
+    func validate() throws {
+        guard volume.isEmpty || volume.count == sources.count else {
+            throw ValidationError("give --volume once per source (\(sources.count) sources, \(volume.count) --volume)")
+        }
+    }
+
     mutating func run() throws {
         let repo = try repository.open()
         var tagMap: [String: String] = [:]
@@ -44,15 +51,16 @@ struct Snap: ParsableCommand {
             let (k, v) = try Labels.parseTag(t)
             tagMap[k] = v
         }
+        let requests = sources.enumerated().map { i, source in
+            SnapshotRequest(source: source, volume: volume.isEmpty ? nil : volume[i], description: message, tags: tagMap,
+                            failOnChange: failOnChange, clone: clone)
+        }
         let bar = output.reporter(verb: "snap")
-        let result: SnapshotResult
+        let results: [SnapshotResult]
         Interruption.catchSignals()
         do {
             let quiet = output.quiet
-            result = try Snapshotter(repo: repo).run(
-                SnapshotRequest(source: source, volume: volume, description: message, tags: tagMap, failOnChange: failOnChange,
-                                clone: clone),
-                progress: bar) {
+            results = try Snapshotter(repo: repo).run(requests, progress: bar) {
                 if !quiet { Terminal.writeErr("waiting for gc to finish…\n") }
             }
         } catch {
@@ -60,19 +68,22 @@ struct Snap: ParsableCommand {
             throw error
         }
         bar?.finish()
-        let m = result.snapshot.manifest
         if output.json {
-            try JSONOutput.print(SnapshotJSON(result.snapshot, seconds: result.seconds))
+            let objects = results.map { SnapshotJSON($0.snapshot, seconds: $0.seconds) }
+            if objects.count == 1 { try JSONOutput.print(objects[0]) } else { try JSONOutput.print(objects) }
         } else {
-            Terminal.writeOut(result.snapshot.id.hex + "\n")
+            Terminal.writeOut(results.map { $0.snapshot.id.hex + "\n" }.joined())
         }
-        let rate = result.seconds > 0 ? Double(m.size) / result.seconds : 0
-        output.note("snap \(result.snapshot.id.shortHex)  \(Format.bytes(m.size)) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), \(Format.bytes(m.newBytes)) new (\(m.newChunks) chunk\(m.newChunks == 1 ? "" : "s")), \(Format.bytes(m.storedBytes)) stored\(result.readFromClone ? ", read from a point-in-time clone" : "")")
-        if let why = result.cloneFailure {
-            Terminal.writeErr("strata: warning: \(why)\n")
-        }
-        if m.sourceChanged {
-            Terminal.writeErr("strata: warning: \(source) changed while it was read; the snapshot may not be consistent\n")
+        for (result, source) in zip(results, sources) {
+            let m = result.snapshot.manifest
+            let rate = result.seconds > 0 ? Double(m.size) / result.seconds : 0
+            output.note("snap \(result.snapshot.id.shortHex)  \(results.count > 1 ? m.volume + "  " : "")\(Format.bytes(m.size)) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), \(Format.bytes(m.newBytes)) new (\(m.newChunks) chunk\(m.newChunks == 1 ? "" : "s")), \(Format.bytes(m.storedBytes)) stored\(result.readFromClone ? ", read from a point-in-time clone" : "")")
+            if let why = result.cloneFailure {
+                Terminal.writeErr("strata: warning: \(why)\n")
+            }
+            if m.sourceChanged {
+                Terminal.writeErr("strata: warning: \(source) changed while it was read; the snapshot may not be consistent\n")
+            }
         }
     }
 }
