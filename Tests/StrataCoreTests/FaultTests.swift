@@ -92,6 +92,28 @@ struct FaultTests {
         #expect(try restoreBytes(repo, both[1].snapshot, in: dir) == FileSystem.readFile(data))
     }
 
+    @Test("several sources: `rm` of one's pending id after that source was read cancels them all; nothing is committed")
+    func snapshotSetCancelled() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 59)
+        let os = try dir.write("os", rng.bytes(2 << 20))
+        let data = try dir.write("data", rng.bytes(2 << 20))
+        var second = SnapshotRequest(source: data, volume: "data")
+        // As the second disk starts being read, someone cancels the first one's snapshot (`strata rm <pending id>`).
+        second.beforeReading = {
+            let pending = try PendingStore(repo: repo).all()
+            let first = try #require(pending.first { $0.volume == "os" })
+            #expect(try PendingStore(repo: repo).cancel(first.token))
+        }
+        #expect { try Snapshotter(repo: repo).run([SnapshotRequest(source: os, volume: "os"), second]) } throws: { error in
+            (error as? StrataError).map { $0.code == .refused && $0.message.hasPrefix("snapshot of os was cancelled by 'strata rm ") } == true
+        }
+        #expect(try SnapshotCatalog(repo: repo).list().snapshots.isEmpty)
+        #expect(try repo.packFilePaths().isEmpty)
+        #expect(try PendingStore(repo: repo).all().isEmpty)
+    }
+
     @Test("several sources: the same volume twice, standard input among others, or none, are refused before anything is read")
     func snapshotSetRefusals() throws {
         let dir = TemporaryDirectory()

@@ -180,6 +180,13 @@ public final class Snapshotter {
             }
         }
 
+        // A source whose snapshot `rm` cancelled after it was read cancels the set: asked once more before any commit.
+        do {
+            for journal in journals { try journal.checkCancelled() }
+        } catch {
+            abandonAll()
+            throw error
+        }
         // Commit: every index file, then every manifest. A manifest that fails takes the set's earlier ones back.
         let store = SnapshotStore(repo: repo)
         var saved: [ObjectID] = []

@@ -183,10 +183,15 @@ final class PendingJournal {
         state.newBytes = newBytes
         guard ContinuousClock.now - lastWrite > .seconds(1) else { return }
         lastWrite = ContinuousClock.now
+        try checkCancelled()
+        try write()
+    }
+
+    /// Stops the snapshot when `rm` asked for it.
+    func checkCancelled() throws {
         if store.cancelRequested(state.token) {
             throw StrataError(.refused, "snapshot of \(state.volume) was cancelled by 'strata rm \(state.token)'")
         }
-        try write()
     }
 
     /// Removes the journal (after the manifest is durable, or after a failure was cleaned up).
