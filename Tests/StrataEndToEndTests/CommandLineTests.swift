@@ -170,13 +170,24 @@ struct CommandLineTests {
         #expect(objects.compactMap { $0["volume"] as? String } == ["os", "data"])
         #expect(Set(objects.compactMap { $0["createdAt"] as? String }).count == 1, "one point in time")
 
+        // Progress counts the bytes of all the sources together: it never goes back, and ends at their sum.
+        let progress = try cli.run(["snap", os, data, "-q", "--progress", "json"])
+        #expect(progress.status == 0, "\(progress.stderr)")
+        let events = progress.stderr.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let done = events.compactMap { ($0["bytesDone"] as? NSNumber)?.int64Value }
+        #expect(!done.isEmpty && done == done.sorted(), "\(progress.stderr)")
+        #expect(events.last?["event"] as? String == "end" && (events.last?["bytesTotal"] as? NSNumber)?.int64Value == 6 << 20,
+                "\(progress.stderr)")
+
         let before = Self.repoListing(s.file("repo"))
         let wrong = try cli.run(["snap", os, data, "--volume", "os"])
         #expect(wrong.status == 2 && wrong.stderr == "strata: give --volume once per source (2 sources, 1 --volume); see 'strata snap --help'\n", "\(wrong.stderr)")
         let twice = try cli.run(["snap", os, os])
         #expect(twice.status == 2 && twice.stderr == "strata: two sources would be volume 'os.img': give each its own with --volume, once per source\n", "\(twice.stderr)")
         #expect(Self.repoListing(s.file("repo")) == before, "nothing was written")
-        #expect(try cli.run(["log"]).stdout.split(separator: "\n").count == 5, "a header and four snapshots")
+        #expect(try cli.run(["log"]).stdout.split(separator: "\n").count == 7, "a header and six snapshots")
     }
 
     @Test("retention's buckets and log's times are local time as TZ says, in every build (not Foundation's GMT)")

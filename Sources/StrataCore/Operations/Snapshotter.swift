@@ -135,6 +135,9 @@ public final class Snapshotter {
         var staged: [Staged] = []
         // Until the commit below, a failure leaves nothing: every packer so far removes the packs no index file names.
         func abandonAll() { staged.forEach { $0.packer.abandon() } }
+        // Several sources report progress as one: bytes of all of them (none is a stream, so all sizes are known).
+        let total = sources.reduce(Int64(0)) { $0 + ($1.size ?? 0) }
+        var before: Int64 = 0, newBefore: Int64 = 0
         for (request, source) in zip(requests, sources) {
             let clock = ContinuousClock.now
             let volume = request.volume ?? FileSystem.baseName(request.source)
@@ -145,8 +148,12 @@ public final class Snapshotter {
                     volume: volume, source: request.source == "-" ? "-" : FileSystem.absolute(request.source),
                     totalBytes: source.size, limit: repo.config.snapshotLimit))
                 // The pass (and its read buffer) is gone before the packer's last index contents are encoded.
+                let part = requests.count == 1 ? progress
+                    : progress.map { PartProgress($0, before: before, total: total, newBefore: newBefore) }
                 let outcome = try ImagePass(repo: repo, source: source, packer: packer, segmentSize: segmentSize,
-                                            progress: progress, journal: journals.last!).run()
+                                            progress: part, journal: journals.last!).run()
+                before += Int64(outcome.size)
+                newBefore += Int64(outcome.newChunkBytes)
                 let contents = try packer.finish()
                 let changed = source.changedSinceOpen()
                 if changed && request.failOnChange {
