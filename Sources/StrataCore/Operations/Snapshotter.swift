@@ -124,6 +124,9 @@ public final class Snapshotter {
              onWait: () -> Void) throws -> [SnapshotResult] {
         let lock = try repo.lock(.shared, onWait: onWait)
         defer { withExtendedLifetime(lock) {} }
+        // A snapshot's time runs from the lock (any wait for gc is not counted); with several sources, each from the
+        // end of the one before.
+        var clock = ContinuousClock.now
         let index = try ChunkIndex.load(repo, strict: true)
         try index.requirePacksPresent(in: repo, for: "a snapshot")
         // The snapshots' point in time is when reading starts (the clones, when there are any, all taken before any
@@ -139,7 +142,6 @@ public final class Snapshotter {
         let total = sources.reduce(Int64(0)) { $0 + ($1.size ?? 0) }
         var before: Int64 = 0, newBefore: Int64 = 0
         for (request, source) in zip(requests, sources) {
-            let clock = ContinuousClock.now
             let volume = request.volume ?? FileSystem.baseName(request.source)
             let packer = ObjectPacker(repo: repo, index: index, indexFlushLimit: indexFlushLimit)
             do {
@@ -180,6 +182,7 @@ public final class Snapshotter {
                 staged.append(Staged(volume: volume, manifest: manifest, packer: packer, contents: contents,
                                      seconds: clock.secondsElapsed, readFromClone: source.isClone,
                                      cloneFailure: source.cloneFailure))
+                clock = ContinuousClock.now
             } catch {
                 packer.abandon()
                 abandonAll()
