@@ -84,6 +84,21 @@ struct FaultTests {
         #expect(try SnapshotCatalog(repo: repo).list().snapshots.map(\.id) == [first.id])
         #expect(try Checker(repo: repo).run(readData: true).isHealthy)
 
+        // The second manifest cannot be written and the first cannot be taken back either: the line names the one
+        // that stays (whole, and listed), instead of saying that nothing was committed.
+        FaultInjection.install(.init(pathPrefix: snapshots, call: "rename", errno: EIO, allowance: 1, once: true))
+        FaultInjection.install(.init(pathPrefix: snapshots, call: "unlink", errno: EIO, allowance: 0, once: true))
+        var message = ""
+        #expect(throws: StrataError.self) {
+            do { _ = try Snapshotter(repo: repo).run(requests) } catch { message = "\(error)"; throw error }
+        }
+        FaultInjection.remove(pathPrefix: snapshots)
+        let stayed = try SnapshotCatalog(repo: repo).list().snapshots.filter { $0.id != first.id }
+        #expect(stayed.map(\.snapshot.manifest.volume) == ["os"])
+        #expect(message.hasSuffix("Input/output error; snapshot \(stayed.first?.id.shortHex ?? "?") of the same point in time stays, the rest was not committed"), "\(message)")
+        if let os0 = stayed.first { #expect(try restoreBytes(repo, os0.snapshot, in: dir) == FileSystem.readFile(os)) }
+        try SnapshotStore(repo: repo).remove(try #require(stayed.first).id)
+
         // Whole again: both, with one creation time.
         let both = try Snapshotter(repo: repo).run(requests)
         #expect(both.map(\.snapshot.manifest.volume) == ["os", "data"])

@@ -211,8 +211,9 @@ public final class Snapshotter {
         }
         for s in staged {
             do {
-                let id = try store.save(s.manifest)
-                saved.append(id)
+                // Only manifests this call added are taken back (one already there, byte for byte, stays).
+                let (id, added) = try store.add(s.manifest)
+                if added { saved.append(id) }
                 results.append(SnapshotResult(snapshot: Snapshot(id: id, manifest: s.manifest), seconds: s.seconds,
                                               packsWritten: s.packer.totals.packs, readFromClone: s.readFromClone,
                                               cloneFailure: s.cloneFailure))

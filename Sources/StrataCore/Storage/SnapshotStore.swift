@@ -45,6 +45,11 @@ struct SnapshotStore {
     /// directory's fsync failed after the rename), the manifest is taken back: the command reports that nothing was
     /// committed, so the snapshot must not be listed either (its data stays, for gc or the next snapshot).
     func save(_ manifest: Manifest) throws -> ObjectID {
+        try add(manifest).id
+    }
+
+    /// `save`, also telling whether the manifest is new (false: these very bytes were stored already).
+    func add(_ manifest: Manifest) throws -> (id: ObjectID, added: Bool) {
         let bytes = try repo.sealer.seal(try manifest.encoded(), .manifest)
         let id = ObjectID.sha256(bytes)
         let path = FileSystem.join(repo.snapshotsPath, id.hex)
@@ -58,7 +63,7 @@ struct SnapshotStore {
             }
             throw error
         }
-        return id
+        return (id, !existed)
     }
 
     /// Removes a manifest durably.
