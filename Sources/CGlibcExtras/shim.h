@@ -23,6 +23,24 @@ static inline int strata_preallocate(int fd, long long offset, long long count) 
     return fallocate(fd, 0, offset, count);
 }
 
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE 0x02
+#endif
+#ifndef FALLOC_FL_ZERO_RANGE
+#define FALLOC_FL_ZERO_RANGE 0x10
+#endif
+
+/// Makes a block device's range read as zeros without sending the zeros from here. `unmap` 1: only where the device
+/// can guarantee zeros while releasing the blocks (a thin volume, an SSD or a loop device stays thin); 0: by the
+/// device's write-zeroes command, or the kernel writes zero pages itself. -1 with errno (EOPNOTSUPP) where it cannot.
+static inline int strata_zero_device_range(int fd, long long offset, long long count, int unmap) {
+    int mode = unmap ? (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) : (FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE);
+    return fallocate(fd, mode, offset, count);
+}
+
 #ifndef F_SETPIPE_SZ
 #define F_SETPIPE_SZ 1031
 #endif

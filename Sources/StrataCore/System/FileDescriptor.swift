@@ -215,6 +215,21 @@ public final class FileHandleFD: @unchecked Sendable {
         return Int64(size)
     }
 
+    /// Makes `count` bytes at `offset` of a block device read as zeros without writing them from here: first by
+    /// releasing the blocks where the device guarantees zeros for them (thin volumes, SSDs, loop devices), else by its
+    /// write-zeroes command or the kernel's own zero pages. False when the device or kernel can do neither (or the
+    /// range is not aligned to the device's sectors); the caller then writes zeros. The cached pages of the range are
+    /// dropped by the kernel; durability comes from the `fsync` that follows, as for writes.
+    func zeroDeviceRange(offset: Int64, count: Int64) -> Bool {
+        for unmap: Int32 in [1, 0] {
+            while true {
+                if strata_zero_device_range(fd, offset, count, unmap) == 0 { return true }
+                if errno != EINTR { break }
+            }
+        }
+        return false
+    }
+
     /// The next offset at or after `offset` that holds data, or nil when only a hole follows.
     /// Returns `offset` itself when the file system cannot tell holes apart.
     public func nextData(from offset: Int64) throws -> Int64? {
