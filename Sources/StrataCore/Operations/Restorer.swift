@@ -64,8 +64,17 @@ public final class Restorer {
             guard force else {
                 throw StrataError(.invalidArgument, "restore target \(target) is a block device; use --force to overwrite it")
             }
+            // O_EXCL: Linux refuses a block device that is mounted or held exclusively by another program (a
+            // running VM's disk, an LVM or RAID member), and keeps it from being mounted while it is written.
+            let device: FileHandleFD
+            do {
+                device = try FileHandleFD.open(target, flags: O_WRONLY | O_CLOEXEC | O_EXCL, mode: 0)
+            } catch let e as SystemCallError where e.errno == EBUSY {
+                throw StrataError(.refused, "restore target \(target) is in use (mounted, or held by another program); nothing was written")
+            } catch let e as SystemCallError {
+                throw StrataError.io("cannot open \(target)", e)
+            }
             isDevice = true
-            let device = try wrap(try FileHandleFD.open(target, flags: O_WRONLY | O_CLOEXEC, mode: 0), "cannot open \(target)")
             let deviceSize = try wrap(try device.blockDeviceSize(), "cannot read the size of \(target)")
             guard deviceSize >= Int64(size) else {
                 throw StrataError(.invalidArgument, "block device \(target) is too small: \(deviceSize) bytes, the snapshot needs \(size)")
