@@ -18,6 +18,12 @@ static inline int strata_start_writeback(int fd, long long offset, long long cou
     return sync_file_range(fd, offset, count, SYNC_FILE_RANGE_WRITE);
 }
 
+/// Waits until a file's range is written back (starting write-back of what is still dirty), without the device
+/// flush or metadata of fsync: afterwards its cached pages are clean and can be dropped.
+static inline int strata_wait_writeback(int fd, long long offset, long long count) {
+    return sync_file_range(fd, offset, count, 1 | 2 | 4);  /* WAIT_BEFORE | WRITE | WAIT_AFTER */
+}
+
 /// Allocates a file's range (mode 0: the size grows if the range ends past it; restore never asks for that).
 static inline int strata_preallocate(int fd, long long offset, long long count) {
     return fallocate(fd, 0, offset, count);

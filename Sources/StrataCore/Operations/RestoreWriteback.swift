@@ -2,7 +2,8 @@ import Dispatch
 
 /// Tells the kernel, while a restore writes, which parts of the output are finished: each window of the image
 /// (`windowBytes`) is sent to the disk as soon as every byte the restore will write into it is written, and its pages
-/// are dropped from the cache a few windows later, once they are on disk.
+/// are dropped from the cache a few windows later, once they are on disk (waiting for that if the disk is behind), so
+/// that the pages are reused for the windows that follow and the restored image does not stay in the page cache.
 ///
 /// A restore writes in frame order, not image order: an increment's chunks arrive long after the frames around them,
 /// and land in the gaps those left. Starting write-back of whatever happens to be dirty (as restore did, every 8 MiB
@@ -107,6 +108,10 @@ final class RestoreWriteback: @unchecked Sendable {
             }
             while sent.count > dropLag {
                 let w = sent.removeFirst()
+                // Its write-back started `dropLag` windows ago and has usually finished; when the disk is behind, wait
+                // for it here (this queue, not a worker): a page still being written back is not dropped, and the
+                // pages left behind would stay cached after the restore (154 MB of a 4 GiB restore, against 28 MB).
+                out.waitForWriteback(offset: Int64(w * windowBytes), count: Int(windowBytes))
                 out.dropWrittenPages(offset: Int64(w * windowBytes), count: Int64(windowBytes))
             }
         }

@@ -148,6 +148,13 @@ public final class FileHandleFD: @unchecked Sendable {
         _ = strata_start_writeback(fd, offset, Int64(count))
     }
 
+    /// Waits for `count` bytes at `offset` to be written back to the disk (starting it for any still dirty), so that
+    /// their cached pages are clean. Not durability (no device flush, no metadata): a hint's companion; errors are
+    /// left to `fsync`.
+    public func waitForWriteback(offset: Int64, count: Int) {
+        _ = strata_wait_writeback(fd, offset, Int64(count))
+    }
+
     /// On a pipe, asks the kernel for a 1 MiB buffer instead of the default 64 KiB: a stream of a disk image then
     /// moves in fewer, larger steps (`cat` of the benchmark's 4 GiB image into a reader: 3.9–6.1 s with the default,
     /// 1.9–2.8 s with 1 MiB). Anything else, or a refusal (the user's pipe quota), leaves it as it is.
