@@ -92,24 +92,9 @@ final class IndexTable {
         guard !sorted else { return }
         sorted = true
         guard count > 0 else { rebuildDirectory(); return }
-        let bits = Self.directoryBits(for: count)
-        // In-place bucket permutation by the top bits of the tag (American flag sort), then each small bucket in order.
-        var next = [Int](repeating: 0, count: (1 << bits) + 1)
-        for i in 0..<count { next[bucket(of: record(i), bits: bits) + 1] += 1 }
-        for b in 0..<(1 << bits) { next[b + 1] += next[b] }
-        let starts = next
         let temp = UnsafeMutableRawPointer.allocate(byteCount: Self.recordBytes, alignment: 8)
         defer { temp.deallocate() }
-        for b in 0..<(1 << bits) {
-            let end = starts[b + 1]
-            while next[b] < end {
-                let target = bucket(of: record(next[b]), bits: bits)
-                if target == b { next[b] += 1; continue }
-                swap(next[b], next[target], via: temp)
-                next[target] += 1
-            }
-        }
-        for b in 0..<(1 << bits) { sortRange(starts[b], starts[b + 1], temp: temp) }
+        group(0, count, used: 0, bits: Self.directoryBits(for: count), temp: temp)
         // Duplicates are adjacent, the first loaded first: keep it.
         var kept = 1
         for i in 1..<count {
@@ -124,6 +109,41 @@ final class IndexTable {
         if capacity > count + count / 64 + 1024, let shrunk = realloc(base, count * Self.recordBytes) {
             base = shrunk
             capacity = count
+        }
+    }
+
+    /// Sorts records `lo..<hi`, which share the top `used` bits of their tags: grouped in place by the next 8 bits
+    /// (an American flag sort), each group the same way by the 8 after, until the top `bits` bits are in order; a
+    /// group of at most 32 records, or one that shares all `bits`, is then sorted whole (`sortRange`). Eight bits a
+    /// pass keep the 256 places being filled in the cache: one pass over all of `bits` (2^17 groups for 530k records)
+    /// made every swap a cache miss, and loading the index of 530k chunks took 160 ms, half of it here.
+    private func group(_ lo: Int, _ hi: Int, used: Int, bits: Int, temp: UnsafeMutableRawPointer) {
+        let digit = min(8, bits - used)
+        if hi - lo <= 32 || digit <= 0 {
+            sortRange(lo, hi, temp: temp)
+            return
+        }
+        let fan = 1 << digit
+        let shift = UInt64(64 - digit), skip = UInt64(used)
+        @inline(__always) func key(_ i: Int) -> Int {
+            Int(truncatingIfNeeded: (record(i).loadUnaligned(as: UInt64.self) << skip) >> shift)
+        }
+        var next = [Int](repeating: 0, count: fan + 1)
+        for i in lo..<hi { next[key(i) + 1] += 1 }
+        next[0] = lo
+        for b in 0..<fan { next[b + 1] += next[b] }
+        let starts = next
+        for b in 0..<fan {
+            let end = starts[b + 1]
+            while next[b] < end {
+                let target = key(next[b])
+                if target == b { next[b] += 1; continue }
+                swap(next[b], next[target], via: temp)
+                next[target] += 1
+            }
+        }
+        for b in 0..<fan where starts[b + 1] - starts[b] > 1 {
+            group(starts[b], starts[b + 1], used: used + digit, bits: bits, temp: temp)
         }
     }
 
