@@ -133,7 +133,7 @@ public final class Restorer {
     public static let defaultDropLag = 8
     /// Zero runs at least this long are zeroed by a block device itself (`FileHandleFD.zeroDeviceRange`) rather than
     /// written: restoring the benchmark's day1 image (4 GiB, 1.5 GB of data) onto a loop device over a new sparse file
-    /// took 2.1–2.5 s instead of 7.9–10.6 s, and the file holds 1.5 GB afterwards instead of 4.3 (BENCHMARKS, "Restore
+    /// took 1.9–2.5 s instead of 7.9–10.6 s, and the file holds 1.5 GB afterwards instead of 4.3 (BENCHMARKS, "Restore
     /// onto a block device"). Shorter runs (zero pages among data) are cheaper written than waited for one device
     /// command at a time.
     static let deviceZeroingMinimum: UInt64 = 1 << 20

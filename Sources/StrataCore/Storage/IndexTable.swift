@@ -116,7 +116,7 @@ final class IndexTable {
     /// (an American flag sort), each group the same way by the 8 after, until the top `bits` bits are in order; a
     /// group of at most 32 records, or one that shares all `bits`, is then sorted whole (`sortRange`). Eight bits a
     /// pass keep the 256 places being filled in the cache: one pass over all of `bits` (2^17 groups for 530k records)
-    /// made every swap a cache miss, and loading the index of 530k chunks took 160 ms, half of it here.
+    /// made every swap a cache miss, and half of a 130 ms index load of 530k chunks was spent here (now 98 ms in all).
     private func group(_ lo: Int, _ hi: Int, used: Int, bits: Int, temp: UnsafeMutableRawPointer) {
         let digit = min(8, bits - used)
         if hi - lo <= 32 || digit <= 0 {
