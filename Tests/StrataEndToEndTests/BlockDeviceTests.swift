@@ -63,5 +63,30 @@ struct BlockDeviceTests {
             #expect(stat(backing, &st) == 0)
             #expect(Int(st.st_blocks) * 512 <= 13 << 20, "backing file holds \(Int(st.st_blocks) * 512) bytes after the restore")
         }
+
+        // Rolling back a device that holds the image but 1 MiB, with --skip-unchanged: only the chunks that differ are
+        // written (what the device wrote, from its statistics: those chunks and the 20 MiB zero run, not the 12 MiB
+        // of data again; without the flag it writes 32 MiB).
+        let patch = try CLI.exec("dd", ["if=/dev/urandom", "of=\(device)", "bs=1M", "seek=3", "count=1", "conv=fsync,notrunc", "status=none"])
+        #expect(patch.status == 0)
+        func sectorsWritten() throws -> Int {
+            let fields = try String(contentsOfFile: "/sys/block/\(name)/stat", encoding: .utf8).split(separator: " ")
+            return Int(fields[6]) ?? 0
+        }
+        let sectorsBefore = try sectorsWritten()
+        let rollback = try cli.run(["restore", "latest", "--volume", "blk", device, "--force", "--skip-unchanged", "--json"])
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+        let written = (try sectorsWritten() - sectorsBefore) * 512
+        #expect(try sameFiles(device, copy))
+        let json = try JSONSerialization.jsonObject(with: Data(rollback.stdout.utf8)) as? [String: Any]
+        let inPlace = json?["bytesInPlace"] as? Int ?? 0
+        #expect(inPlace >= 10 << 20 && inPlace <= 11 << 20, "\(inPlace) bytes of data already in place")
+        #expect(written <= (20 << 20) + (2 << 20), "the device wrote \(written) bytes")
+        #expect(rollback.stderr.contains("of data already in place, not written"), "\(rollback.stderr)")
+        // Only for a block device.
+        let onFile = try cli.run(["restore", "latest", "--volume", "blk", s.file("new.img"), "--skip-unchanged"])
+        #expect(onFile.status == 2)
+        #expect(onFile.stderr == "strata: --skip-unchanged is for a block device restored in place; \(s.file("new.img")) is not one\n")
+        #expect(!FileManager.default.fileExists(atPath: s.file("new.img")))
     }
 }

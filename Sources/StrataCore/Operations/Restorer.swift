@@ -7,6 +7,16 @@ public struct RestoreResult: Sendable {
     public let target: String
     public let bytesWritten: UInt64
     public let seconds: Double
+    /// With `skipUnchanged`: bytes of data the block device already held (compared, not written again).
+    public let bytesInPlace: UInt64
+
+    init(snapshot: Snapshot, target: String, bytesWritten: UInt64, seconds: Double, bytesInPlace: UInt64 = 0) {
+        self.snapshot = snapshot
+        self.target = target
+        self.bytesWritten = bytesWritten
+        self.seconds = seconds
+        self.bytesInPlace = bytesInPlace
+    }
 }
 
 /// Restores a snapshot to a new file (holes stay holes, exact size), an existing block device (in place, zeros
@@ -32,19 +42,22 @@ public final class Restorer {
         self.dropLag = dropLag
     }
 
-    public func run(_ snapshot: Snapshot, to target: String, force: Bool = false,
+    /// - Parameter skipUnchanged: on a block device, read what it holds and write only the chunks that differ (a
+    ///   volume rolled back keeps unchanged blocks shared when it is thin or snapshotted); refused for other targets.
+    public func run(_ snapshot: Snapshot, to target: String, force: Bool = false, skipUnchanged: Bool = false,
                     progress: ProgressReporter? = nil) throws -> RestoreResult {
         var device = false
         do {
-            return try restore(snapshot, to: target, force: force, progress: progress, isDevice: &device)
+            return try restore(snapshot, to: target, force: force, skipUnchanged: skipUnchanged, progress: progress,
+                               isDevice: &device)
         } catch {
             let left = target == "-" ? "the output stops short" : device ? "\(target) holds part of the image" : "nothing was left at \(target)"
             throw Interruption.retell(error, "restore of snapshot \(snapshot.id.shortHex)", left)
         }
     }
 
-    private func restore(_ snapshot: Snapshot, to target: String, force: Bool, progress: ProgressReporter?,
-                         isDevice: inout Bool) throws -> RestoreResult {
+    private func restore(_ snapshot: Snapshot, to target: String, force: Bool, skipUnchanged: Bool,
+                         progress: ProgressReporter?, isDevice: inout Bool) throws -> RestoreResult {
         let clock = ContinuousClock.now
         let lock = try? repo.lock(.shared)  // a read-only repository can still be restored from
         defer { withExtendedLifetime(lock) {} }
@@ -52,6 +65,9 @@ public final class Restorer {
         let size = snapshot.manifest.size
         guard let root = snapshot.manifest.rootID else { throw StrataError.corrupt("snapshot \(snapshot.id.shortHex) has no map root") }
 
+        if skipUnchanged && (target == "-" || (try? FileSystem.status(target))??.isBlockDevice != true) {
+            throw StrataError(.invalidArgument, "--skip-unchanged is for a block device restored in place; \(target == "-" ? "standard output" : target) is not one")
+        }
         if target == "-" {
             let out = FileHandleFD(fd: 1, path: "standard output")
             out.enlargePipeBuffer()
@@ -68,7 +84,7 @@ public final class Restorer {
             // running VM's disk, an LVM or RAID member), and keeps it from being mounted while it is written.
             let device: FileHandleFD
             do {
-                device = try FileHandleFD.open(target, flags: O_WRONLY | O_CLOEXEC | O_EXCL, mode: 0)
+                device = try FileHandleFD.open(target, flags: (skipUnchanged ? O_RDWR : O_WRONLY) | O_CLOEXEC | O_EXCL, mode: 0)
             } catch let e as SystemCallError where e.errno == EBUSY {
                 throw StrataError(.refused, "restore target \(target) is in use (mounted, or held by another program); nothing was written")
             } catch let e as SystemCallError {
@@ -79,9 +95,11 @@ public final class Restorer {
             guard deviceSize >= Int64(size) else {
                 throw StrataError(.invalidArgument, "block device \(target) is too small: \(deviceSize) bytes, the snapshot needs \(size)")
             }
-            try restoreParallel(snapshot, root: root, index: index, to: device, writeZeros: true, progress: progress)
+            let inPlace = try restoreParallel(snapshot, root: root, index: index, to: device, writeZeros: true,
+                                              skipUnchanged: skipUnchanged, progress: progress)
             try wrap({ try device.fsync(); try device.close() }(), "cannot flush \(target)")
-            return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: clock.secondsElapsed)
+            return RestoreResult(snapshot: snapshot, target: target, bytesWritten: size, seconds: clock.secondsElapsed,
+                                 bytesInPlace: inPlace)
         }
         if let existing {
             if existing.isDirectory {
@@ -165,8 +183,11 @@ public final class Restorer {
     /// while the CPUs decompress (restore of the benchmark image 1.19–1.25 s instead of 1.61–1.69 s, measured
     /// interleaved). A separate writer thread was measured slower than workers writing (1.70–1.95 s): it left a core
     /// idle whenever the writer was behind. Frames in flight are bounded, so memory does not grow with the image.
+    /// `skipUnchanged` (a block device opened for reading too): each chunk is compared with what the device holds
+    /// and written only where it differs. Returns the bytes of data found in place.
+    @discardableResult
     private func restoreParallel(_ snapshot: Snapshot, root: ObjectID, index: ChunkIndex, to out: FileHandleFD,
-                                 writeZeros: Bool, progress: ProgressReporter?) throws {
+                                 writeZeros: Bool, skipUnchanged: Bool = false, progress: ProgressReporter?) throws -> UInt64 {
         let reader = ObjectReader(repo: repo, index: index)
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         let what = "snapshot \(snapshot.id.shortHex)"
@@ -175,6 +196,8 @@ public final class Restorer {
         let group = DispatchGroup()
         let workQueue = DispatchQueue(label: "strata.restore.frames", attributes: .concurrent)
         let buffers = Pool<ByteBuffer>()
+        let compareBuffers = Pool<ByteBuffer>()
+        let inPlaceBytes = ByteCounter()
         let caches = Pool<FrameCacheReader>()
         let repo = self.repo
         // Zeros are written only to block devices; a file keeps its holes.
@@ -190,6 +213,41 @@ public final class Restorer {
             writeback.wrote(offset: offset, length: UInt64(count))
         }
 
+        /// With `skipUnchanged`, the pieces (sorted by image offset) whose bytes the device does not hold already; the
+        /// others are counted as in place and reported written to the write-back tracker. What the device holds under
+        /// a run of pieces contiguous in the image is read at once (a frame's worth at most); a piece whose bytes
+        /// cannot be read back is written.
+        @Sendable func differing(_ sorted: [Piece], in buffer: ByteBuffer, frameRawLength: Int) -> [Piece] {
+            guard skipUnchanged else { return sorted }
+            let current = compareBuffers.take { ByteBuffer(capacity: frameRawLength) }
+            defer { compareBuffers.give(current) }
+            var changed: [Piece] = []
+            var i = 0
+            while i < sorted.count {
+                var end = i + 1
+                while end < sorted.count,
+                      sorted[end].imageOffset == sorted[end - 1].imageOffset + UInt64(sorted[end - 1].location.length) {
+                    end += 1
+                }
+                let start = sorted[i].imageOffset
+                let length = Int(sorted[end - 1].imageOffset - start) + Int(sorted[end - 1].location.length)
+                current.reserve(length)
+                let read = (try? out.pread(into: current.base, count: length, offset: Int64(start))) ?? 0
+                for piece in sorted[i..<end] {
+                    let n = Int(piece.location.length)
+                    let at = Int(piece.imageOffset - start)
+                    if at + n <= read && memcmp(current.base + at, buffer.base + Int(piece.location.offset), n) == 0 {
+                        inPlaceBytes.add(UInt64(n))
+                        writeback.wrote(offset: piece.imageOffset, length: UInt64(n))
+                    } else {
+                        changed.append(piece)
+                    }
+                }
+                i = end
+            }
+            return changed
+        }
+
         /// Writes the job's pieces, joining contiguous runs, and releases its slot.
         @Sendable func write(_ job: FrameJob) {
             defer {
@@ -198,7 +256,8 @@ public final class Restorer {
                 group.leave()
             }
             guard !errors.hasError, let buffer = job.buffer else { return }
-            let pieces = job.pieces.sorted { $0.imageOffset < $1.imageOffset }
+            let pieces = differing(job.pieces.sorted { $0.imageOffset < $1.imageOffset }, in: buffer,
+                                   frameRawLength: Int(job.location.frameRawLength))
             var i = 0
             while i < pieces.count {
                 var end = i + 1
@@ -353,6 +412,7 @@ public final class Restorer {
         guard covered == snapshot.manifest.size else {
             throw StrataError.corrupt("\(what): its chunk map covers \(covered) bytes, the manifest says \(snapshot.manifest.size)")
         }
+        return inPlaceBytes.value
     }
 
     /// Writes a snapshot's image, verified, in order to a stream (a pipe or standard output).
@@ -405,6 +465,16 @@ public final class Restorer {
             throw StrataError.corrupt("\(what): its chunk map covers \(covered) bytes, the manifest says \(snapshot.manifest.size)")
         }
     }
+}
+
+/// A sum that several workers add to.
+final class ByteCounter: @unchecked Sendable {
+    private let lock = Lock()
+    private var total: UInt64 = 0
+
+    func add(_ n: UInt64) { lock.withLock { total += n } }
+
+    var value: UInt64 { lock.withLock { total } }
 }
 
 /// The first error raised by any of several workers.

@@ -29,6 +29,9 @@ struct Restore: ParsableCommand {
     @Flag(help: "Replace an existing target file, or overwrite an existing block device.")
     var force = false
 
+    @Flag(help: "On a block device: read what it holds and write only the chunks that differ (rolling a volume back: unchanged blocks stay shared on thin or snapshotted volumes; costs a read of the image's data).")
+    var skipUnchanged = false
+
     mutating func run() throws {
         if target == "-" && output.json {
             throw StrataError(.invalidArgument, "--json cannot be used when restoring to standard output ('-')")
@@ -39,17 +42,19 @@ struct Restore: ParsableCommand {
         let result: RestoreResult
         Interruption.catchSignals()
         do {
-            result = try Restorer(repo: repo).run(snap, to: target, force: force, progress: bar)
+            result = try Restorer(repo: repo).run(snap, to: target, force: force, skipUnchanged: skipUnchanged, progress: bar)
         } catch {
             bar?.finish()
             throw error
         }
         bar?.finish()
         if output.json {
-            try JSONOutput.print(RestoreJSON(snapshot: snap.id.hex, target: target, bytes: result.bytesWritten, seconds: result.seconds))
+            try JSONOutput.print(RestoreJSON(snapshot: snap.id.hex, target: target, bytes: result.bytesWritten,
+                                             bytesInPlace: skipUnchanged ? result.bytesInPlace : nil, seconds: result.seconds))
         }
         let rate = result.seconds > 0 ? Double(result.bytesWritten) / result.seconds : 0
-        output.note("restore \(snap.id.shortHex)  \(Format.bytes(result.bytesWritten)) to \(target) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), verified")
+        let kept = skipUnchanged ? "; \(Format.bytes(result.bytesInPlace)) of data already in place, not written" : ""
+        output.note("restore \(snap.id.shortHex)  \(Format.bytes(result.bytesWritten)) to \(target) in \(Format.duration(result.seconds)) (\(Format.bytes(Int64(rate)))/s), verified\(kept)")
     }
 }
 
@@ -57,5 +62,7 @@ struct RestoreJSON: Encodable {
     var snapshot: String
     var target: String
     var bytes: UInt64
+    /// With --skip-unchanged only.
+    var bytesInPlace: UInt64?
     var seconds: Double
 }
