@@ -41,6 +41,8 @@ struct CommandLineTests {
             (["restore", "no-such-ref", s.file("x.img")], 3, "not found"),
             (["restore", snapID, s.file("exists.img")], 2, "exists; use --force"),
             (["restore", snapID, s.file("adir")], 2, "is a directory"),
+            (["restore", snapID, s.file("exists.img"), "--force", "--skip-unchanged"], 2, "--skip-unchanged is for a block device restored in place; \(s.file("exists.img")) is not one"),
+            (["restore", snapID, "-", "--skip-unchanged"], 2, "--skip-unchanged is for a block device restored in place; standard output is not one"),
             (["snap", s.file("adir")], 2, "is a directory"),
             (["snap", s.file("nope.img")], 3, "does not exist"),
             (["snap", ""], 2, "the source is empty: give an image file, a block device or '-'"),

@@ -58,6 +58,10 @@ public final class Restorer {
 
     private func restore(_ snapshot: Snapshot, to target: String, force: Bool, skipUnchanged: Bool,
                          progress: ProgressReporter?, isDevice: inout Bool) throws -> RestoreResult {
+        // A usage mistake is refused before the repository is locked or its index read.
+        if skipUnchanged && (target == "-" || (try? FileSystem.status(target))??.isBlockDevice != true) {
+            throw StrataError(.invalidArgument, "--skip-unchanged is for a block device restored in place; \(target == "-" ? "standard output" : target) is not one")
+        }
         let clock = ContinuousClock.now
         let lock = try? repo.lock(.shared)  // a read-only repository can still be restored from
         defer { withExtendedLifetime(lock) {} }
@@ -65,9 +69,6 @@ public final class Restorer {
         let size = snapshot.manifest.size
         guard let root = snapshot.manifest.rootID else { throw StrataError.corrupt("snapshot \(snapshot.id.shortHex) has no map root") }
 
-        if skipUnchanged && (target == "-" || (try? FileSystem.status(target))??.isBlockDevice != true) {
-            throw StrataError(.invalidArgument, "--skip-unchanged is for a block device restored in place; \(target == "-" ? "standard output" : target) is not one")
-        }
         if target == "-" {
             let out = FileHandleFD(fd: 1, path: "standard output")
             out.enlargePipeBuffer()
