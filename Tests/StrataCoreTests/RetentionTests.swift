@@ -114,4 +114,26 @@ struct RetentionTests {
         #expect(try Duration.parseTime("2026-05-01T10:00:00Z") == Self.utc("2026-05-01T10:00:00Z"))
         #expect(throws: StrataError.self) { try Duration.parseTime("yesterday") }
     }
+
+    @Test("durations too long, days a month does not have and offsets past a day are refused, not crashed on")
+    func outOfRange() throws {
+        for huge in ["9223372036854775807s", "999999999999y", "10001y", "99999999999999999999999d"] {
+            #expect(throws: StrataError.self) { try Duration.parse(huge) }
+            #expect(throws: StrataError.self) { try Duration.parseTime(huge) }
+        }
+        #expect(try Duration.parse("10000y") == Duration.longest)
+        #expect(Duration.describe(0) == "0s")
+        #expect(Duration.describe(.infinity) == "3650000d")
+        for bad in ["2026-02-30", "2026-04-31", "2025-02-29", "2026-02-30T10:00:00Z", "2026-05-01T10:00:00+25:00", "2026-05-01T10:00:00+01:60"] {
+            #expect(throws: StrataError.self) { try Duration.parseTime(bad) }
+        }
+        #expect(try Duration.parseTime("2024-02-29", zone: .named("UTC")!) == Self.utc("2024-02-29T00:00:00Z"))
+        #expect(try Duration.parseTime("2026-05-01T10:00:00+02:00") == Self.utc("2026-05-01T08:00:00Z"))
+        // A retention policy with the longest duration keeps everything and describes it.
+        let newest = Self.utc("2026-06-01T00:00:00Z")
+        let policy = RetentionPolicy(within: try Duration.parse("10000y"))
+        let kept = policy.apply(to: [Self.info(newest, n: 1), Self.info(newest.addingTimeInterval(-86400 * 3650), n: 2)],
+                                zone: .named("UTC")!)
+        #expect(kept.count == 2 && kept.allSatisfy { $0.keep && $0.reasons == ["within 3650000d of the newest"] })
+    }
 }

@@ -98,27 +98,37 @@ public struct RetentionPolicy: Sendable, Equatable {
 /// Durations as people type them: `90m`, `36h`, `7d`, `2w`, `1y` (a year is 365 days), or combinations (`1d12h`).
 public enum Duration {
     public static func parse(_ text: String) throws -> TimeInterval {
+        guard let total = seconds(text) else {
+            throw StrataError(.invalidArgument, "duration '\(text)' is not valid: use a number and a unit (s, m, h, d, w, y), e.g. 7d or 36h")
+        }
+        guard total <= longest else {
+            throw StrataError(.invalidArgument, "duration '\(text)' is too long: at most 10000y")
+        }
+        return total
+    }
+
+    /// The seconds `text` spells, unbounded; nil when it is not a duration.
+    private static func seconds(_ text: String) -> TimeInterval? {
         let units: [Character: TimeInterval] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400]
         var total: TimeInterval = 0
         var number = ""
         var sawUnit = false
         for c in text {
-            if c.isNumber { number.append(c); continue }
-            guard let unit = units[c], let n = Double(number) else {
-                throw StrataError(.invalidArgument, "duration '\(text)' is not valid: use a number and a unit (s, m, h, d, w, y), e.g. 7d or 36h")
-            }
+            if c.isASCII && c.isNumber { number.append(c); continue }
+            guard let unit = units[c], let n = Double(number) else { return nil }
             total += n * unit
             number = ""
             sawUnit = true
         }
-        guard number.isEmpty, sawUnit else {
-            throw StrataError(.invalidArgument, "duration '\(text)' is not valid: use a number and a unit (s, m, h, d, w, y), e.g. 7d or 36h")
-        }
-        return total
+        return number.isEmpty && sawUnit ? total : nil
     }
 
+    /// The longest duration accepted (10,000 years): longer ones reach past any date a snapshot can carry.
+    static let longest: TimeInterval = 10_000 * 365 * 86400
+
     static func describe(_ t: TimeInterval) -> String {
-        let s = Int(t)
+        let s = Int(min(max(t, 0), longest))
+        if s == 0 { return "0s" }
         if s % 86400 == 0 { return "\(s / 86400)d" }
         if s % 3600 == 0 { return "\(s / 3600)h" }
         if s % 60 == 0 { return "\(s / 60)m" }
@@ -134,11 +144,11 @@ public enum Duration {
            Array(text.utf8)[4] == 45, Array(text.utf8)[7] == 45 {
             let p = parts.map { $0! }
             let hour = p.count > 3 ? p[3] : 0, minute = p.count > 4 ? p[4] : 0, second = p.count > 5 ? p[5] : 0
-            if (1...12).contains(p[1]), (1...31).contains(p[2]), (0..<24).contains(hour), (0..<60).contains(minute),
+            if (1...12).contains(p[1]), (1...Timestamp.days(inMonth: p[1], year: p[0])).contains(p[2]), (0..<24).contains(hour), (0..<60).contains(minute),
                (0..<61).contains(second),
                let d = zone.date(year: p[0], month: p[1], day: p[2], hour: hour, minute: minute, second: second) { return d }
         }
-        if let ago = try? parse(text) { return now.addingTimeInterval(-ago) }
+        if seconds(text) != nil { return now.addingTimeInterval(-(try parse(text))) }
         throw StrataError(.invalidArgument, "time '\(text)' is not valid: use 2026-11-01, '2026-11-01 10:00', RFC 3339, or a duration ago like 7d")
     }
 }
