@@ -369,7 +369,11 @@ struct CommandLineTests {
         _ = try cli.run(["snap", img])
         try "share\n".write(toFile: s.file("share"), atomically: true, encoding: .utf8)
         try "wrong\n".write(toFile: s.file("wrong"), atomically: true, encoding: .utf8)
-        #expect(try cli.run(["export", "-q", "latest", s.file("b.bundle"), "--bundle-password-file", s.file("share")]).status == 0)
+        let exported = try cli.run(["export", "latest", s.file("b.bundle"), "--bundle-password-file", s.file("share")])
+        let bundleSize = Double(try Data(contentsOf: URL(fileURLWithPath: s.file("b.bundle"))).count) / 1024
+        // The summary names the bundle's size (it said 0 B once).
+        #expect(exported.status == 0 && bundleSize > 10
+                && exported.stderr.contains("(\(s.file("b.bundle")), \(Int(bundleSize.rounded())) KiB, sealed)"), "\(exported.stderr) \(bundleSize)")
         // $STRATA_PASSWORD_FILE is the repository's passphrase, never the bundle's.
         var env = CLI(repo: s.file("other"))
         env.environment["STRATA_PASSWORD_FILE"] = s.file("share")
@@ -396,6 +400,11 @@ struct CommandLineTests {
         vault.environment["STRATA_PASSWORD_FILE"] = s.file("share")
         #expect(try vault.run(["init", "-q", "--encrypt", s.file("vault")]).status == 0)
         let id = try vault.run(["snap", "-q", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // A password file may be a pipe.
+        let piped = try CLI.exec("/bin/sh", ["-c", "echo share | \"$0\" -r \"$1\" log --json --password-file /dev/stdin", CLI.binary, s.file("vault")])
+        #expect(piped.status == 0 && piped.stdout.contains(id), "\(piped.stderr)")
+        let missing = try vault.run(["log", "--password-file", s.file("nofile")])
+        #expect(missing.status == 3 && missing.stderr == "strata: cannot read the password file \(s.file("nofile")): No such file or directory\n", "\(missing.stderr)")
         let refused = try vault.run(["copy", "latest", "--to", s.file("other")])
         #expect(refused.status == 2 && refused.stdout.isEmpty
                 && refused.stderr == "strata: snapshot \(id.prefix(12)) is encrypted and \(s.file("other")) is not: encrypted snapshots stay encrypted; copy it into an encrypted repository\n",

@@ -125,8 +125,8 @@ struct Export: ParsableCommand {
         let r: CopyResult
         do { r = try Bundle.export([snap], from: repo, to: file, passphrase: secret, progress: bar) } catch { bar?.finish(); throw error }
         bar?.finish()
-        let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
-        try CopyReport.print(r, verb: "export", output: output, extra: "\(file), \(Format.bytes(Int64(size)))\(secret == nil ? "" : ", sealed")")
+        let size = (try? FileSystem.status(file))??.size ?? 0
+        try CopyReport.print(r, verb: "export", output: output, extra: "\(file), \(Format.bytes(size))\(secret == nil ? "" : ", sealed")")
     }
 }
 

@@ -53,14 +53,29 @@ enum Passphrase {
             file = env["STRATA_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }
             if file == nil { command = env["STRATA_PASSWORD_COMMAND"].flatMap { $0.isEmpty ? nil : $0 } }
         }
-        if let file {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw StrataError(.notFound, "cannot read the password file \(file)")
-            }
-            return data
-        }
+        if let file { return Data(try contents(of: file)) }
         if let command { return Data(try output(of: command)) }
         return nil
+    }
+
+    /// The first 64 KiB of a password file: a regular file, or a pipe (`<(pass show x)`, `/dev/stdin`).
+    static func contents(of file: String) throws -> [UInt8] {
+        let handle: FileHandleFD
+        do {
+            handle = try FileHandleFD.openForReading(file)
+        } catch let e as SystemCallError {
+            throw StrataError(e.errno == ENOENT || e.errno == ENOTDIR ? .notFound : .io,
+                              "cannot read the password file \(file): \(String(cString: strerror(e.errno)))")
+        }
+        defer { try? handle.close() }
+        var bytes = [UInt8](repeating: 0, count: 64 << 10)
+        do {
+            let n = try bytes.withUnsafeMutableBytes { try handle.read(into: $0.baseAddress!, count: $0.count) }
+            bytes.removeSubrange(n...)
+        } catch let e as SystemCallError {
+            throw StrataError(.io, "cannot read the password file \(file): \(String(cString: strerror(e.errno)))")
+        }
+        return bytes
     }
 
     /// What `/bin/sh -c command` prints on its standard output (its standard error stays the terminal's).
