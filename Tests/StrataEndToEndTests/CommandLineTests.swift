@@ -30,6 +30,8 @@ struct CommandLineTests {
         let snapID = try cli.run(["snap", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         _ = FileManager.default.createFile(atPath: s.file("exists.img"), contents: Data([1, 2, 3]))
         try FileManager.default.createDirectory(atPath: s.file("adir"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: s.file("dangling.img"), withDestinationPath: s.file("nothing"))
+        try FileManager.default.createSymbolicLink(atPath: s.file("link.img"), withDestinationPath: s.file("exists.img"))
         let before = Self.repoListing(s.file("repo"))
 
         let cases: [(args: [String], status: Int32, message: String)] = [
@@ -61,6 +63,16 @@ struct CommandLineTests {
             (["snap"], 2, "missing expected argument '<source> ...'; see 'strata snap --help'"),
             (["log", "--bogus"], 2, "unknown option '--bogus'; see 'strata log --help'"),
             (["restore", snapID], 2, "missing expected argument '<target>'"),
+            (["restore", snapID, ""], 2, "the restore target is empty: give a file, a block device or '-'"),
+            (["restore", snapID, s.file("repo/config"), "--force"], 2, "restore target \(s.file("repo/config")) is inside the repository"),
+            (["restore", snapID, s.file("dangling.img")], 2, "restore target \(s.file("dangling.img")) is a symlink to nothing that exists"),
+            (["restore", snapID, s.file("link.img")], 2, "exists; use --force"),
+            (["init", ""], 2, "the repository path is empty"),
+            (["export", snapID, ""], 2, "the bundle path is empty"),
+            (["export", snapID, "-"], 2, "a bundle is written to a file, not to standard output"),
+            (["export", snapID, s.file("adir")], 2, "bundle \(s.file("adir")) is a directory"),
+            (["rm", "--keep-within", "9223372036854775807s", "--dry-run"], 2, "duration '9223372036854775807s' is too long: at most 10000y"),
+            (["log", "--since", "2026-02-30"], 2, "time '2026-02-30' is not valid"),
         ]
         for c in cases {
             let r = try cli.run(c.args)
@@ -74,6 +86,11 @@ struct CommandLineTests {
         }
         #expect(Self.repoListing(s.file("repo")) == before)
         #expect(try Data(contentsOf: URL(fileURLWithPath: s.file("exists.img"))) == Data([1, 2, 3]))
+        #expect(!FileManager.default.fileExists(atPath: s.file("nothing")))
+        // With --force, a symlink's target is restored and the link stays a link.
+        #expect(try cli.run(["restore", "-q", snapID, s.file("link.img"), "--force"]).status == 0)
+        #expect(try sameFiles(img, s.file("exists.img")))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: s.file("link.img")) == s.file("exists.img"))
         #expect(!FileManager.default.fileExists(atPath: s.file("r2")))
         #expect(!FileManager.default.fileExists(atPath: s.file("r3")) && !FileManager.default.fileExists(atPath: s.file("r4")))
         // -r before init names the new repository, as it names the repository for every other verb.

@@ -33,6 +33,13 @@ public enum Bundle {
         if repo.isEncrypted && passphrase == nil {
             throw StrataError(.invalidArgument, "snapshots of an encrypted repository can only be exported into a sealed bundle: give a bundle passphrase")
         }
+        guard !file.isEmpty else { throw StrataError(.invalidArgument, "the bundle path is empty: give a file to write") }
+        guard file != "-" else {
+            throw StrataError(.invalidArgument, "a bundle is written to a file, not to standard output: give a file name (./- for a file named -)")
+        }
+        if (try? FileSystem.status(file))??.isDirectory == true {
+            throw StrataError(.invalidArgument, "bundle \(file) is a directory; give a file name")
+        }
         guard !FileSystem.exists(file) else { throw StrataError(.invalidArgument, "bundle \(file) exists; remove it first") }
         let directory = FileSystem.directoryName(file)
         guard (try? FileSystem.status(directory))??.isDirectory == true else {

@@ -47,18 +47,42 @@ public final class Restorer {
     public func run(_ snapshot: Snapshot, to target: String, force: Bool = false, skipUnchanged: Bool = false,
                     progress: ProgressReporter? = nil) throws -> RestoreResult {
         var device = false
+        let replacing = target != "-" && !target.isEmpty && FileSystem.exists(target)
         do {
-            return try restore(snapshot, to: target, force: force, skipUnchanged: skipUnchanged, progress: progress,
-                               isDevice: &device)
+            return try restore(snapshot, to: try Self.resolveLink(target, repo: repo), force: force,
+                               skipUnchanged: skipUnchanged, progress: progress, isDevice: &device)
         } catch {
-            let left = target == "-" ? "the output stops short" : device ? "\(target) holds part of the image" : "nothing was left at \(target)"
+            let left = target == "-" ? "the output stops short" : device ? "\(target) holds part of the image"
+                : replacing ? "\(target) was left as it was" : "nothing was left at \(target)"
             throw Interruption.retell(error, "restore of snapshot \(snapshot.id.shortHex)", left)
         }
+    }
+
+    /// The path a restore writes: a symlink's target (a VM's disk linked from where its configuration names it is
+    /// restored where it lies, as a device's link is), never a place inside the repository.
+    static func resolveLink(_ target: String, repo: Repository) throws -> String {
+        guard target != "-", !target.isEmpty else { return target }
+        var path = target
+        if let link = try? FileSystem.linkStatus(target), link.isSymbolicLink {
+            guard let resolved = FileSystem.resolved(target) else {
+                throw StrataError(.invalidArgument, "restore target \(target) is a symlink to nothing that exists; remove it or give another path")
+            }
+            path = resolved
+        }
+        if let repoPath = FileSystem.resolved(repo.path),
+           let directory = FileSystem.resolved(FileSystem.directoryName(path)),
+           directory == repoPath || directory.hasPrefix(repoPath + "/") {
+            throw StrataError(.invalidArgument, "restore target \(target) is inside the repository \(repo.path); give a path outside it")
+        }
+        return path
     }
 
     private func restore(_ snapshot: Snapshot, to target: String, force: Bool, skipUnchanged: Bool,
                          progress: ProgressReporter?, isDevice: inout Bool) throws -> RestoreResult {
         // A usage mistake is refused before the repository is locked or its index read.
+        guard !target.isEmpty else {
+            throw StrataError(.invalidArgument, "the restore target is empty: give a file, a block device or '-'")
+        }
         if skipUnchanged && (target == "-" || (try? FileSystem.status(target))??.isBlockDevice != true) {
             throw StrataError(.invalidArgument, "--skip-unchanged is for a block device restored in place; \(target == "-" ? "standard output" : target) is not one")
         }

@@ -66,6 +66,7 @@ public final class Repository: @unchecked Sendable {
                               concurrentSnapshots: Int? = nil, encryption: ObjectSealer.Scheme = .none,
                               passphrase: String? = nil, chunkingFrom source: Repository? = nil,
                               format: Int = RepositoryConfig.currentFormat, snapshotsEncrypted: Bool? = nil) throws -> Repository {
+        guard !path.isEmpty else { throw StrataError(.invalidArgument, "the repository path is empty: give a directory to create") }
         guard RepositoryConfig.supportedFormats.contains(format) else {
             throw StrataError(.invalidArgument, "repository format \(format) is not one this strata writes (\(RepositoryConfig.supportedFormats.lowerBound) to \(RepositoryConfig.supportedFormats.upperBound))")
         }

@@ -272,4 +272,5 @@ public struct FileStatus: Sendable {
     public var isDirectory: Bool { (mode & S_IFMT) == S_IFDIR }
     public var isRegularFile: Bool { (mode & S_IFMT) == S_IFREG }
     public var isBlockDevice: Bool { (mode & S_IFMT) == S_IFBLK }
+    public var isSymbolicLink: Bool { (mode & S_IFMT) == S_IFLNK }
 }
