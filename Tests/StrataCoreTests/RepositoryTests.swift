@@ -182,6 +182,30 @@ struct RepositoryTests {
         }
     }
 
+    @Test("a name is a ref or a folder of refs, not both; a folder goes with its last ref")
+    func refFolders() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        let a = try snap(repo, try dir.write("a", [UInt8](repeating: 7, count: 8192)))
+        let refs = RefStore(repo: repo)
+        try refs.set("a/b/c", to: a.id)
+        let folder = try #require(throws: StrataError.self) { try refs.set("a", to: a.id) }
+        #expect(folder.message == "ref 'a' cannot be made: refs named 'a/…' exist, and a name cannot be both a ref and a folder of refs")
+        #expect(throws: StrataError.self) { try refs.remove("a/b") }
+        try refs.remove("a/b/c")
+        #expect(!FileSystem.exists(repo.refsPath + "/a"))
+        try refs.set("a", to: a.id)
+        #expect(try refs.target(of: "a") == a.id)
+        let file = try #require(throws: StrataError.self) { try refs.set("a/x", to: a.id) }
+        #expect(file.message == "ref 'a/x' cannot be made: ref 'a' exists, and a name cannot be both a ref and a folder of refs")
+        try refs.remove("a")
+        // Empty folders an older version left behind are no refs.
+        try FileSystem.makeDirectory(repo.refsPath + "/old")
+        try FileSystem.makeDirectory(repo.refsPath + "/old/x")
+        try refs.set("old", to: a.id)
+        #expect(try refs.all().map(\.name) == ["old"])
+    }
+
     @Test("gc frees what only removed snapshots used; every remaining snapshot restores")
     func gc() throws {
         let dir = TemporaryDirectory()

@@ -67,9 +67,25 @@ public struct RefStore {
     public func set(_ name: String, to id: ObjectID) throws {
         try Self.validate(name)
         let p = path(name)
+        // A name cannot be both a ref and a folder of refs (as in git): say which one is in the way.
+        let components = name.split(separator: "/").map(String.init)
+        for k in 1..<max(components.count, 1) {
+            let outer = components[..<k].joined(separator: "/")
+            if let st = try? FileSystem.linkStatus(path(outer)), !st.isDirectory {
+                throw StrataError(.invalidArgument, "ref '\(name)' cannot be made: ref '\(outer)' exists, and a name cannot be both a ref and a folder of refs")
+            }
+        }
+        if let st = try? FileSystem.linkStatus(p), st.isDirectory {
+            // Folders left empty by versions that did not remove them are no refs.
+            Self.pruneEmptyFolders(p)
+            removeEmptyFolders(from: FileSystem.directoryName(p))
+            if FileSystem.exists(p) {
+                throw StrataError(.invalidArgument, "ref '\(name)' cannot be made: refs named '\(name)/…' exist, and a name cannot be both a ref and a folder of refs")
+            }
+        }
         var dir = repo.refsPath
-        for component in name.split(separator: "/").dropLast() {
-            dir = FileSystem.join(dir, String(component))
+        for component in components.dropLast() {
+            dir = FileSystem.join(dir, component)
             try wrap(try FileSystem.makeDirectory(dir), "cannot create \(dir)")
         }
         try wrap(try AtomicFile.write(Array((id.hex + "\n").utf8), to: p, tmpDirectory: repo.tmpPath),
@@ -80,11 +96,34 @@ public struct RefStore {
     public func remove(_ name: String) throws {
         try Self.validate(name)
         let p = path(name)
-        guard FileSystem.exists(p) else { throw StrataError(.notFound, "ref '\(name)' does not exist") }
+        guard let st = try? FileSystem.linkStatus(p), !st.isDirectory else {
+            throw StrataError(.notFound, "ref '\(name)' does not exist")
+        }
         try wrap({
             try FileSystem.remove(p)
             try FileSystem.syncDirectory(FileSystem.directoryName(p))
         }(), "cannot remove ref \(name)")
+        removeEmptyFolders(from: FileSystem.directoryName(p))
+    }
+
+    /// Removes the folders under and at `dir` that hold no file at any depth.
+    private static func pruneEmptyFolders(_ dir: String) {
+        for entry in (try? FileSystem.list(dir)) ?? [] {
+            let full = FileSystem.join(dir, entry)
+            if let st = try? FileSystem.linkStatus(full), st.isDirectory { pruneEmptyFolders(full) }
+        }
+        if (try? FileSystem.removeDirectory(dir)) != nil { try? FileSystem.syncDirectory(FileSystem.directoryName(dir)) }
+    }
+
+    /// Removes `directory` and the folders of refs above it that are left empty (a ref's folder goes with its last
+    /// ref, so that its name can be a ref again); stops at the first that is not empty.
+    private func removeEmptyFolders(from directory: String) {
+        var dir = directory
+        while dir.hasPrefix(repo.refsPath + "/") {
+            guard (try? FileSystem.removeDirectory(dir)) != nil else { return }
+            dir = FileSystem.directoryName(dir)
+            try? FileSystem.syncDirectory(dir)
+        }
     }
 }
 
