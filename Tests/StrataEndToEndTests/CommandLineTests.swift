@@ -207,6 +207,14 @@ struct CommandLineTests {
         #expect(twice.status == 2 && twice.stderr == "strata: two sources would be volume 'os.img': give each its own with --volume, once per source\n", "\(twice.stderr)")
         #expect(Self.repoListing(s.file("repo")) == before, "nothing was written")
         #expect(try cli.run(["log"]).stdout.split(separator: "\n").count == 7, "a header and six snapshots")
+        // The newest are two volumes' snapshots of one instant: 'latest' alone does not pick one of them.
+        let latest = try cli.run(["restore", "latest", s.file("which.img")])
+        #expect(latest.status == 3 && latest.stderr.hasPrefix("strata: 'latest' is ambiguous: snapshots ")
+                && latest.stderr.hasSuffix(" were taken together; give --volume\n") && latest.stderr.contains("(os.img)")
+                && latest.stderr.contains("(data.img)"), "\(latest.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.file("which.img")))
+        #expect(try cli.run(["restore", "-q", "latest", "--volume", "data.img", s.file("which.img")]).status == 0)
+        #expect(try sameFiles(data, s.file("which.img")))
     }
 
     @Test("retention's buckets and log's times are local time as TZ says, in every build (not Foundation's GMT)")

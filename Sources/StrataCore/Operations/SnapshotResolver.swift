@@ -23,6 +23,13 @@ public struct SnapshotResolver {
                 if let volume { throw StrataError(.notFound, "volume '\(volume)' has no snapshots") }
                 throw StrataError(.notFound, "the repository has no snapshots")
             }
+            // Snapshots of several volumes taken at one point in time (`snap a.img b.img`) are all the newest: which
+            // one a restore should write is the user's to say.
+            let together = all.prefix { $0.manifest.createdAt == newest.manifest.createdAt }
+            if volume == nil, Set(together.map(\.manifest.volume)).count > 1 {
+                let shown = together.map { "\($0.id.shortHex) (\($0.manifest.volume))" }.joined(separator: ", ")
+                throw StrataError(.ambiguous, "'latest' is ambiguous: snapshots \(shown) were taken together; give --volume")
+            }
             return newest
         }
         let id = try resolveID(spec)
