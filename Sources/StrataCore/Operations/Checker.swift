@@ -204,6 +204,7 @@ public final class Checker {
         if readData {
             data.progress?.progress(done: data.bytes, total: max(data.total, data.bytes), newBytes: 0)
             for m in data.packProblems { report.problems.append(FsckProblem(snapshot: nil, range: nil, message: m)) }
+            report.notes += data.packNotes
             report.objectsVerified = data.verified
             report.framesRead = data.framesRead
             report.framesTotal = data.framesTotal
@@ -237,8 +238,19 @@ public final class Checker {
                 report.problems.append(FsckProblem(snapshot: nil, range: nil, message: "ref '\(ref.name)' is damaged"))
             }
         }
-        for (id, problem) in (try? MetaStore(repo: repo).all().damaged) ?? [] {
+        let metaStore = MetaStore(repo: repo)
+        for (id, problem) in (try? metaStore.all().damaged) ?? [] {
             report.problems.append(FsckProblem(snapshot: id, range: nil, message: "\(problem): its later tags and protection are unknown"))
+        }
+        // Metadata without its manifest: what an rm stopped between the two removals leaves (a note), or a manifest
+        // lost to damage; a protected one was data the user meant to keep, and gc stops while it is there.
+        for id in metaStore.orphanedIDs() where !known.contains(id) {
+            guard let meta = try? metaStore.load(id) else { continue }  // reported as damaged above
+            if meta.protected {
+                report.problems.append(FsckProblem(snapshot: id, range: nil, message: "snapshot \(id.shortHex) is protected but its manifest is missing: what it holds can no longer be found, and gc stops until its manifest is put back (snapshots/\(id.hex)) or 'strata unprotect \(id.hex)'"))
+            } else if !repair {
+                report.notes.append("metadata of snapshot \(id.shortHex) remains without its manifest (left by an interrupted rm); 'strata fsck --repair' removes it")
+            }
         }
         for journal in (try? PendingStore(repo: repo).unreadable()) ?? [] where !repair || journal.alive {
             report.notes.append(journal.alive
@@ -267,6 +279,13 @@ public final class Checker {
         for ref in (try? refs.all()) ?? [] where ref.target == nil || !known.contains(ref.target!) {
             try refs.remove(ref.name)
             report.repairs.append("removed ref '\(ref.name)' (\(ref.target == nil ? "it was damaged" : "it pointed nowhere"))")
+        }
+        // Unprotected metadata left without its manifest; a protected one stays (the user unprotects it).
+        let metaStore = MetaStore(repo: repo)
+        for id in metaStore.orphanedIDs() where !known.contains(id) {
+            guard let meta = try? metaStore.load(id), !meta.protected else { continue }
+            try metaStore.remove(id)
+            report.repairs.append("removed the metadata of snapshot \(id.shortHex) (its manifest is gone)")
         }
         // The index is rebuilt from the packs themselves whenever anything in it is wrong: every pack on disk whose
         // table of contents verifies contributes its objects, except objects that failed their hash. Entries that
@@ -392,6 +411,7 @@ public final class Checker {
         var bytes: Int64 = 0
         var damage: [ObjectID: String] = [:]
         var packProblems: [String] = []
+        var packNotes: [String] = []
         var lastReport = ContinuousClock.now
 
         init(total: Int64, sample: Double?, progress: ProgressReporter?) {
@@ -544,7 +564,16 @@ public final class Checker {
             guard let toc = tocs[p], let digest = toc.contentDigest, framesVerified[p] == toc.frames.count, !mismatched.contains(p) else { continue }
             let ids = toc.entries.indices.map { indexedIDs[p][$0] ?? unindexedIDs[p]![$0]! }
             if PackTOC.digest(ofIDs: ids) != digest {
-                data.packProblems.append("pack \(index.packs[p].shortHex): its data does not match the content digest of its table of contents")
+                // Every object the index names in this pack verified above; when it names them all, its ids are
+                // what differs. Otherwise the difference may lie in objects no snapshot can use (a copy `--repair`
+                // left out of the index and a later snapshot stored again, a duplicate): restoring is not
+                // affected, so it is a note; the pack goes when gc rewrites or deletes it.
+                let unused = indexedIDs[p].filter { $0 == nil }.count
+                if unused == 0 {
+                    data.packProblems.append("pack \(index.packs[p].shortHex): its data does not match the content digest of its table of contents")
+                } else {
+                    data.packNotes.append("pack \(index.packs[p].shortHex) does not match the content digest of its table of contents, but every object the index uses from it verified: the difference is in the \(unused) object(s) it holds that no snapshot uses (left out by a repair, or duplicates); they go when gc rewrites or deletes the pack")
+                }
             }
         }
     }

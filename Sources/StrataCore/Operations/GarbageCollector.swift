@@ -79,6 +79,12 @@ public final class GarbageCollector {
         if let bad = damaged.first {
             throw StrataError.corrupt("gc stopped: \(bad.problem), so what it needs is unknown; run 'strata fsck'")
         }
+        // A protected snapshot whose manifest is missing may get it back (from a copy of the repository): its data
+        // is not freed until it is, or until the user releases the protection.
+        let metaStore = MetaStore(repo: repo)
+        for id in metaStore.orphanedIDs() where (try? metaStore.load(id))?.protected == true {
+            throw StrataError.corrupt("gc stopped: snapshot \(id.shortHex) is protected but its manifest is missing, so what it needs is unknown; put the manifest back (snapshots/\(id.hex)) or run 'strata unprotect \(id.hex)'")
+        }
         result.snapshots = snapshots.count
         let reader = ObjectReader(repo: repo, index: index)
         let live = try LiveSet.mark(roots: snapshots.map { ($0.id, $0.manifest.rootID!) }, reader: reader)

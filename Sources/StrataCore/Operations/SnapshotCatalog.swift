@@ -119,11 +119,23 @@ public struct SnapshotCatalog {
     }
 
     /// Protects or releases a snapshot.
-    public func setProtected(_ id: ObjectID, _ protected: Bool) throws {
+    /// - Returns: true when releasing it replaced damaged metadata (its later tags are lost; those it was taken with
+    ///   stay): the way out for a snapshot whose protection could not be read, which rm refuses to remove.
+    @discardableResult
+    public func setProtected(_ id: ObjectID, _ protected: Bool) throws -> Bool {
         let lock = try repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
-        try requireExists(id)
-        try MetaStore(repo: repo).update(id) { $0.protected = protected }
+        let store = MetaStore(repo: repo)
+        // Protection can be released from a snapshot whose manifest was lost (its metadata remains), so that gc,
+        // which stops while such a protection exists, can go on.
+        if protected || !store.orphanedIDs().contains(id) { try requireExists(id) }
+        do {
+            try store.update(id) { $0.protected = protected }
+            return false
+        } catch let e as StrataError where e.code == .damaged && !protected {
+            try store.remove(id)
+            return true
+        }
     }
 
     /// Points a ref at a snapshot. An existing ref that names another snapshot is moved only with `force`.

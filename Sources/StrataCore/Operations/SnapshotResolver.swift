@@ -42,7 +42,21 @@ public struct SnapshotResolver {
 
     /// Resolves a name to a snapshot id without reading the manifest (so that a damaged one can still be named,
     /// for example to remove it). `latest` is not accepted here.
-    public func resolveID(_ spec: String) throws -> ObjectID {
+    /// - Parameter orphans: also match the ids of metadata left without a manifest (a protected snapshot whose
+    ///   manifest was lost must still be nameable, to unprotect it).
+    public func resolveID(_ spec: String, orphans: Bool = false) throws -> ObjectID {
+        do {
+            return try resolveManifestID(spec)
+        } catch let e as StrataError where orphans && e.code == .notFound {
+            let lower = spec.lowercased()
+            guard lower.count >= 4, Hex.isHex(Substring(lower)) else { throw e }
+            let matches = MetaStore(repo: repo).orphanedIDs().filter { $0.hex.hasPrefix(lower) }
+            guard matches.count == 1 else { throw e }
+            return matches[0]
+        }
+    }
+
+    private func resolveManifestID(_ spec: String) throws -> ObjectID {
         let store = SnapshotStore(repo: repo)
         let lower = spec.lowercased()
         if let id = ObjectID(hex: lower) {

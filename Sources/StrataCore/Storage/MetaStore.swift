@@ -56,6 +56,14 @@ struct MetaStore {
         return (out, bad)
     }
 
+    /// Ids whose metadata remains while their manifest does not: left by an `rm` stopped between the two removals,
+    /// or by a manifest lost to damage (then a protected one means data the user meant to keep).
+    func orphanedIDs() -> [ObjectID] {
+        ((try? FileSystem.list(repo.metaPath)) ?? []).compactMap { ObjectID(hex: $0) }
+            .filter { !FileSystem.exists(FileSystem.join(repo.snapshotsPath, $0.hex)) }
+            .sorted { $0.hex < $1.hex }
+    }
+
     /// Applies `change` to a snapshot's metadata atomically and durably.
     @discardableResult
     func update(_ id: ObjectID, _ change: (inout SnapshotMeta) throws -> Void) throws -> SnapshotMeta {

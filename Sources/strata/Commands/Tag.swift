@@ -94,9 +94,15 @@ struct ProtectionTarget: ParsableArguments {
     func apply(protect: Bool) throws {
         let repo = try repository.open()
         let resolver = SnapshotResolver(repo: repo)
-        let ids = try snapshots.map { try resolver.resolve($0, volume: volume).id }
+        // Releasing needs no manifest: a damaged or lost one must not keep a snapshot protected for good.
+        let ids = try snapshots.map {
+            protect || $0 == "latest" || volume != nil ? try resolver.resolve($0, volume: volume).id
+                : try resolver.resolveID($0, orphans: true)
+        }
         for id in ids {
-            try SnapshotCatalog(repo: repo).setProtected(id, protect)
+            if try SnapshotCatalog(repo: repo).setProtected(id, protect) {
+                Terminal.warn("the metadata of snapshot \(id.shortHex) was damaged and is replaced: the tags set after it was taken are lost")
+            }
             if !quiet { Terminal.writeErr("snapshot \(id.shortHex) is \(protect ? "protected" : "no longer protected")\n") }
         }
     }
