@@ -27,10 +27,10 @@ struct Bench: ParsableCommand {
     @Option(help: ArgumentHelp("How much of the image's data to measure on, at most (e.g. 64M, 2G): the more, the truer the compression rates; every measurement goes through all of it.", valueName: "size"))
     var sample = "64M"
 
-    @Option(help: "The zstd level the floors assume (a repository's level).")
+    @Option(parsing: .unconditional, help: "The zstd level the floors assume (a repository's level).")
     var level = CompressionParameters.defaultLevel
 
-    @Option(help: ArgumentHelp("How long each measurement runs at least, in seconds (and until it has gone through the sample once).", valueName: "seconds"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long each measurement runs at least, in seconds (and until it has gone through the sample once).", valueName: "seconds"))
     var secondsPerMeasure = 0.4
 
     @Flag(help: "Print the result as JSON on stdout.")

@@ -20,7 +20,7 @@ struct Fsck: ParsableCommand {
     @Flag(help: "Also decompress and re-hash every stored chunk.")
     var readData = false
 
-    @Option(help: ArgumentHelp("Decompress and re-hash a random sample of the stored data, e.g. 10% (for nightly runs).", valueName: "percent"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Decompress and re-hash a random sample of the stored data, e.g. 10% (for nightly runs).", valueName: "percent"))
     var readDataSubset: String?
 
     @Flag(help: "Fix what is safe to fix: drop refs and index entries that point nowhere, remove temporary files and failed snapshots' journals. Never deletes a manifest or a pack.")

@@ -28,13 +28,13 @@ struct Rm: ParsableCommand {
     @Flag(help: "Also remove snapshots that refs name, and those refs (not with --keep-*).")
     var force = false
 
-    @Option(help: ArgumentHelp("Keep the N newest snapshots.", valueName: "n")) var keepLast = 0
-    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N hours that have one.", valueName: "n")) var keepHourly = 0
-    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N days that have one.", valueName: "n")) var keepDaily = 0
-    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N ISO weeks that have one.", valueName: "n")) var keepWeekly = 0
-    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N months that have one.", valueName: "n")) var keepMonthly = 0
-    @Option(help: ArgumentHelp("Keep the newest snapshot of each of the last N years that have one.", valueName: "n")) var keepYearly = 0
-    @Option(help: ArgumentHelp("Keep every snapshot taken within this duration of the newest one considered, per volume (7d, 36h, 2w).", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep the N newest snapshots.", valueName: "n")) var keepLast = 0
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep the newest snapshot of each of the last N hours that have one.", valueName: "n")) var keepHourly = 0
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep the newest snapshot of each of the last N days that have one.", valueName: "n")) var keepDaily = 0
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep the newest snapshot of each of the last N ISO weeks that have one.", valueName: "n")) var keepWeekly = 0
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep the newest snapshot of each of the last N months that have one.", valueName: "n")) var keepMonthly = 0
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep the newest snapshot of each of the last N years that have one.", valueName: "n")) var keepYearly = 0
+    @Option(parsing: .unconditional, help: ArgumentHelp("Keep every snapshot taken within this duration of the newest one considered, per volume (7d, 36h, 2w).", valueName: "duration"))
     var keepWithin: String?
 
     @Flag(help: "Show what would be removed, remove nothing.")
