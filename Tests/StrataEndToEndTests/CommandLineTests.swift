@@ -74,6 +74,7 @@ struct CommandLineTests {
             (["rm", "--keep-within", "9223372036854775807s", "--dry-run"], 2, "duration '9223372036854775807s' is too long: at most 10000y"),
             (["log", "--since", "2026-02-30"], 2, "time '2026-02-30' is not valid"),
             (["rm", "--keep-last", "-1"], 2, "--keep-last must be 0 or more, not -1"),
+            (["tag", snapID, "x=1", "--remove", "x"], 2, "tag 'x' is both set and removed; give one or the other"),
             (["fsck", "--read-data-subset", "-5"], 2, "--read-data-subset '-5' is not valid"),
         ]
         for c in cases {

@@ -95,6 +95,9 @@ public struct SnapshotCatalog {
     /// Sets tags (`set`) and removes tags (`remove`) after creation. Returns the tags now.
     @discardableResult
     public func tag(_ snapshot: Snapshot, set: [String: String], remove: [String]) throws -> [String: String] {
+        if let both = remove.first(where: { set[$0] != nil }) {
+            throw StrataError(.invalidArgument, "tag '\(both)' is both set and removed; give one or the other")
+        }
         for (k, v) in set { try Labels.validateTag(key: k, value: v) }
         for k in remove { try Labels.validateTag(key: k, value: "") }
         let lock = try repo.lock(.shared)
