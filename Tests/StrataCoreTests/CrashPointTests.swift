@@ -51,7 +51,7 @@ struct CrashPointTests {
             }
             _ = try GarbageCollector(repo: repo).run()
             let after = try Checker(repo: repo).run(readData: false)
-            #expect(after.isHealthy && after.notes.isEmpty, "\(name) stopped after \(n) calls, then gc: \(after.notes)")
+            #expect(after.isHealthy && after.notes.isEmpty, "\(name) stopped after \(n) calls, then gc: \(after.problems.map(\.message)) \(after.notes)")
             if completed || n > 400 { return Int(n) }
             n += 1
         }
@@ -71,6 +71,37 @@ struct CrashPointTests {
         try SnapshotCatalog(repo: repo).remove([first.id])
         expected[first] = nil
         return (repo, expected)
+    }
+
+    /// A base image, the same with 64 blocks changed, and with 32 of those changed; the middle one removed: its
+    /// pack is half dead, so gc rewrites it (the copy is the same bytes, so the same pack name, every time).
+    static func halfDead(_ dir: TemporaryDirectory) throws -> (Repository, [Snapshot: [UInt8]]) {
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 5)
+        let base = rng.textLike(4 << 20)
+        var full = base
+        var half = base
+        for i in 0..<64 {
+            let block = Int(rng.next() % UInt64(base.count / 4096))
+            let bytes = rng.bytes(4096)
+            full.replaceSubrange(block * 4096..<(block + 1) * 4096, with: bytes)
+            if i < 32 { half.replaceSubrange(block * 4096..<(block + 1) * 4096, with: bytes) }
+        }
+        let b = try snap(repo, try dir.write("base", base), volume: "base")
+        let f = try snap(repo, try dir.write("full", full), volume: "g")
+        let h = try snap(repo, try dir.write("half", half), volume: "g")
+        try SnapshotCatalog(repo: repo).remove([f.id])
+        return (repo, [b: base, h: half])
+    }
+
+    @Test("gc rewriting a half-dead pack stopped at every call: the next gc, writing the same pack again, keeps it")
+    func gcRewriteAtEveryCall() throws {
+        let calls = try Self.sweep("gc rewrite", setUp: Self.halfDead) { repo, _ in
+            let result = try GarbageCollector(repo: repo).run()
+            #expect(result.packsRewritten > 0)
+            return [:]
+        }
+        #expect(calls > 5 && calls < 400, "gc made \(calls) calls")
     }
 
     @Test("snap stopped at every call")

@@ -241,8 +241,13 @@ public final class GarbageCollector {
             }(), "cannot remove old index files")
         }
         var touched: Set<String> = []
+        // A pack this gc wrote can bear the name of one it found unindexed or meant to delete: an earlier gc,
+        // interrupted after writing its copy of the same live objects and before indexing it, left that very pack,
+        // and this gc wrote it again and indexed it. Deleting it would lose live data.
+        let written = packer.finishedPacks
+        result.unindexedPacksDeleted = unindexed.filter { !written.contains($0) }.count
         try wrap({
-            let doomed = deletePacks + rewritePacks.map { index.packs[$0] } + unindexed
+            let doomed = (deletePacks + rewritePacks.map { index.packs[$0] } + unindexed).filter { !written.contains($0) }
             for id in doomed {
                 guard let entry = onDisk[id] else { continue }
                 try FileSystem.remove(entry.path)

@@ -80,6 +80,9 @@ final class ObjectPacker: @unchecked Sendable {
     /// Finished packs no index file names yet (those of `written`, and those whose entries `finish` returned until
     /// the caller says it wrote them): what `abandon` removes, since nothing can ever reach them.
     private var unindexedPacks: [ObjectID] = []
+    /// Every pack this packer finished. A pack's name is its content's digest, so one can take the name of a pack
+    /// already on disk (an interrupted gc's copy of the same objects): whoever deletes packs must spare these.
+    private(set) var finishedPacks: Set<ObjectID> = []
     /// Counts kept by the adding thread (new objects) and by the writer (stored bytes, packs; under `lock`).
     private var addedTotals = Totals()
     private var writtenTotals = Totals()
@@ -294,6 +297,7 @@ final class ObjectPacker: @unchecked Sendable {
             let ordinal = UInt32(written.packs.count)
             written.packs.append(id)
             unindexedPacks.append(id)
+            finishedPacks.insert(id)
             lock.lock()
             defer { lock.unlock() }
             writtenTotals.storedBytes += size
