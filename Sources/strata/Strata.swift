@@ -60,15 +60,30 @@ enum Main {
             exit(ExitStatus.usage.rawValue)
         }
         let verbs = Strata.configuration.groupedSubcommands.flatMap { $0.subcommands }.map { $0._commandName } + ["help"]
-        if let first = args.first, !first.hasPrefix("-"), !verbs.contains(first), args.count == 1 || !["-r", "--repo"].contains(first) {
+        // A first word that is no verb, also behind -r PATH (moved after the verb below).
+        if let first = Main.arguments(args).first, !first.hasPrefix("-"), !verbs.contains(first) {
             let guess = verbs.min { editDistance($0, first) < editDistance($1, first) }!
             let hint = editDistance(guess, first) <= 2 ? "; did you mean '\(guess)'?" : "; see 'strata --help'"
             Terminal.writeErr("strata: unknown command '\(first)'\(hint)\n")
             exit(ExitStatus.usage.rawValue)
         }
+        // A verb of two words with a wrong second word (`strata -r R ref lst`): named as such, not as the -r the
+        // parser would then find unknown.
+        let moved = Main.arguments(args)
+        if moved.count >= 2, !moved[1].hasPrefix("-"),
+           let group = Strata.configuration.groupedSubcommands.flatMap({ $0.subcommands }).first(where: { $0._commandName == moved[0] }),
+           !group.configuration.subcommands.isEmpty {
+            let words = group.configuration.subcommands.map { $0._commandName }
+            if !words.contains(moved[1]) {
+                let guess = words.min { editDistance($0, moved[1]) < editDistance($1, moved[1]) }!
+                let hint = editDistance(guess, moved[1]) <= 2 ? "; did you mean '\(moved[0]) \(guess)'?" : "; see 'strata \(moved[0]) --help'"
+                Terminal.writeErr("strata: unknown command '\(moved[0]) \(moved[1])'\(hint)\n")
+                exit(ExitStatus.usage.rawValue)
+            }
+        }
         let command: ParsableCommand
         do {
-            command = try Strata.parseAsRoot(Main.arguments(args))
+            command = try Strata.parseAsRoot(moved)
         } catch {
             if Strata.exitCode(for: error) == .success {
                 Strata.exit(withError: error)  // --help and --version: printed on stdout, exit 0

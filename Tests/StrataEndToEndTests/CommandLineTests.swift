@@ -75,6 +75,7 @@ struct CommandLineTests {
             (["log", "--since", "2026-02-30"], 2, "time '2026-02-30' is not valid"),
             (["rm", "--keep-last", "-1"], 2, "--keep-last must be 0 or more, not -1"),
             (["tag", snapID, "x=1", "--remove", "x"], 2, "tag 'x' is both set and removed; give one or the other"),
+            (["ref", "lst"], 2, "unknown command 'ref lst'; did you mean 'ref list'?"),
             (["fsck", "--read-data-subset", "-5"], 2, "--read-data-subset '-5' is not valid"),
         ]
         for c in cases {
@@ -98,6 +99,8 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: s.file("r3")) && !FileManager.default.fileExists(atPath: s.file("r4")))
         // -r before init names the new repository, as it names the repository for every other verb.
         #expect(try cli.run(["-r", s.file("r5"), "init"]).status == 0)
+        let keyTypo = try CLI().run(["-r", s.file("r5"), "key", "lst"])
+        #expect(keyTypo.status == 2 && keyTypo.stderr == "strata: unknown command 'key lst'; did you mean 'key list'?\n", "\(keyTypo.stderr)")
         #expect(try cli.run(["-r", s.path + "/./r6", "init", s.file("r6")]).status == 0, "the same directory named two ways")
         #expect(try cli.run(["log", "-r", s.file("r5")]).status == 0)
         // rm of an unknown name among known ones removed nothing.
