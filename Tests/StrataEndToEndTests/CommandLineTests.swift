@@ -76,6 +76,7 @@ struct CommandLineTests {
             (["rm", "--keep-last", "-1"], 2, "--keep-last must be 0 or more, not -1"),
             (["tag", snapID, "x=1", "--remove", "x"], 2, "tag 'x' is both set and removed; give one or the other"),
             (["ref", "lst"], 2, "unknown command 'ref lst'; did you mean 'ref list'?"),
+            (["snap", img, "--volume", " "], 2, "volume name ' ' is not valid: it starts or ends with a blank"),
             (["fsck", "--read-data-subset", "-5"], 2, "--read-data-subset '-5' is not valid"),
         ]
         for c in cases {

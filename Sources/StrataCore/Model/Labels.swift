@@ -24,6 +24,10 @@ public enum Labels {
         guard !hasControl(name) else {
             throw StrataError(.invalidArgument, "volume name is not valid: it contains a control character")
         }
+        // Blanks at either end would not show in `log`'s column, and a name that is only blanks not at all.
+        guard name.first?.isWhitespace == false, name.last?.isWhitespace == false else {
+            throw StrataError(.invalidArgument, "volume name '\(printable(name))' is not valid: it starts or ends with a blank")
+        }
     }
 
     public static func validateTag(key: String, value: String) throws {
