@@ -104,6 +104,33 @@ struct CrashPointTests {
         #expect(calls > 5 && calls < 400, "gc made \(calls) calls")
     }
 
+    @Test("a packer that fails after packing again a pack that is already there (the same objects, so the same name) leaves that pack in place")
+    func abandonSparesAnExistingPack() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 8)
+        let objects = (0..<40).map { _ in rng.textLike(20_000) }
+        func pack(_ index: ChunkIndex) throws -> (ObjectPacker, IndexFileContents) {
+            let packer = ObjectPacker(repo: repo, index: index)
+            for bytes in objects {
+                try bytes.withUnsafeBytes { raw in
+                    _ = try packer.add(id: ChunkHasher.objectID(of: raw, kind: .chunk, scratch: ByteBuffer(capacity: 64 << 10), identity: repo.identity), kind: .chunk, bytes: raw)
+                }
+            }
+            return (packer, try packer.finish())
+        }
+        let (first, contents) = try pack(ChunkIndex())
+        try first.writeIndex(contents)
+        let packs = try repo.packFilePaths()
+        #expect(packs.count == 1)
+        // The same objects packed again by a packer that does not know them, which then fails before its index.
+        let (second, again) = try pack(ChunkIndex())
+        #expect(again.packs == contents.packs, "the same objects make the same pack")
+        second.abandon()
+        #expect(try repo.packFilePaths() == packs, "the pack an index file names is still there")
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+    }
+
     @Test("snap stopped at every call")
     func snapAtEveryCall() throws {
         let calls = try Self.sweep("snap", setUp: Self.twoSnapshots) { repo, dir in

@@ -292,11 +292,13 @@ final class ObjectPacker: @unchecked Sendable {
         guard let p = pack else { return }
         pack = nil
         do {
-            let (id, size, toc) = try p.finish()
+            let (id, size, toc, existed) = try p.finish()
             touchedDirectories.insert(FileSystem.directoryName(repo.packFilePath(id)))
             let ordinal = UInt32(written.packs.count)
             written.packs.append(id)
-            unindexedPacks.append(id)
+            // A pack of the same name that was there before (the same objects, packed by an interrupted command;
+            // perhaps named by an index file) is not this packer's to remove if it fails.
+            if !existed { unindexedPacks.append(id) }
             finishedPacks.insert(id)
             lock.lock()
             defer { lock.unlock() }

@@ -61,12 +61,15 @@ final class PackWriter {
     }
 
     /// Writes the TOC and trailer, fsyncs and renames the pack into place. The caller fsyncs `packs/xx/` afterwards.
-    /// - Returns: the pack's id and its final size.
-    func finish() throws -> (id: ObjectID, size: Int64, toc: PackTOC) {
+    /// - Returns: the pack's id and its final size, and whether a pack of that name was there already (a pack's
+    ///   name is its table of contents' digest: the same objects packed again by a command that was interrupted
+    ///   earlier; the fresh copy replaces it, but it is not this writer's own to remove).
+    func finish() throws -> (id: ObjectID, size: Int64, toc: PackTOC, existed: Bool) {
         let tocBytes = try repo.sealer.seal(toc.encoded(version: repo.config.structureVersion), .toc)
         let id = ObjectID.sha256(tocBytes)
         let tail = tocBytes + PackTOC.trailer(tocLength: tocBytes.count, tocID: id)
         let finalPath = repo.packFilePath(id)
+        var existed = false
         try wrap({
             try tail.withUnsafeBytes { try file.pwrite($0.baseAddress!, count: $0.count, offset: size) }
             try file.fsync()
@@ -74,10 +77,11 @@ final class PackWriter {
             file.dropWrittenPages()
             try file.close()
             try FileSystem.makeDirectory(FileSystem.directoryName(finalPath))
+            existed = FileSystem.exists(finalPath)
             try FileSystem.rename(draftPath, finalPath)
         }(), "cannot write pack \(finalPath)")
         size += Int64(tail.count)
-        return (id, size, toc)
+        return (id, size, toc, existed)
     }
 
     /// Removes the draft (after a failure).
