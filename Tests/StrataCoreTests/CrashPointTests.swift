@@ -233,6 +233,20 @@ struct CrashPointTests {
             try SnapshotCatalog(repo: repo).remove([try SnapshotCatalog(repo: repo).list().snapshots[0].id])
             return [:]
         }
+        // A snapshot with later tags, named by a ref, removed with --force: no stop leaves a ref pointing nowhere
+        // (fsck damage), and the metadata a stop leaves behind is gone after the sweep's gc (no notes).
+        let named: (TemporaryDirectory) throws -> (Repository, [Snapshot: [UInt8]]) = { dir in
+            let (repo, expected) = try Self.twoSnapshots(dir)
+            let first = try SnapshotCatalog(repo: repo).list().snapshots[0]
+            _ = try SnapshotCatalog(repo: repo).tag(first.snapshot, set: ["k": "v"], remove: [])
+            try SnapshotCatalog(repo: repo).addRef("keep", to: first.id, force: false)
+            return (repo, expected)
+        }
+        let calls = try Self.sweep("rm --force", setUp: named) { repo, _ in
+            try SnapshotCatalog(repo: repo).remove([try SnapshotCatalog(repo: repo).list().snapshots[0].id], force: true)
+            return [:]
+        }
+        #expect(calls >= 6, "rm --force made \(calls) calls")
         _ = try Self.sweep("tag", setUp: Self.twoSnapshots) { repo, _ in
             try SnapshotCatalog(repo: repo).tag(try SnapshotCatalog(repo: repo).list().snapshots[0].snapshot, set: ["k": "v"], remove: [])
             return [:]

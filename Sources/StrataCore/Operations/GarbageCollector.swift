@@ -12,6 +12,8 @@ public struct GarbageCollectionResult: Sendable {
     public var unindexedPacksDeleted = 0
     public var indexFilesMerged = 0
     public var tmpFilesRemoved = 0
+    /// Metadata files of snapshots that no longer exist (an interrupted rm), unprotected ones only.
+    public var metadataRemoved = 0
     /// Journals of snapshots whose process died before completing.
     public var failedSnapshotsRemoved = 0
     /// Bytes of repository files (packs and index) before and after.
@@ -268,6 +270,11 @@ public final class GarbageCollector {
             // Drafts, and staging folders of interrupted exports and imports.
             try? FileManager.default.removeItem(atPath: FileSystem.join(repo.tmpPath, name))
             result.tmpFilesRemoved += 1
+        }
+        // Metadata an interrupted rm left without its manifest; a protected one stopped gc above.
+        for id in metaStore.orphanedIDs() where (try? metaStore.load(id))?.protected == false {
+            try metaStore.remove(id)
+            result.metadataRemoved += 1
         }
         result.bytesAfter = try repositoryDataBytes()
         result.seconds = clock.secondsElapsed

@@ -168,8 +168,8 @@ public struct SnapshotCatalog {
     }
 
     /// Removes manifests under the shared lock; their data stays until gc. A protected snapshot is refused. A snapshot
-    /// that a ref names is refused unless `force`, which removes those refs too (after the manifest; fsck reports a
-    /// ref left pointing nowhere by a crash in between). A damaged ref might name any snapshot, so while one exists
+    /// that a ref names is refused unless `force`, which removes those refs too (before the manifest, so that a crash
+    /// in between leaves no ref pointing nowhere). A damaged ref might name any snapshot, so while one exists
     /// nothing is removed without `force` (as a damaged protection flag refuses). Every id is checked before
     /// anything is removed.
     /// - Returns: the ids removed and the refs dropped.
@@ -186,7 +186,7 @@ public struct SnapshotCatalog {
         for id in ids {
             let meta: SnapshotMeta
             do { meta = try metaStore.load(id) } catch let e as StrataError where e.code == .damaged {
-                throw StrataError(.damaged, "\(e.message): whether snapshot \(id.shortHex) is protected is unknown, so it is not removed; run 'strata fsck'")
+                throw StrataError(.damaged, "\(e.message): whether snapshot \(id.shortHex) is protected is unknown, so it is not removed; 'strata unprotect \(id.shortHex)' replaces the metadata (its later tags are lost), then it can be removed")
             }
             if meta.protected {
                 throw StrataError(.refused, "snapshot \(id.shortHex) is protected; run 'strata unprotect \(id.shortHex)' first")
@@ -199,13 +199,16 @@ public struct SnapshotCatalog {
             dropping += naming
         }
         if dryRun { return (ids, dropping) }
+        // Refs first, then each manifest, then its metadata: a crash in between leaves a snapshot without its ref
+        // (rm again finishes), or metadata without its snapshot (a note; gc and fsck --repair remove it), never a
+        // ref that points nowhere, which fsck counts as damage.
+        let refStore = RefStore(repo: repo)
+        for name in dropping { try refStore.remove(name) }
         let store = SnapshotStore(repo: repo)
         for id in ids {
             try store.remove(id)
             try metaStore.remove(id)
         }
-        let refStore = RefStore(repo: repo)
-        for name in dropping { try refStore.remove(name) }
         return (ids, dropping)
     }
 }

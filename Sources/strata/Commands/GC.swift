@@ -41,7 +41,11 @@ struct GC: ParsableCommand {
         // --json prints the result on stdout; the summary stays on stderr (-q removes it).
         if output.json { try JSONOutput.print(GCJSON(r)) }
         let verb = dryRun ? "would free" : "freed"
-        output.note("gc: \(verb) \(Format.bytes(r.bytesFreed)) (\(r.bytesFreed) bytes): \(Format.count(r.packsDeleted, "pack")) deleted, \(r.packsRewritten) rewritten, \(Format.count(r.unindexedPacksDeleted, "left-over pack"))\(r.tmpFilesRemoved > 0 ? ", " : " and ")\(Format.count(r.failedSnapshotsRemoved, "failed snapshot journal"))\(r.tmpFilesRemoved > 0 ? " and " + Format.count(r.tmpFilesRemoved, "temporary file") : "") removed; \(Format.count(r.liveObjects, "live object")) in \(Format.count(r.snapshots, "snapshot")); \(Format.bytes(r.bytesAfter)) stored, in \(Format.duration(r.seconds))")
+        var removed = [Format.count(r.unindexedPacksDeleted, "left-over pack"), Format.count(r.failedSnapshotsRemoved, "failed snapshot journal")]
+        if r.tmpFilesRemoved > 0 { removed.append(Format.count(r.tmpFilesRemoved, "temporary file")) }
+        if r.metadataRemoved > 0 { removed.append(Format.count(r.metadataRemoved, "left-over metadata file")) }
+        let list = removed.dropLast().joined(separator: ", ") + " and " + removed.last!
+        output.note("gc: \(verb) \(Format.bytes(r.bytesFreed)) (\(r.bytesFreed) bytes): \(Format.count(r.packsDeleted, "pack")) deleted, \(r.packsRewritten) rewritten, \(list) removed; \(Format.count(r.liveObjects, "live object")) in \(Format.count(r.snapshots, "snapshot")); \(Format.bytes(r.bytesAfter)) stored, in \(Format.duration(r.seconds))")
     }
 }
 
@@ -56,6 +60,7 @@ struct GCJSON: Encodable {
     var unindexedPacksDeleted: Int
     var failedSnapshotsRemoved: Int
     var tmpFilesRemoved: Int
+    var metadataRemoved: Int
     var bytesBefore: Int64
     var bytesAfter: Int64
     var bytesFreed: Int64
@@ -72,6 +77,7 @@ struct GCJSON: Encodable {
         unindexedPacksDeleted = r.unindexedPacksDeleted
         failedSnapshotsRemoved = r.failedSnapshotsRemoved
         tmpFilesRemoved = r.tmpFilesRemoved
+        metadataRemoved = r.metadataRemoved
         bytesBefore = r.bytesBefore
         bytesAfter = r.bytesAfter
         bytesFreed = r.bytesFreed
