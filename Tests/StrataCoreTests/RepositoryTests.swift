@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Dispatch
 @testable import StrataCore
 
 @Suite("Repository")
@@ -180,6 +181,46 @@ struct RepositoryTests {
         for good in ["v1", "release/2024-01", "nightly_01", "a.b"] {
             try RefStore.validate(good)
         }
+    }
+
+    @Test("protect, tag and ref add racing rm of the same snapshot: either lands before rm looks (rm refuses or takes the ref along) or finds it gone; never a protected snapshot removed, metadata or a ref left naming nothing")
+    func racesWithRm() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        let image = try dir.write("img", [UInt8](repeating: 3, count: 8192) + (0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        for round in 0..<150 {
+            let s = try snap(repo, image, volume: "v\(round)")
+            let catalog = SnapshotCatalog(repo: repo)
+            let start = DispatchSemaphore(value: 0)
+            let done = DispatchGroup()
+            let changedFlag = Flag(), removedFlag = Flag()
+            DispatchQueue.global().async(group: done) {
+                start.wait()
+                switch round % 3 {
+                case 0: if (try? catalog.setProtected(s.id, true)) != nil { changedFlag.set() }
+                case 1: if (try? catalog.tag(s, set: ["k": "v"], remove: [])) != nil { changedFlag.set() }
+                default: if (try? catalog.addRef("r\(round)", to: s.id, force: false)) != nil { changedFlag.set() }
+                }
+            }
+            DispatchQueue.global().async(group: done) {
+                start.wait()
+                if (try? catalog.remove([s.id], force: round % 3 == 2)) != nil { removedFlag.set() }
+            }
+            start.signal(); start.signal()
+            done.wait()
+            let changed = changedFlag.isSet, removed = removedFlag.isSet
+            let exists = FileSystem.exists(repo.snapshotsPath + "/" + s.id.hex)
+            let meta = (try? MetaStore(repo: repo).load(s.id)) ?? SnapshotMeta()
+            if round % 3 == 0 {
+                #expect(!(changed && removed), "round \(round): a protected snapshot was removed")
+                #expect(exists == !removed && meta.protected == changed, "round \(round)")
+            }
+            #expect(exists || MetaStore(repo: repo).orphanedIDs().isEmpty, "round \(round): metadata left without its snapshot")
+            #expect(try RefStore(repo: repo).all().allSatisfy { $0.target.map { FileSystem.exists(repo.snapshotsPath + "/" + $0.hex) } == true },
+                    "round \(round): a ref names nothing")
+            if exists { _ = try? catalog.setProtected(s.id, false); try catalog.remove([s.id], force: true) }
+        }
+        #expect(try Checker(repo: repo).run(readData: false).isHealthy)
     }
 
     @Test("a name is a ref or a folder of refs, not both; a folder goes with its last ref")

@@ -102,8 +102,8 @@ public struct SnapshotCatalog {
         for k in remove { try Labels.validateTag(key: k, value: "") }
         let lock = try repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
-        try requireExists(snapshot.id)
-        let meta = try MetaStore(repo: repo).update(snapshot.id) { m in
+        let store = MetaStore(repo: repo)
+        let meta = try store.exclusively { try requireExists(snapshot.id); return try store.updateHoldingLock(snapshot.id) { m in
             let current = m.mergedTags(creation: snapshot.manifest.tags)
             for k in remove where current[k] == nil {
                 throw StrataError(.notFound, "snapshot \(snapshot.id.shortHex) has no tag '\(k)'")
@@ -117,7 +117,7 @@ public struct SnapshotCatalog {
                 if snapshot.manifest.tags[k] == v { m.tags[k] = nil } else { m.tags[k] = v }
             }
             m.removedTags.sort()
-        }
+        } }
         return meta.mergedTags(creation: snapshot.manifest.tags)
     }
 
@@ -129,15 +129,17 @@ public struct SnapshotCatalog {
         let lock = try repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
         let store = MetaStore(repo: repo)
-        // Protection can be released from a snapshot whose manifest was lost (its metadata remains), so that gc,
-        // which stops while such a protection exists, can go on.
-        if protected || !store.orphanedIDs().contains(id) { try requireExists(id) }
-        do {
-            try store.update(id) { $0.protected = protected }
-            return false
-        } catch let e as StrataError where e.code == .damaged && !protected {
-            try store.remove(id)
-            return true
+        return try store.exclusively {
+            // Protection can be released from a snapshot whose manifest was lost (its metadata remains), so that
+            // gc, which stops while such a protection exists, can go on.
+            if protected || !store.orphanedIDs().contains(id) { try requireExists(id) }
+            do {
+                try store.updateHoldingLock(id) { $0.protected = protected }
+                return false
+            } catch let e as StrataError where e.code == .damaged && !protected {
+                try store.remove(id)
+                return true
+            }
         }
     }
 
@@ -146,12 +148,14 @@ public struct SnapshotCatalog {
         try RefStore.validate(name)
         let lock = try repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
-        try requireExists(id)
-        let refs = RefStore(repo: repo)
-        if let existing = try? refs.target(of: name), existing != id, !force {
-            throw StrataError(.refused, "ref '\(name)' already points to snapshot \(existing.shortHex); use --force to move it")
+        try MetaStore(repo: repo).exclusively {
+            try requireExists(id)
+            let refs = RefStore(repo: repo)
+            if let existing = try? refs.target(of: name), existing != id, !force {
+                throw StrataError(.refused, "ref '\(name)' already points to snapshot \(existing.shortHex); use --force to move it")
+            }
+            try refs.set(name, to: id)
         }
-        try refs.set(name, to: id)
     }
 
     /// Removes a ref (the snapshot stays).
@@ -177,6 +181,13 @@ public struct SnapshotCatalog {
     public func remove(_ ids: [ObjectID], force: Bool = false, dryRun: Bool = false) throws -> (removed: [ObjectID], refsDropped: [String]) {
         let lock = try repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
+        // Checked and removed under meta/.lock: a protect, tag or ref add of the same snapshot waits, then finds it
+        // gone (or lands first, and is seen here).
+        if dryRun { return try checkAndRemove(ids, force: force, dryRun: true) }
+        return try MetaStore(repo: repo).exclusively { try checkAndRemove(ids, force: force, dryRun: false) }
+    }
+
+    private func checkAndRemove(_ ids: [ObjectID], force: Bool, dryRun: Bool) throws -> (removed: [ObjectID], refsDropped: [String]) {
         let refs = try RefStore(repo: repo).all()
         if let damaged = refs.first(where: { $0.target == nil }), !force, !ids.isEmpty {
             throw StrataError(.damaged, "ref '\(damaged.name)' is damaged: which snapshot it names is unknown, so nothing is removed; run 'strata fsck --repair' to drop it, or use --force")
@@ -184,6 +195,7 @@ public struct SnapshotCatalog {
         let metaStore = MetaStore(repo: repo)
         var dropping: [String] = []
         for id in ids {
+            try requireExists(id)  // an rm that ran meanwhile removed it
             let meta: SnapshotMeta
             do { meta = try metaStore.load(id) } catch let e as StrataError where e.code == .damaged {
                 throw StrataError(.damaged, "\(e.message): whether snapshot \(id.shortHex) is protected is unknown, so it is not removed; 'strata unprotect \(id.shortHex)' replaces the metadata (its later tags are lost), then it can be removed")

@@ -64,9 +64,11 @@ struct MetaStore {
             .sorted { $0.hex < $1.hex }
     }
 
-    /// Applies `change` to a snapshot's metadata atomically and durably.
-    @discardableResult
-    func update(_ id: ObjectID, _ change: (inout SnapshotMeta) throws -> Void) throws -> SnapshotMeta {
+    /// Runs `body` holding `meta/.lock` (not reentrant): under it a snapshot's existence is checked and its
+    /// metadata, refs or manifest changed by rm, protect, tag and ref add, so that a removal and a change of the same
+    /// snapshot cannot interleave (a protect landing between rm's check and its removal would be lost with the
+    /// snapshot; a ref or tag added then would name nothing).
+    func exclusively<T>(_ body: () throws -> T) throws -> T {
         try wrap(try FileSystem.makeDirectory(repo.metaPath), "cannot create \(repo.metaPath)")
         let lockPath = FileSystem.join(repo.metaPath, ".lock")
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
@@ -76,6 +78,18 @@ struct MetaStore {
             if errno == EINTR { continue }
             throw StrataError.io("cannot lock \(lockPath)", SystemCallError(call: "flock", path: lockPath, errno: errno))
         }
+        return try body()
+    }
+
+    /// Applies `change` to a snapshot's metadata atomically and durably, holding `meta/.lock`.
+    @discardableResult
+    func update(_ id: ObjectID, _ change: (inout SnapshotMeta) throws -> Void) throws -> SnapshotMeta {
+        try exclusively { try updateHoldingLock(id, change) }
+    }
+
+    /// `update` for a caller inside `exclusively`.
+    @discardableResult
+    func updateHoldingLock(_ id: ObjectID, _ change: (inout SnapshotMeta) throws -> Void) throws -> SnapshotMeta {
         var meta = try load(id)
         try change(&meta)
         let p = path(id)
