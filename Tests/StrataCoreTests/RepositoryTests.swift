@@ -223,6 +223,29 @@ struct RepositoryTests {
         #expect(try Checker(repo: repo).run(readData: false).isHealthy)
     }
 
+    @Test("a snapshot removed and its data freed between being named and the reader's lock is reported as removed (exit 3), not as damage")
+    func removedBeforeTheLock() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 4)
+        let a = try snap(repo, try dir.write("a", rng.bytes(1 << 20)), volume: "a")
+        let b = try snap(repo, try dir.write("b", rng.bytes(1 << 20)), volume: "b")
+        // Named (resolved) first, as the command line does; then another command's rm and gc run.
+        let named = try SnapshotResolver(repo: repo).resolve(a.id.hex)
+        try SnapshotCatalog(repo: repo).remove([a.id])
+        _ = try GarbageCollector(repo: repo).run()
+        func removed(_ e: Error) -> Bool {
+            (e as? StrataError)?.code == .notFound && (e as? StrataError)?.message == "snapshot \(a.id.shortHex) was removed (by another command) before it could be read"
+        }
+        #expect { try Restorer(repo: repo).run(named, to: dir.file("out")) } throws: { removed($0) }
+        #expect(!FileSystem.exists(dir.file("out")))
+        #expect { try Differ(repo: repo).diff(named, b) } throws: { removed($0) }
+        #expect { try Statistics(repo: repo).usage(of: named) } throws: { removed($0) }
+        #expect { try Bundle.export([named], from: repo, to: dir.file("x.bundle"), passphrase: nil) } throws: { removed($0) }
+        let other = try Repository.create(at: dir.file("o"), chunkingFrom: repo)
+        #expect { try SnapshotCopier(from: repo, to: other).copy([named]) } throws: { removed($0) }
+    }
+
     @Test("a name is a ref or a folder of refs, not both; a folder goes with its last ref")
     func refFolders() throws {
         let dir = TemporaryDirectory()

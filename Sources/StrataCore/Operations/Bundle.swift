@@ -50,6 +50,7 @@ public enum Bundle {
         // (mounted read-only) has no lock to take, and no gc to fear.
         let lock = try? repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
+        try SnapshotStore(repo: repo).requireStillThere(snapshots)
         // The bundle's repository is built in the source's tmp/, or beside the bundle when the source cannot be
         // written (a backup disk mounted read-only).
         var work = FileSystem.join(repo.tmpPath, "bundle-" + RandomName.make())

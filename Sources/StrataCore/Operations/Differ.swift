@@ -37,6 +37,7 @@ public struct Differ {
     public func diff(_ a: Snapshot, _ b: Snapshot) throws -> SnapshotDiff {
         let lock = try? repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
+        try SnapshotStore(repo: repo).requireStillThere([a, b])
         let index = try ChunkIndex.load(repo, strict: false)
         let reader = ObjectReader(repo: repo, index: index)
         var result = SnapshotDiff()

@@ -89,6 +89,7 @@ public final class Restorer {
         let clock = ContinuousClock.now
         let lock = try? repo.lock(.shared)  // a read-only repository can still be restored from
         defer { withExtendedLifetime(lock) {} }
+        try SnapshotStore(repo: repo).requireStillThere([snapshot])
         let index = try ChunkIndex.load(repo, strict: false)
         let size = snapshot.manifest.size
         guard let root = snapshot.manifest.rootID else { throw StrataError.corrupt("snapshot \(snapshot.id.shortHex) has no map root") }

@@ -108,6 +108,7 @@ public final class SnapshotCopier {
         // snapshot to the next must not miss a gc in between (it could delete an object the index still names).
         let targetLock = try target.lock(.shared)
         defer { withExtendedLifetime((sourceLock, targetLock)) {} }
+        try SnapshotStore(repo: source).requireStillThere(snapshots)
         let catalog = SnapshotCatalog(repo: source)
         // The target's snapshots, read once (a mirror of a thousand snapshots would read them a thousand times).
         var there: [CopyKey: Snapshot] = [:]

@@ -70,6 +70,7 @@ public struct Statistics {
     public func usage(of snapshot: Snapshot) throws -> SnapshotUsage {
         let lock = try? repo.lock(.shared)
         defer { withExtendedLifetime(lock) {} }
+        try SnapshotStore(repo: repo).requireStillThere([snapshot])
         let index = try ChunkIndex.load(repo, strict: false)
         let reader = ObjectReader(repo: repo, index: index)
         let others = try SnapshotStore(repo: repo).all().snapshots.filter { $0.id != snapshot.id }

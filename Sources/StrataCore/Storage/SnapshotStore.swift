@@ -2,6 +2,15 @@
 struct SnapshotStore {
     let repo: Repository
 
+    /// Called once the shared lock is held by a command that resolved its snapshots before taking it: a snapshot
+    /// removed in between (and its data freed by a gc that ran before the lock was taken) is reported as removed,
+    /// not as a missing pack, which would read as damage. From here on gc waits for the lock.
+    func requireStillThere(_ snapshots: [Snapshot]) throws {
+        for s in snapshots where !FileSystem.exists(FileSystem.join(repo.snapshotsPath, s.id.hex)) {
+            throw StrataError(.notFound, "snapshot \(s.id.shortHex) was removed (by another command) before it could be read")
+        }
+    }
+
     /// Ids of every stored manifest (names that are not 64 hex digits are ignored).
     func ids() throws -> [ObjectID] {
         try wrap(try FileSystem.list(repo.snapshotsPath), "cannot list \(repo.snapshotsPath)")
