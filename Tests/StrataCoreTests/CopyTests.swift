@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Dispatch
 @testable import StrataCore
 
 /// Every progress report an operation makes, with the stage it belongs to.
@@ -112,6 +113,27 @@ struct WholeFrameCopyTests {
         _ = try dir.write("img", bytes)
         let second = try snap(repo, path)
         return (repo, first, second, bytes)
+    }
+
+    @Test("two copies of one snapshot into one repository at once add it once: they take turns, and the second finds it there")
+    func copiesAtOnce() throws {
+        let dir = TemporaryDirectory()
+        let (source, first, _, _) = try Self.source(dir)
+        let target = try Repository.create(at: dir.file("target"), chunkingFrom: source)
+        let skipped = ByteCounter()
+        let start = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: done) {
+                start.wait()
+                if let r = try? SnapshotCopier(from: source, to: target).copy([first]) { skipped.add(UInt64(r.skipped)) }
+            }
+        }
+        start.signal(); start.signal()
+        done.wait()
+        #expect(try SnapshotStore(repo: target).ids().count == 1)
+        #expect(skipped.value == 1)
+        #expect(try Checker(repo: target).run(readData: true).isHealthy)
     }
 
     @Test("a first copy moves every frame as it is; the next copies only what is new; both restore byte for byte")

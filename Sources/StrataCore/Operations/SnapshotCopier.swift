@@ -107,7 +107,10 @@ public final class SnapshotCopier {
         // The target's lock is held for the whole call, as a snapshot holds it: the index kept in memory from one
         // snapshot to the next must not miss a gc in between (it could delete an object the index still names).
         let targetLock = try target.lock(.shared)
-        defer { withExtendedLifetime((sourceLock, targetLock)) {} }
+        // Copies and imports into one repository take turns (`copy.lock`): two copies of the same snapshot at once
+        // would each find it missing and add it twice; in turn, the second finds it there.
+        let copyLock = try RepositoryLock(path: FileSystem.join(target.path, "copy.lock"), mode: .exclusive, wait: true, onWait: {})
+        defer { withExtendedLifetime((sourceLock, targetLock, copyLock)) {} }
         try SnapshotStore(repo: source).requireStillThere(snapshots)
         let catalog = SnapshotCatalog(repo: source)
         // The target's snapshots, read once (a mirror of a thousand snapshots would read them a thousand times).

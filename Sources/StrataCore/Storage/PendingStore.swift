@@ -115,6 +115,9 @@ public struct PendingStore {
         }
         if isAlive(token) {
             try wrap(try AtomicFile.write([], to: cancelPath(token), tmpDirectory: repo.tmpPath), "cannot cancel \(token)")
+            // The snapshot may have finished (and removed its journal) between the check and the write: then the
+            // request reaches no one, and is taken back.
+            if !FileSystem.exists(journalPath(token)) { try? FileSystem.remove(cancelPath(token)) }
             return true
         }
         try removeJournal(token)
@@ -148,10 +151,14 @@ public struct PendingStore {
             try removeJournal(token)
             n += 1
         }
-        // Lock files whose journal was never written.
+        // Lock files whose journal was never written, and cancel requests whose snapshot ended before seeing them.
         for name in (try? FileSystem.list(directory)) ?? [] where name.hasSuffix(".lock") && name != ".lock" {
             let token = String(name.dropLast(5))
             if !FileSystem.exists(journalPath(token)) && !isAlive(token) { try? FileSystem.remove(lockPath(token)) }
+        }
+        for name in (try? FileSystem.list(directory)) ?? [] where name.hasSuffix(".cancel") {
+            let token = String(name.dropLast(7))
+            if Self.isToken(token) && !FileSystem.exists(journalPath(token)) { try? FileSystem.remove(cancelPath(token)) }
         }
         return n
     }

@@ -55,7 +55,12 @@ public struct RefStore {
                 if st.isDirectory {
                     try visit(full, prefix: name)
                 } else if st.isRegularFile {
-                    out.append((name, try? target(of: name)))
+                    do {
+                        // nil: removed since it was listed (an rm or ref rm running beside this listing).
+                        if let t = try target(of: name) { out.append((name, t)) }
+                    } catch {
+                        out.append((name, nil))
+                    }
                 }
             }
         }

@@ -44,6 +44,9 @@ struct SnapshotStore {
                 good.append(Snapshot(id: id, manifest: try load(id)))
             } catch let e as StrataError where e.code == .damaged || e.code == .unsupportedFormat {
                 bad.append((id, e.message))
+            } catch let e as StrataError where e.code == .notFound && !FileSystem.exists(FileSystem.join(repo.snapshotsPath, id.hex)) {
+                // Removed by an rm running beside this listing: it is gone, not a reason to fail.
+                continue
             }
         }
         good.sort { ($0.manifest.createdAt, $0.id) > ($1.manifest.createdAt, $1.id) }
