@@ -24,11 +24,13 @@ struct GC: ParsableCommand {
     var noWait = false
 
     mutating func run() throws {
+        // Signals are caught from the start: one that lands while the repository is opened (a passphrase's key
+        // derivation takes ~0.2 s) is seen at the operation's first step and reported, not a silent death.
+        Interruption.catchSignals()
         let repo = try repository.open()
         let quiet = output.quiet
         let bar = output.reporter(verb: "gc")
         let r: GarbageCollectionResult
-        Interruption.catchSignals()
         do {
             r = try GarbageCollector(repo: repo).run(dryRun: dryRun, wait: !noWait, progress: bar) {
                 if !quiet { Terminal.writeErr("waiting for other strata commands to finish…\n") }

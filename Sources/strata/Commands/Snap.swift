@@ -45,6 +45,9 @@ struct Snap: ParsableCommand {
     }
 
     mutating func run() throws {
+        // Signals are caught from the start: one that lands while the repository is opened (a passphrase's key
+        // derivation takes ~0.2 s) is seen at the operation's first step and reported, not a silent death.
+        Interruption.catchSignals()
         let repo = try repository.open()
         var tagMap: [String: String] = [:]
         for t in tags {
@@ -57,7 +60,6 @@ struct Snap: ParsableCommand {
         }
         let bar = output.reporter(verb: "snap")
         let results: [SnapshotResult]
-        Interruption.catchSignals()
         do {
             let quiet = output.quiet
             results = try Snapshotter(repo: repo).run(requests, progress: bar) {
