@@ -67,6 +67,8 @@ public final class Restorer {
             guard let resolved = FileSystem.resolved(target) else {
                 throw StrataError(.invalidArgument, "restore target \(target) is a symlink to nothing that exists; remove it or give another path")
             }
+            // A device's link (/dev/vg0/data) is opened through the link, and named as the user named it.
+            if (try? FileSystem.status(resolved))??.isBlockDevice == true { return target }
             path = resolved
         }
         if let repoPath = FileSystem.resolved(repo.path),
