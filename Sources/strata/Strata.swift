@@ -60,8 +60,9 @@ enum Main {
             exit(ExitStatus.usage.rawValue)
         }
         let verbs = Strata.configuration.groupedSubcommands.flatMap { $0.subcommands }.map { $0._commandName } + ["help"]
-        // A first word that is no verb, also behind -r PATH (moved after the verb below).
-        if let first = Main.arguments(args).first, !first.hasPrefix("-"), !verbs.contains(first) {
+        // -r PATH in front moves after the verb; a first word that is no verb is named also behind it.
+        let moved = Main.arguments(args)
+        if let first = moved.first, !first.hasPrefix("-"), !verbs.contains(first) {
             let guess = verbs.min { editDistance($0, first) < editDistance($1, first) }!
             let hint = editDistance(guess, first) <= 2 ? "; did you mean '\(guess)'?" : "; see 'strata --help'"
             Terminal.writeErr("strata: unknown command '\(first)'\(hint)\n")
@@ -69,7 +70,6 @@ enum Main {
         }
         // A verb of two words with a wrong second word (`strata -r R ref lst`): named as such, not as the -r the
         // parser would then find unknown.
-        let moved = Main.arguments(args)
         if moved.count >= 2, !moved[1].hasPrefix("-"),
            let group = Strata.configuration.groupedSubcommands.flatMap({ $0.subcommands }).first(where: { $0._commandName == moved[0] }),
            !group.configuration.subcommands.isEmpty {

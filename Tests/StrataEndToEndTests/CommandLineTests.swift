@@ -274,6 +274,12 @@ struct CommandLineTests {
         let restore = try cli.run(["restore", "latest", s.file("out")])
         #expect(restore.status == 4)
         #expect(!FileManager.default.fileExists(atPath: s.file("out")))
+        // Over a file that was there (--force), the failure says the file was left as it was, and it was.
+        _ = FileManager.default.createFile(atPath: s.file("old.img"), contents: Data([7, 7]))
+        let over = try cli.run(["restore", "latest", s.file("old.img"), "--force"])
+        #expect(over.status == 4 && over.stderr.hasSuffix("; \(s.file("old.img")) was left as it was\n")
+                && over.stderr.split(separator: "\n").count == 1, "\(over.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.file("old.img"))) == Data([7, 7]))
     }
 
     @Test("protect refuses rm until unprotect; an unknown snapshot is one clear line")
@@ -290,6 +296,18 @@ struct CommandLineTests {
         #expect(unknown.status == 3 && unknown.stderr.split(separator: "\n").count == 1)
         #expect(try cli.run(["unprotect", id]).status == 0)
         #expect(try cli.run(["rm", id]).status == 0)
+        // A protected snapshot whose manifest was lost: gc stops (one line, exit 4), unprotect by prefix releases it.
+        let lost = try cli.run(["snap", "-q", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try cli.run(["protect", "-q", lost]).status == 0)
+        try FileManager.default.removeItem(atPath: s.file("repo/snapshots/" + lost))
+        let stopped = try cli.run(["gc"])
+        #expect(stopped.status == 4 && stopped.stderr.hasPrefix("strata: gc stopped: snapshot \(lost.prefix(12)) is protected but its manifest is missing")
+                && stopped.stderr.split(separator: "\n").count == 1, "\(stopped.stderr)")
+        #expect(try cli.run(["fsck"]).status == 4)
+        #expect(try cli.run(["unprotect", String(lost.prefix(8))]).status == 0)
+        #expect(try cli.run(["gc", "-q"]).status == 0)
+        let clean = try cli.run(["fsck"])
+        #expect(clean.status == 0 && !clean.stderr.contains("note:"), "\(clean.stderr)")
     }
 
     @Test("ref list shows each ref's snapshot and volume, and says which refs are dangling or damaged")

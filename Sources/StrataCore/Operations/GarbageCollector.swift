@@ -84,7 +84,9 @@ public final class GarbageCollector {
         // A protected snapshot whose manifest is missing may get it back (from a copy of the repository): its data
         // is not freed until it is, or until the user releases the protection.
         let metaStore = MetaStore(repo: repo)
-        for id in metaStore.orphanedIDs() where (try? metaStore.load(id))?.protected == true {
+        // Read once: under the exclusive lock no rm runs, so what is orphaned now is what gc removes at its end.
+        let orphans = metaStore.orphanedIDs().map { (id: $0, protected: (try? metaStore.load($0))?.protected) }
+        for (id, protected) in orphans where protected == true {
             throw StrataError.corrupt("gc stopped: snapshot \(id.shortHex) is protected but its manifest is missing, so what it needs is unknown; put the manifest back (snapshots/\(id.hex)) or run 'strata unprotect \(id.hex)'")
         }
         result.snapshots = snapshots.count
@@ -272,7 +274,7 @@ public final class GarbageCollector {
             result.tmpFilesRemoved += 1
         }
         // Metadata an interrupted rm left without its manifest; a protected one stopped gc above.
-        for id in metaStore.orphanedIDs() where (try? metaStore.load(id))?.protected == false {
+        for (id, protected) in orphans where protected == false {
             try metaStore.remove(id)
             result.metadataRemoved += 1
         }

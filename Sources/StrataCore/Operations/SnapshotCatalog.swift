@@ -132,7 +132,7 @@ public struct SnapshotCatalog {
         return try store.exclusively {
             // Protection can be released from a snapshot whose manifest was lost (its metadata remains), so that
             // gc, which stops while such a protection exists, can go on.
-            if protected || !store.orphanedIDs().contains(id) { try requireExists(id) }
+            if protected || !store.exists(id) { try requireExists(id) }
             do {
                 try store.updateHoldingLock(id) { $0.protected = protected }
                 return false

@@ -56,6 +56,9 @@ struct MetaStore {
         return (out, bad)
     }
 
+    /// True when `meta/<id>` is there.
+    func exists(_ id: ObjectID) -> Bool { FileSystem.exists(path(id)) }
+
     /// Ids whose metadata remains while their manifest does not: left by an `rm` stopped between the two removals,
     /// or by a manifest lost to damage (then a protected one means data the user meant to keep).
     func orphanedIDs() -> [ObjectID] {
