@@ -181,6 +181,10 @@ struct RepositoryTests {
         for good in ["v1", "release/2024-01", "nightly_01", "a.b"] {
             try RefStore.validate(good)
         }
+        // A control character is shown the way a shell shows it, never raw (an ESC would reach the terminal).
+        #expect { try RefStore.validate("a\tb\u{1B}[2J\n") } throws: { error in
+            (error as? StrataError)?.message == #"ref name 'a\tb\x1b[2J\n' is not valid: it contains a control character"#
+        }
     }
 
     @Test("protect, tag and ref add racing rm of the same snapshot: either lands before rm looks (rm refuses or takes the ref along) or finds it gone; never a protected snapshot removed, metadata or a ref left naming nothing")

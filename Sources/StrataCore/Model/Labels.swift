@@ -4,11 +4,20 @@ import Glibc
 
 /// Rules for the names and labels users give: volumes, tags and descriptions.
 public enum Labels {
-    /// A name as it can be shown on one line: control characters escaped, at most `limit` characters.
+    /// A name as it can be shown on one line: control characters escaped as a shell or C string would show them (`\\t`,
+    /// `\\n`, `\\r`, `\\x1b`), at most `limit` characters.
     public static func printable(_ s: String, limit: Int = 80) -> String {
         var out = ""
         for scalar in s.unicodeScalars.prefix(limit) {
-            if scalar.value < 0x20 || scalar.value == 0x7f { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }
+            switch scalar.value {
+            case 0x09: out += "\\t"
+            case 0x0a: out += "\\n"
+            case 0x0d: out += "\\r"
+            case 0..<0x20, 0x7f:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count == 1 ? "0" + hex : hex)
+            default: out.unicodeScalars.append(scalar)
+            }
         }
         return s.unicodeScalars.count > limit ? out + "…" : out
     }
