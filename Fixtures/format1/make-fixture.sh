@@ -27,7 +27,8 @@ open(d + "/one.img", "wb").write(one)
 open(d + "/two.img", "wb").write(bytes(two))
 PY
 rm -rf "$here/repo"
-"$strata" init -q "$here/repo"
+# The committed repository was made when format 1 was the only one; --format 1 (added later) keeps a rerun the same.
+"$strata" init -q --format 1 --frame-size 1M "$here/repo"
 export STRATA_REPO="$here/repo"
 "$strata" snap -q "$work/one.img" --volume fixture -m "format 1 fixture, first" -t kind=fixture > "$work/one.id"
 "$strata" snap -q "$work/two.img" --volume fixture -m "format 1 fixture, second" > "$work/two.id"

@@ -350,5 +350,144 @@ struct HostileInputTests {
         _ = try Repository.open(at: repo.path, passphrase: { "good" })
         #expect { try Repository.open(at: repo.path, passphrase: { "bad" }) } throws: { $0 is StrataError }
     }
+
+    // MARK: What is not authenticated (config, a bundle's config and checksum, key files' parameters)
+
+    @Test("a config edited to say 'none' does not open an encrypted repository as a plain one (the next snapshot would go to disk in the clear)")
+    func configDowngrade() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"), encryption: .aes256gcm, passphrase: "p")
+        _ = try snap(repo, try EncryptionTests.markedImage(dir, "img", seed: 40))
+        let text = String(decoding: try FileSystem.readFile(repo.configPath), as: UTF8.self)
+        try Data(text.replacingOccurrences(of: "\"aes-256-gcm\"", with: "\"none\"").utf8).write(to: URL(fileURLWithPath: repo.configPath))
+        #expect { try Repository.open(at: repo.path, passphrase: { "p" }) } throws: {
+            ($0 as? StrataError)?.code == .damaged && "\($0)".contains("its config says it is not encrypted, but keys/ holds 1 key file(s)")
+        }
+    }
+
+    /// Unpacks `bundle`, lets `change` edit the unpacked repository, and writes it back as a bundle with a valid
+    /// checksum: what anyone who holds the bundle on its way can do.
+    static func rewrite(_ bundle: String, to out: String, in dir: TemporaryDirectory, _ change: (String) throws -> Void) throws {
+        let work = dir.file("unpacked-\(UUID().uuidString)")
+        try Bundle.read(bundle, into: work, progress: nil)
+        try change(work)
+        try Bundle.write(directory: work, to: out, progress: nil)
+    }
+
+    @Test("a sealed bundle's config flipped to say its snapshots were not encrypted (checksum recomputed) still goes only into an encrypted repository; a plain repository's sealed bundle still goes anywhere")
+    func bundleFlagIsSealed() throws {
+        let dir = TemporaryDirectory()
+        let enc = try Repository.create(at: dir.file("enc"), encryption: .aes256gcm, passphrase: "e")
+        let s = try snap(enc, try EncryptionTests.markedImage(dir, "img", seed: 41))
+        let bundle = dir.file("b.bundle")
+        _ = try Bundle.export([s], from: enc, to: bundle, passphrase: "share")
+        let forged = dir.file("forged.bundle")
+        try Self.rewrite(bundle, to: forged, in: dir) { work in
+            let config = work + "/config"
+            let text = String(decoding: try FileSystem.readFile(config), as: UTF8.self)
+            #expect(text.contains("\"snapshotsEncrypted\" : true"))
+            try Data(text.replacingOccurrences(of: "\"snapshotsEncrypted\" : true", with: "\"snapshotsEncrypted\" : false").utf8)
+                .write(to: URL(fileURLWithPath: config))
+        }
+        let plain = try Repository.create(at: dir.file("plain"))
+        #expect { try Bundle.import(forged, into: plain, passphrase: { "share" }) } throws: {
+            ($0 as? StrataError)?.code == .invalidArgument && "\($0)".contains("encrypted snapshots stay encrypted")
+        }
+        #expect(try SnapshotCatalog(repo: plain).list().snapshots.isEmpty && (try plain.packFilePaths()).isEmpty)
+        // The same flag in an encrypted repository's own config means nothing to copy either.
+        let text = String(decoding: try FileSystem.readFile(enc.configPath), as: UTF8.self)
+        try Data(text.replacingOccurrences(of: "\n}", with: ",\n  \"snapshotsEncrypted\" : false\n}").utf8).write(to: URL(fileURLWithPath: enc.configPath))
+        let reopened = try EncryptionTests.open(enc.path, "e")
+        #expect(reopened.config.snapshotsEncrypted == false)
+        #expect { try SnapshotCopier(from: reopened, to: plain).copy([s]) } throws: {
+            "\($0)".contains("encrypted snapshots stay encrypted")
+        }
+        // A plain repository's sealed bundle says so in its sealed key material, and imports into a plain repository.
+        let source = try Repository.create(at: dir.file("source"))
+        let p = try snap(source, try EncryptionTests.markedImage(dir, "img2", seed: 42))
+        let plainSealed = dir.file("p.bundle")
+        _ = try Bundle.export([p], from: source, to: plainSealed, passphrase: "share")
+        #expect(try Bundle.import(plainSealed, into: plain, passphrase: { "share" }).copied.count == 1)
+        // One written before the key material said so (only its config does) goes only into an encrypted repository.
+        let old = dir.file("old.bundle")
+        try Self.rewrite(plainSealed, to: old, in: dir) { work in
+            let staging = try EncryptionTests.open(work, "share")
+            var keys = try #require(staging.keys)
+            #expect(keys.snapshotsEncrypted == false)
+            keys.snapshotsEncrypted = nil
+            let file = try KeyFile.make(keys, passphrase: "share", n: 1 << 10)
+            for name in try FileSystem.list(work + "/keys") { try FileSystem.remove(work + "/keys/" + name) }
+            try KeyStore.save(file, directory: work + "/keys", tmp: work + "/tmp")
+        }
+        let plain2 = try Repository.create(at: dir.file("plain2"))
+        #expect { try Bundle.import(old, into: plain2, passphrase: { "share" }) } throws: {
+            "\($0)".contains("was written by an earlier strata, which did not seal whether its snapshots were encrypted")
+        }
+        let enc2 = try Repository.create(at: dir.file("enc2"), encryption: .chacha20poly1305, passphrase: "x")
+        #expect(try Bundle.import(old, into: enc2, passphrase: { "share" }).copied.count == 1)
+    }
+
+    @Test("an unsealed bundle in place of a sealed one is refused when a bundle passphrase was given; a bundle with two key files is damaged")
+    func bundleSubstitutes() throws {
+        let dir = TemporaryDirectory()
+        let source = try Repository.create(at: dir.file("source"))
+        let s = try snap(source, try EncryptionTests.markedImage(dir, "img", seed: 43))
+        let unsealed = dir.file("u.bundle")
+        _ = try Bundle.export([s], from: source, to: unsealed, passphrase: nil)
+        let target = try Repository.create(at: dir.file("t"), encryption: .aes256gcm, passphrase: "t")
+        #expect { try Bundle.import(unsealed, into: target, passphrase: { "share" }, expectSealed: true) } throws: {
+            ($0 as? StrataError)?.code == .refused && "\($0)".contains("is not sealed, but a bundle passphrase was given")
+        }
+        #expect(try SnapshotCatalog(repo: target).list().snapshots.isEmpty && (try FileSystem.list(target.tmpPath)).isEmpty)
+        #expect(try Bundle.import(unsealed, into: target, passphrase: nil).copied.count == 1)
+
+        let sealed = dir.file("s.bundle")
+        _ = try Bundle.export([s], from: source, to: sealed, passphrase: "share")
+        let twoKeys = dir.file("two.bundle")
+        try Self.rewrite(sealed, to: twoKeys, in: dir) { work in
+            let staging = try EncryptionTests.open(work, "share")
+            try KeyStore.save(try KeyFile.make(try #require(staging.keys), passphrase: "other", n: 1 << 10),
+                              directory: work + "/keys", tmp: work + "/tmp")
+        }
+        #expect { try Bundle.import(twoKeys, into: target, passphrase: { "share" }) } throws: {
+            ($0 as? StrataError)?.code == .damaged && "\($0)".contains("more than one key file")
+        }
+    }
+
+    @Test("key files asking for more scrypt work than allowed are skipped cheaply, and the cheapest are tried first; unreadable ones are named")
+    func keyFileCosts() throws {
+        #expect(KeyFile.acceptable(n: 1 << 15, r: 8, p: 1) && KeyFile.acceptable(n: 1 << 18, r: 8, p: 2))
+        #expect(!KeyFile.acceptable(n: 1 << 20, r: 8, p: 4) && !KeyFile.acceptable(n: 1 << 22, r: 32, p: 16)
+                && !KeyFile.acceptable(n: 1 << 19, r: 8, p: 1) && !KeyFile.acceptable(n: 1 << 18, r: 8, p: 3))
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"), encryption: .aes256gcm, passphrase: "good")
+        var good = try KeyStore(repo: repo).list()[0]
+        // A planted key file, oldest by its date, asking for 16 GiB: skipped without being derived.
+        var hostile = good
+        hostile.id = "0000000000000001"
+        hostile.createdAt = "2000-01-01T00:00:00.000Z"
+        hostile.n = 1 << 22
+        hostile.r = 32
+        hostile.p = 16
+        try Data(try JSONEncoder().encode(hostile)).write(to: URL(fileURLWithPath: repo.keysPath + "/" + hostile.id))
+        // One asking for the most allowed is tried after the cheap, real one.
+        var costly = good
+        costly.id = "0000000000000002"
+        costly.createdAt = "2000-01-01T00:00:00.000Z"
+        costly.n = 1 << 18
+        costly.p = 2
+        try Data(try JSONEncoder().encode(costly)).write(to: URL(fileURLWithPath: repo.keysPath + "/" + costly.id))
+        #expect(try KeyStore(repo: repo).list().map(\.id) == [good.id, costly.id, hostile.id])
+        let clock = ContinuousClock.now
+        #expect(try Repository.open(at: repo.path, passphrase: { "good" }).openedKeyID == good.id)
+        #expect(clock.duration(to: .now) < .seconds(20))
+        // Only unreadable key files: they are named, not "no key files".
+        for f in try FileSystem.list(repo.keysPath) where !f.hasPrefix(".") { try FileSystem.remove(repo.keysPath + "/" + f) }
+        good.id = "0000000000000003"
+        try Data("not json".utf8).write(to: URL(fileURLWithPath: repo.keysPath + "/" + good.id))
+        #expect { try Repository.open(at: repo.path, passphrase: { "good" }) } throws: {
+            "\($0)".contains("none of its key files can be read: keys/0000000000000003: not a key file")
+        }
+    }
 }
 

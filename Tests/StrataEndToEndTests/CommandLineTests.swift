@@ -414,10 +414,13 @@ struct CommandLineTests {
         let s = Scratch()
         let img = try Self.image(s, seed: 18)
         let cli = CLI(repo: s.file("repo"))
-        try cli.run(["init", s.file("repo")])
-        try cli.run(["init", s.file("other")])
-        _ = try cli.run(["snap", img])
         try "share\n".write(toFile: s.file("share"), atomically: true, encoding: .utf8)
+        try cli.run(["init", s.file("repo")])
+        // "other" is encrypted with the bundle's passphrase: were $STRATA_PASSWORD_FILE taken for the bundle's, the
+        // import below without --bundle-password-file would succeed.
+        try cli.run(["init", s.file("other"), "--encrypt", "--password-file", s.file("share")])
+        try cli.run(["init", s.file("plain")])
+        _ = try cli.run(["snap", img])
         try "wrong\n".write(toFile: s.file("wrong"), atomically: true, encoding: .utf8)
         let exported = try cli.run(["export", "latest", s.file("b.bundle"), "--bundle-password-file", s.file("share")])
         let bundleSize = Double(try Data(contentsOf: URL(fileURLWithPath: s.file("b.bundle"))).count) / 1024
@@ -455,10 +458,37 @@ struct CommandLineTests {
         #expect(piped.status == 0 && piped.stdout.contains(id), "\(piped.stderr)")
         let missing = try vault.run(["log", "--password-file", s.file("nofile")])
         #expect(missing.status == 3 && missing.stderr == "strata: cannot read the password file \(s.file("nofile")): No such file or directory\n", "\(missing.stderr)")
-        let refused = try vault.run(["copy", "latest", "--to", s.file("other")])
+        let refused = try vault.run(["copy", "latest", "--to", s.file("plain")])
         #expect(refused.status == 2 && refused.stdout.isEmpty
-                && refused.stderr == "strata: snapshot \(id.prefix(12)) is encrypted and \(s.file("other")) is not: encrypted snapshots stay encrypted; copy it into an encrypted repository\n",
+                && refused.stderr == "strata: snapshot \(id.prefix(12)) is encrypted and \(s.file("plain")) is not: encrypted snapshots stay encrypted; copy it into an encrypted repository\n",
                 "\(refused.stderr)")
+    }
+
+    @Test("a passphrase given for a repository that says it is not encrypted: snap, import and copy into it refuse to store data in the clear; reading verbs go on")
+    func plainButPassphrase() throws {
+        let s = Scratch()
+        let img = try Self.image(s, seed: 19)
+        try "pass\n".write(toFile: s.file("pass"), atomically: true, encoding: .utf8)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", "-q", s.file("repo")])
+        let id = try cli.run(["snap", "-q", img]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try cli.run(["export", "latest", s.file("b.bundle")])
+        var cron = cli
+        cron.environment["STRATA_PASSWORD_FILE"] = s.file("pass")
+        let snap = try cron.run(["snap", img])
+        #expect(snap.status == 1 && snap.stderr == "strata: repository \(s.file("repo")) is not encrypted, but a passphrase was given (STRATA_PASSWORD_FILE): refusing to store data in it in the clear; for an unencrypted repository, give no passphrase\n", "\(snap.stderr)")
+        let imported = try cli.run(["import", s.file("b.bundle"), "--password-file", s.file("pass")])
+        #expect(imported.status == 1 && imported.stderr.contains("(--password-file): refusing to store data in it in the clear"), "\(imported.stderr)")
+        try cli.run(["init", "-q", s.file("target")])
+        let copied = try cli.run(["copy", "latest", "--to", s.file("target"), "--to-password-file", s.file("pass")])
+        #expect(copied.status == 1 && copied.stderr.contains("repository \(s.file("target")) is not encrypted, but a passphrase was given (--to-password-file)"), "\(copied.stderr)")
+        #expect(try cron.run(["log"]).stdout.contains(id.prefix(12)))
+        #expect(try cli.run(["log", "--json"]).stdout.components(separatedBy: "\"id\"").count == 2, "one snapshot, nothing stored since")
+        // A new passphrase must be text: bytes that are not UTF-8 would all read as one replacement character.
+        try Data([0x70, 0xE4, 0x73, 0x73, 0x0A]).write(to: URL(fileURLWithPath: s.file("latin1")))
+        let latin1 = try cli.run(["init", s.file("enc"), "--encrypt", "--password-file", s.file("latin1")])
+        #expect(latin1.status == 2 && latin1.stderr == "strata: the new passphrase is not UTF-8 text (for random bytes, use their base64 or hex)\n", "\(latin1.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.file("enc/config")))
     }
 
     @Test("copy --all mirrors every snapshot oldest first and skips those the target has; it needs snapshots or --all, not both")

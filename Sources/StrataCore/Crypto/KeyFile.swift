@@ -23,9 +23,25 @@ public struct KeyFile: Codable, Sendable {
     static let defaultN = 1 << 15
     static let aad = Array("strata key file".utf8)
 
+    /// The most scrypt work a key file may ask for: its memory (128·N·r bytes) at most 256 MiB, N·r·p at most 2^22
+    /// (16 times what Strata writes, N = 2^15, r = 8, p = 1: ~32 MiB and ~0.1 s). The parameters come from a file
+    /// anyone who can write the repository or hand over a bundle could have planted: unbounded, one key file could
+    /// make every command allocate gigabytes and run for minutes before it even tried the right one.
+    static let maxMemoryProduct = 1 << 21
+    static let maxWork = 1 << 22
+
+    /// Whether scrypt with these parameters is what a key file may ask for.
+    static func acceptable(n: Int, r: Int, p: Int) -> Bool {
+        n >= 1 << 10 && n <= 1 << 22 && n & (n - 1) == 0 && (1...32).contains(r) && (1...16).contains(p)
+            && n * r <= maxMemoryProduct && n * r * p <= maxWork
+    }
+
+    /// scrypt's cost for this key file, for trying the cheapest first.
+    var work: Int { n.multipliedReportingOverflow(by: r).partialValue.multipliedReportingOverflow(by: p).partialValue }
+
     static func derive(_ passphrase: String, salt: Data, n: Int, r: Int, p: Int) throws -> SymmetricKey {
-        guard n >= 1 << 10, n <= 1 << 22, n & (n - 1) == 0, (1...32).contains(r), (1...16).contains(p) else {
-            throw StrataError.corrupt("key file has scrypt parameters out of range (N=\(n), r=\(r), p=\(p))")
+        guard acceptable(n: n, r: r, p: p) else {
+            throw StrataError.corrupt("key file has scrypt parameters out of range (N=\(n), r=\(r), p=\(p); at most 128·N·r = 256 MiB of memory and N·r·p = 2^22)")
         }
         do {
             return try KDF.Scrypt.deriveKey(from: Array(passphrase.utf8), salt: salt, outputByteCount: 32, rounds: n, blockSize: r, parallelism: p)
@@ -67,19 +83,36 @@ public struct KeyStore {
 
     public init(repo: Repository) { self.repo = repo }
 
-    static func load(directory: String) throws -> [KeyFile] {
+    /// The key files that parse, cheapest scrypt first (then oldest), and one line for each file skipped. Trying
+    /// the cheapest first means a planted key file asking for the most work allowed is tried after the real ones.
+    static func load(directory: String) throws -> (files: [KeyFile], skipped: [String]) {
         var out: [KeyFile] = []
+        var skipped: [String] = []
         for name in try wrap(try FileSystem.list(directory), "cannot list \(directory)") where !name.hasPrefix(".") {
             let path = FileSystem.join(directory, name)
-            guard let bytes = try? FileSystem.readFile(path, limit: 1 << 16),
-                  let file = try? JSONDecoder().decode(KeyFile.self, from: Data(bytes)), file.id == name else { continue }
+            let bytes: [UInt8]
+            do {
+                bytes = try FileSystem.readFile(path, limit: 1 << 16)
+            } catch let e as SystemCallError {
+                skipped.append("keys/\(Labels.printable(name)): cannot be read (\(String(cString: strerror(e.errno))))")
+                continue
+            }
+            guard let file = try? JSONDecoder().decode(KeyFile.self, from: Data(bytes)) else {
+                skipped.append("keys/\(Labels.printable(name)): not a key file (not the JSON of §14 of FORMAT.md)")
+                continue
+            }
+            guard file.id == name else {
+                skipped.append("keys/\(Labels.printable(name)): its id is '\(Labels.printable(file.id))', not its name")
+                continue
+            }
             out.append(file)
         }
-        return out.sorted { $0.createdAt < $1.createdAt }
+        out.sort { ($0.work, $0.createdAt) < ($1.work, $1.createdAt) }
+        return (out, skipped)
     }
 
     /// Every key file.
-    public func list() throws -> [KeyFile] { try Self.load(directory: directory) }
+    public func list() throws -> [KeyFile] { try Self.load(directory: directory).files }
 
     static func save(_ file: KeyFile, directory: String, tmp: String) throws {
         let encoder = JSONEncoder()

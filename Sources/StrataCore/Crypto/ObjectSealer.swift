@@ -128,6 +128,10 @@ public struct KeyMaterial: Codable, Sendable, Equatable {
     var encryption: Data
     var id: Data
     var cut: Data
+    /// Only in a sealed bundle's key file: whether its snapshots came from an encrypted repository (false: from a
+    /// plain one, so they may be imported into a plain repository). Sealed with the keys, so it cannot be changed
+    /// without the bundle passphrase, as the bundle's `config` can.
+    var snapshotsEncrypted: Bool?
 
     static func random() -> KeyMaterial {
         func bytes(_ n: Int) -> Data {

@@ -81,8 +81,10 @@ public enum Bundle {
     /// `progress` hears of four stages: "checking" (the bundle's checksum over its bytes), "unpacking" (its bytes
     /// into a staging repository), "verifying" (every frame decompressed and every object re-hashed, as
     /// `fsck --read-data`) and "adding" (the snapshots' bytes copied into `repo`, as `SnapshotCopier.copy` counts them).
+    /// - Parameter expectSealed: a bundle passphrase was given, so the bundle must be sealed: an unsealed one in its
+    ///   place (anyone can write one) is refused, not imported with the passphrase ignored.
     public static func `import`(_ file: String, into repo: Repository, passphrase: (() throws -> String)?,
-                                progress: ProgressReporter? = nil) throws -> CopyResult {
+                                expectSealed: Bool = false, progress: ProgressReporter? = nil) throws -> CopyResult {
         let clock = ContinuousClock.now
         // The repository's lock, shared, for the whole import: its staging folder lives in tmp/, which gc and
         // fsck --repair empty under their exclusive lock (an import in its checking, unpacking or verifying stage
@@ -99,8 +101,12 @@ public enum Bundle {
         // Encrypted snapshots stay encrypted: a sealed bundle of an encrypted repository goes only into an encrypted
         // one (told before its passphrase is asked for).
         let config = try RepositoryConfig.decode(try wrap(try FileSystem.readFile(FileSystem.join(work, "config")), "cannot read \(file)"), path: file)
+        if config.encryption == "none" && expectSealed {
+            throw StrataError(.refused, "bundle \(file) is not sealed, but a bundle passphrase was given (a sealed bundle may have been replaced): nothing was imported")
+        }
+        let encryptedSnapshots = "bundle \(file) holds snapshots of an encrypted repository and \(repo.path) is not encrypted: encrypted snapshots stay encrypted; import it into an encrypted repository"
         if config.encryption != "none" && !repo.isEncrypted && config.snapshotsEncrypted != false {
-            throw StrataError(.invalidArgument, "bundle \(file) holds snapshots of an encrypted repository and \(repo.path) is not encrypted: encrypted snapshots stay encrypted; import it into an encrypted repository")
+            throw StrataError(.invalidArgument, encryptedSnapshots)
         }
         let staging: Repository
         do {
@@ -108,6 +114,14 @@ public enum Bundle {
         } catch let e as StrataError where e.code == .authentication && e.message.hasPrefix("wrong passphrase") {
             // The bundle is unpacked into a temporary repository; name the bundle, not that.
             throw StrataError(.authentication, "wrong passphrase for bundle \(file): it does not open with it")
+        }
+        // The config's word is not authenticated (anyone can change it and recompute the checksum); the sealed key
+        // material's is. A bundle written before it carried that word goes only into an encrypted repository.
+        if staging.snapshotsStayEncrypted && !repo.isEncrypted {
+            if staging.saysWhetherSnapshotsWereEncrypted == false {
+                throw StrataError(.invalidArgument, "bundle \(file) was written by an earlier strata, which did not seal whether its snapshots were encrypted; import it into an encrypted repository, or export it again")
+            }
+            throw StrataError(.invalidArgument, encryptedSnapshots)
         }
         let copier = SnapshotCopier(from: staging, to: repo)
         do {
@@ -134,7 +148,7 @@ public enum Bundle {
     /// through one buffer of this size, so export and import hold no whole file in memory.
     static let pieceSize = 1 << 20
 
-    private static func write(directory: String, to file: String, progress: ProgressReporter?) throws {
+    static func write(directory: String, to file: String, progress: ProgressReporter?) throws {
         // A draft beside the bundle's name that no process holds was left by an export that was killed.
         DraftFile.removeUnheld(in: FileSystem.directoryName(file), prefix: FileSystem.baseName(file) + ".strata-")
         let draft = file + ".strata-" + RandomName.make()
@@ -229,7 +243,7 @@ public enum Bundle {
         }
     }
 
-    private static func read(_ file: String, into directory: String, progress: ProgressReporter?) throws {
+    static func read(_ file: String, into directory: String, progress: ProgressReporter?) throws {
         let bad = { (why: String) in StrataError.corrupt("bundle \(file) is damaged or truncated: \(why)") }
         let input: FileHandleFD
         do { input = try FileHandleFD.openForReading(file) } catch let e as SystemCallError {
@@ -275,6 +289,7 @@ public enum Bundle {
         try wrap(try FileSystem.makeDirectory(directory), "cannot create \(directory)")
         for sub in ["keys"] + Repository.subdirectories { try wrap(try FileSystem.makeDirectory(FileSystem.join(directory, sub)), "cannot create \(directory)") }
         var sawConfig = false
+        var keyFiles = 0
         while true {
             let type = try readBytes(1, at: &o)[0]
             if type == 0 { break }
@@ -283,6 +298,12 @@ public enum Bundle {
             let pathLength = Int(lengthBytes[0]) | Int(lengthBytes[1]) << 8
             let path = String(decoding: try readBytes(pathLength, at: &o), as: UTF8.self)
             guard isLayoutPath(path) else { throw bad("it names an unexpected file '\(path.prefix(80))'") }
+            // A sealed bundle has one key file (export writes one); more could only make import pay for scrypt
+            // again and again before it says the passphrase is wrong.
+            if path.hasPrefix("keys/") {
+                keyFiles += 1
+                guard keyFiles == 1 else { throw bad("it holds more than one key file (a bundle has one)") }
+            }
             let sizeBytes = try readBytes(8, at: &o)
             let dataLength = sizeBytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
             guard dataLength <= UInt64(body - o) else { throw bad("an entry runs past the end") }

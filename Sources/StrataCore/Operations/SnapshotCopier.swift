@@ -81,8 +81,9 @@ public final class SnapshotCopier {
             throw StrataError(.invalidArgument, "source and target are the same repository")
         }
         // Encrypted snapshots stay encrypted (as EBS copies them): never into an unencrypted repository. (A sealed
-        // bundle of a plain repository says its snapshots were not encrypted.)
-        if source.isEncrypted && !target.isEncrypted && source.config.snapshotsEncrypted != false, let first = snapshots.first {
+        // bundle of a plain repository says, in its sealed key material, that its snapshots were not encrypted; the
+        // config's word is not authenticated and counts for nothing here.)
+        if source.snapshotsStayEncrypted && !target.isEncrypted, let first = snapshots.first {
             throw StrataError(.invalidArgument, "snapshot \(first.id.shortHex) is encrypted and \(target.path) is not: encrypted snapshots stay encrypted; copy it into an encrypted repository")
         }
     }
@@ -249,7 +250,7 @@ public final class SnapshotCopier {
         var manifest = snapshot.manifest
         manifest.completedAt = Timestamp.format(Date())
         manifest.newChunks = UInt64(packer.totals.newChunks)
-        manifest.newBytes = UInt64(packer.totals.newRawBytes)
+        manifest.newBytes = UInt64(packer.totals.newChunkBytes)
         manifest.storedBytes = UInt64(packer.totals.storedBytes)
         let id = try SnapshotStore(repo: target).save(manifest)
         return Snapshot(id: id, manifest: manifest)

@@ -18,6 +18,12 @@ public final class Repository: @unchecked Sendable {
     let identity: IdentityScheme
 
     public var isEncrypted: Bool { sealer.isEncrypted }
+    /// Whether its snapshots may go only into encrypted repositories: every encrypted repository's, except a
+    /// sealed bundle's whose sealed key material says they came from a plain repository.
+    public var snapshotsStayEncrypted: Bool { isEncrypted && keys?.snapshotsEncrypted != false }
+    /// Whether the sealed key material says where a sealed bundle's snapshots came from (bundles written since
+    /// 2026-12-01); nil for a plain repository.
+    var saysWhetherSnapshotsWereEncrypted: Bool? { keys.map { $0.snapshotsEncrypted != nil } }
     var keysPath: String { FileSystem.join(path, "keys") }
 
     var configPath: String { FileSystem.join(path, "config") }
@@ -76,6 +82,7 @@ public final class Repository: @unchecked Sendable {
             guard let passphrase else { throw StrataError(.invalidArgument, "an encrypted repository needs a passphrase") }
             try KeyStore.validate(passphrase)
             keys = KeyMaterial.random()
+            keys?.snapshotsEncrypted = snapshotsEncrypted
         }
         if let source {
             guard source.isEncrypted == (encryption != .none) else {
@@ -153,10 +160,20 @@ public final class Repository: @unchecked Sendable {
         }
         let bytes = try wrap(try FileSystem.readFile(configPath, limit: 1 << 20), "cannot read \(configPath)")
         let config = try RepositoryConfig.decode(bytes, path: configPath)
-        guard config.encryption != ObjectSealer.Scheme.none.rawValue else { return Repository(path: path, config: config) }
-        let files = try KeyStore.load(directory: FileSystem.join(path, "keys"))
+        let keysPath = FileSystem.join(path, "keys")
+        guard config.encryption != ObjectSealer.Scheme.none.rawValue else {
+            // The config is not authenticated: one edited to say "none" must not make the next snapshot of an
+            // encrypted repository go to disk in the clear.
+            let keyNames = ((try? FileSystem.list(keysPath)) ?? []).filter { !$0.hasPrefix(".") }
+            guard keyNames.isEmpty else {
+                throw StrataError.corrupt("repository \(path) is damaged: its config says it is not encrypted, but keys/ holds \(keyNames.count) key file(s) (was the config changed?); nothing was read or written")
+            }
+            return Repository(path: path, config: config)
+        }
+        let (files, skipped) = try KeyStore.load(directory: keysPath)
         guard !files.isEmpty else {
-            throw StrataError.corrupt("repository \(path) is encrypted but has no key files")
+            if skipped.isEmpty { throw StrataError.corrupt("repository \(path) is encrypted but has no key files") }
+            throw StrataError.corrupt("repository \(path) is encrypted but none of its key files can be read: \(skipped.joined(separator: "; "))")
         }
         guard let passphrase else {
             throw StrataError(.authentication, "repository \(path) is encrypted: give its passphrase with --password-file, STRATA_PASSWORD_FILE or --password-command, or run at a terminal")
@@ -176,7 +193,8 @@ public final class Repository: @unchecked Sendable {
         if !unreadable.isEmpty && unreadable.count == files.count {
             throw StrataError.corrupt("no key file of repository \(path) can be used: \(unreadable.joined(separator: "; "))")
         }
-        throw StrataError(.authentication, "wrong passphrase for repository \(path): none of its \(files.count) key(s) opens with it")
+        // AEAD cannot tell a damaged key file from one sealed under another passphrase.
+        throw StrataError(.authentication, "wrong passphrase for repository \(path): none of its \(files.count) key file(s) opens with it (or they are damaged)")
     }
 
     /// Takes the repository lock for the lifetime of the returned object.

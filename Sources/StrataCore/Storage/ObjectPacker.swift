@@ -11,6 +11,8 @@ final class ObjectPacker: @unchecked Sendable {
         var newObjects = 0
         var newChunks = 0
         var newRawBytes: Int64 = 0
+        /// Of `newRawBytes`, the chunks' (a manifest's `newBytes` counts no map nodes).
+        var newChunkBytes: Int64 = 0
         var storedBytes: Int64 = 0
         var packs = 0
     }
@@ -151,7 +153,10 @@ final class ObjectPacker: @unchecked Sendable {
         frame.entries.append((id, UInt32(frame.buffer.count), UInt32(bytes.count)))
         frame.buffer.append(bytes.baseAddress!, count: bytes.count)
         addedTotals.newObjects += 1
-        if kind == .chunk { addedTotals.newChunks += 1 }
+        if kind == .chunk {
+            addedTotals.newChunks += 1
+            addedTotals.newChunkBytes += Int64(bytes.count)
+        }
         addedTotals.newRawBytes += Int64(bytes.count)
         if frame.buffer.count >= (kind == .chunk ? frameSize : min(frameSize, Self.mapNodeFrameSize)) {
             current[kind] = nil
@@ -175,7 +180,10 @@ final class ObjectPacker: @unchecked Sendable {
         for e in entries {
             added.insert(e.id)
             addedTotals.newObjects += 1
-            if kind == .chunk { addedTotals.newChunks += 1 }
+            if kind == .chunk {
+                addedTotals.newChunks += 1
+                addedTotals.newChunkBytes += Int64(e.length)
+            }
             addedTotals.newRawBytes += Int64(e.length)
         }
         submit(frame)

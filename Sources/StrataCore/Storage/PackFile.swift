@@ -48,7 +48,8 @@ final class PackFile {
         }
         let maxTOC = UInt64(size) - UInt64(PackTOC.headerSize + PackTOC.trailerSize)
         guard tocLength <= maxTOC else { throw StrataError.corrupt("\(what) is truncated or has a damaged trailer") }
-        guard tocID == id else { throw StrataError.corrupt("\(what) has a trailer for another pack (\(tocID.shortHex))") }
+        // Full ids: a damaged trailer usually differs from the pack's name past the short prefix.
+        guard tocID == id else { throw StrataError.corrupt("\(what) has a trailer that names another pack: \(tocID.hex), not \(id.hex) (a damaged trailer, or a pack renamed)") }
         let tocOffset = UInt64(size) - UInt64(PackTOC.trailerSize) - tocLength
         var toc = [UInt8](repeating: 0, count: Int(tocLength))
         try wrap({

@@ -46,6 +46,9 @@ struct Copy: ParsableCommand {
         let file = toPasswordFile ?? ProcessInfo.processInfo.environment["STRATA_TO_PASSWORD_FILE"]
         let targetPath = to
         let target = try Repository.open(at: targetPath, passphrase: { try Passphrase.read(file: file, command: nil, prompt: "passphrase of \(targetPath): ", environment: false, sources: "--to-password-file or STRATA_TO_PASSWORD_FILE") })
+        if !target.isEncrypted, file != nil {
+            throw RepositoryOptions.plainButPassphrase(targetPath, toPasswordFile != nil ? "--to-password-file" : "STRATA_TO_PASSWORD_FILE")
+        }
         let list: [Snapshot]
         // With --all, snapshots whose manifest is damaged are named, the others copied, and the exit status says so.
         var damaged: [ObjectID] = []
@@ -158,7 +161,7 @@ struct Import: ParsableCommand {
         // Signals are caught from the start: one that lands while the repository is opened (a passphrase's key
         // derivation takes ~0.2 s) is seen at the operation's first step and reported, not a silent death.
         Interruption.catchSignals()
-        let repo = try repository.open()
+        let repo = try repository.openForStoring()
         let file = bundlePasswordFile
         let bar = output.reporter(verb: "import")
         let r: CopyResult
@@ -167,7 +170,7 @@ struct Import: ParsableCommand {
             r = try Bundle.import(self.file, into: repo, passphrase: {
                 bar?.clear()
                 return try Passphrase.read(file: file, command: nil, prompt: "bundle passphrase: ", environment: false, sources: "--bundle-password-file")
-            }, progress: bar)
+            }, expectSealed: file != nil, progress: bar)
         } catch { bar?.finish(); throw error }
         bar?.finish()
         try CopyReport.print(r, verb: "import", output: output)

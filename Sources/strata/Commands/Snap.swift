@@ -48,7 +48,7 @@ struct Snap: ParsableCommand {
         // Signals are caught from the start: one that lands while the repository is opened (a passphrase's key
         // derivation takes ~0.2 s) is seen at the operation's first step and reported, not a silent death.
         Interruption.catchSignals()
-        let repo = try repository.open()
+        let repo = try repository.openForStoring()
         var tagMap: [String: String] = [:]
         for t in tags {
             let (k, v) = try Labels.parseTag(t)

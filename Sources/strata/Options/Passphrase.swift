@@ -30,17 +30,28 @@ enum Passphrase {
     /// - Parameter environment: fall back to `$STRATA_PASSWORD_FILE` / `$STRATA_PASSWORD_COMMAND`. Only for the
     ///   repository's own passphrase: a bundle's or another repository's passphrase is never taken from them.
     /// - Parameter sources: where else the passphrase can come from, for the error when there is no terminal.
+    /// - Parameter strict: a new passphrase (a key file about to be written): refused unless it is UTF-8 text.
     static func read(file: String?, command: String?, prompt: String, environment: Bool = true,
                      sources: String = Passphrase.repositorySources,
-                     remember: PassphraseOptions.Remembered? = nil) throws -> String {
+                     remember: PassphraseOptions.Remembered? = nil, strict: Bool = false) throws -> String {
         if let data = try source(file: file, command: command, environment: environment) {
             remember?.data = data
+            if strict { try requireText(firstLineBytes(data)) }
             let line = firstLine(data)
             // No repository has an empty passphrase (init refuses one): say what is wrong, not "wrong passphrase".
             guard !line.isEmpty else { throw StrataError(.invalidArgument, "the passphrase is empty (the first line of the password file or command)") }
             return line
         }
-        return try prompted(prompt, sources: sources)
+        return try prompted(prompt, sources: sources, strict: strict)
+    }
+
+    /// A passphrase is text: scrypt is given its UTF-8 bytes, and bytes that are not UTF-8 would each read as the
+    /// same replacement character (two different passphrases opening one repository). New key files get only text;
+    /// one made by an earlier strata from such bytes still opens with them.
+    static func requireText(_ bytes: some Collection<UInt8>) throws {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw StrataError(.invalidArgument, "the new passphrase is not UTF-8 text (for random bytes, use their base64 or hex)")
+        }
     }
 
     /// The bytes of the password file or the password command's output, or nil when the passphrase is to be asked.
@@ -133,13 +144,17 @@ enum Passphrase {
     /// The first line, without its line ending (`\n` or `\r\n`). Cut in bytes: Swift counts "\r\n" as one
     /// Character, so splitting the decoded text at "\n" would keep a Windows-edited file whole, `\r` and all.
     static func firstLine(_ data: Data) -> String {
+        String(decoding: firstLineBytes(data), as: UTF8.self)
+    }
+
+    static func firstLineBytes(_ data: Data) -> Data {
         var line = data.prefix { $0 != 0x0A }
         if line.last == 0x0D { line = line.dropLast() }
-        return String(decoding: line, as: UTF8.self)
+        return line
     }
 
     /// Asks on the controlling terminal with echo off.
-    static func prompted(_ prompt: String, sources: String = Passphrase.repositorySources) throws -> String {
+    static func prompted(_ prompt: String, sources: String = Passphrase.repositorySources, strict: Bool = false) throws -> String {
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard tty >= 0 else {
             throw StrataError(.authentication, "a passphrase is needed and there is no terminal to ask it on: use \(sources)")
@@ -165,15 +180,16 @@ enum Passphrase {
         if let signal = Interruption.signal {
             throw StrataError(.interrupted, "passphrase prompt interrupted by \(Interruption.name(signal)); nothing was changed")
         }
+        if strict { try requireText(bytes) }
         return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A new passphrase: from a file or command when given, else asked twice on the terminal.
     static func new(file: String?, command: String? = nil,
                     sources: String = Passphrase.repositorySources) throws -> String {
-        if file != nil || command != nil { return try read(file: file, command: command, prompt: "") }
-        let first = try prompted("new passphrase: ", sources: sources)
-        let second = try prompted("repeat the new passphrase: ", sources: sources)
+        if file != nil || command != nil { return try read(file: file, command: command, prompt: "", strict: true) }
+        let first = try prompted("new passphrase: ", sources: sources, strict: true)
+        let second = try prompted("repeat the new passphrase: ", sources: sources, strict: true)
         guard first == second else { throw StrataError(.invalidArgument, "the two passphrases differ") }
         return first
     }

@@ -32,6 +32,31 @@ struct RepositoryOptions: ParsableArguments {
         Allocator.tune(for: repo)
         return repo
     }
+
+    /// Where a passphrase for this repository was given (an option, or the environment), or nil.
+    var passphraseSource: String? {
+        let env = ProcessInfo.processInfo.environment
+        if passphrase.passwordFile != nil { return "--password-file" }
+        if passphrase.passwordCommand != nil { return "--password-command" }
+        if let v = env["STRATA_PASSWORD_FILE"], !v.isEmpty { return "STRATA_PASSWORD_FILE" }
+        if let v = env["STRATA_PASSWORD_COMMAND"], !v.isEmpty { return "STRATA_PASSWORD_COMMAND" }
+        return nil
+    }
+
+    /// Opens the repository to store images in it (`snap`, `import`). Its config is not authenticated: a
+    /// repository that says it is not encrypted while a passphrase was given for it (a cron job's
+    /// STRATA_PASSWORD_FILE) is refused, so that an edited or swapped config never has an image stored in the clear.
+    func openForStoring() throws -> Repository {
+        let repo = try open()
+        if !repo.isEncrypted, let source = passphraseSource {
+            throw Self.plainButPassphrase(try path(), source)
+        }
+        return repo
+    }
+
+    static func plainButPassphrase(_ path: String, _ source: String) -> StrataError {
+        StrataError(.refused, "repository \(path) is not encrypted, but a passphrase was given (\(source)): refusing to store data in it in the clear; for an unencrypted repository, give no passphrase")
+    }
 }
 
 /// `--json`, `--quiet` and `--progress` shared by verbs that report.
