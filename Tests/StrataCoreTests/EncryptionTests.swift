@@ -174,6 +174,10 @@ struct EncryptionTests {
         let shared = try Repository.create(at: dir.file("shared"), encryption: .chacha20poly1305, passphrase: "s", chunkingFrom: enc)
         let one = try SnapshotCopier(from: enc, to: shared).copy([copied])
         #expect(one.incremental)
+        // Into an empty repository every chunk is new; newBytes counts chunks only, as snap does (it counted the
+        // map nodes too when objects moved as they are).
+        let firstInShared = try SnapshotResolver(repo: shared).resolve(one.copied[0].target.hex)
+        #expect(firstInShared.manifest.newBytes == copied.manifest.newBytes && copied.manifest.newBytes == copied.manifest.dataBytes)
         let later = try SnapshotCopier(from: plain, to: enc).copy([second])
         let laterSnap = try SnapshotResolver(repo: enc).resolve(later.copied[0].target.hex)
         let two = try SnapshotCopier(from: enc, to: shared).copy([laterSnap])
