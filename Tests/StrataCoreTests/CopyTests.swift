@@ -160,6 +160,28 @@ struct WholeFrameCopyTests {
         #expect(try Checker(repo: target).run(readData: true).isHealthy)
     }
 
+    @Test("a copy reads no frame of chunks the target holds already: with the source's packs failing after 512 KiB of reads, an increment of one changed page copies, and restores byte for byte")
+    func readsOnlyWhatIsMissing() throws {
+        let dir = TemporaryDirectory()
+        var rng = SeededRandom(seed: 77)
+        var bytes = (0..<(8 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let image = try dir.write("img", bytes)
+        let source = try Repository.create(at: dir.file("source"))
+        let first = try snap(source, image)
+        let target = try Repository.create(at: dir.file("target"), chunkingFrom: source)
+        _ = try SnapshotCopier(from: source, to: target).copy([first])
+        for i in 0..<4096 { bytes[(4 << 20) + i] ^= 0x5a }
+        let second = try snap(source, try dir.write("img", bytes))
+        // 8 MiB of chunk frames the target has; what it lacks is one chunk and a few map nodes.
+        FaultInjection.install(.init(pathPrefix: source.path + "/packs/", call: "read", errno: EIO, allowance: 512 << 10))
+        defer { FaultInjection.remove(pathPrefix: source.path + "/packs/") }
+        let two = try SnapshotCopier(from: source, to: target).copy([second])
+        FaultInjection.remove(pathPrefix: source.path + "/packs/")
+        #expect(two.bytesCopied < 200_000, "\(two.bytesCopied)")
+        let copied = try SnapshotResolver(repo: target).resolve(two.copied[0].target.hex)
+        #expect(try restoreBytes(target, copied, in: dir) == bytes)
+    }
+
     @Test("an import moves the bundle's frames, verified once as it was unpacked, as they are: every one whole, both snapshots restore")
     func importMovesVerifiedFrames() throws {
         let dir = TemporaryDirectory()

@@ -188,7 +188,9 @@ public final class SnapshotCopier {
         do {
             if WholeFrameCopier.applies(from: source, to: target) {
                 var marks = ObjectMarks(index: sourceIndex)
-                try marks.markReachable(from: snapshot.manifest.rootID!, reader: reader)
+                // Chunks the target holds are not wanted: a frame of them is neither read nor verified (a nightly
+                // mirror of a big volume re-read the whole snapshot's data from the source when nothing was missing).
+                try marks.markReachable(from: snapshot.manifest.rootID!, reader: reader, skipping: { packer.isKnown($0) })
                 let moved = try WholeFrameCopier(source: source, index: sourceIndex, packer: packer, wanted: marks,
                                                  verified: sourceVerified).moveFrames { bytes in
                     progress?.progress(done: bytes, total: nil, newBytes: bytes)

@@ -55,7 +55,9 @@ extension ObjectMarks {
     /// Marks `root` and everything its map reaches, skipping subtrees already marked; returns how many chunk
     /// references the newly walked nodes hold (a chunk used twice counts twice).
     @discardableResult
-    mutating func markReachable(from root: ObjectID, reader: ObjectReader) throws -> Int {
+    /// - Parameter skipping: chunks not to mark (a copy's: those the target holds already, so that their frames
+    ///   are not read); they still count.
+    mutating func markReachable(from root: ObjectID, reader: ObjectReader, skipping: ((ObjectID) -> Bool)? = nil) throws -> Int {
         guard insert(root) else { return 0 }
         try Interruption.check()
         var chunks = 0
@@ -63,10 +65,10 @@ extension ObjectMarks {
         case .leaf(let entries):
             for e in entries where e.kind == .chunk {
                 chunks += 1
-                insert(e.id)
+                if skipping?(e.id) != true { insert(e.id) }
             }
         case .interior(_, let children):
-            for c in children { chunks += try markReachable(from: c.id, reader: reader) }
+            for c in children { chunks += try markReachable(from: c.id, reader: reader, skipping: skipping) }
         }
         return chunks
     }
