@@ -91,6 +91,13 @@ enum Main {
             Terminal.writeErr(usageError(error, verb: args.first { verbs.contains($0) }) + "\n")
             exit(ExitStatus.usage.rawValue)
         }
+        // Below this many open files a command could fail half-way (Dispatch itself crashed when it ran out): said
+        // in one line before anything is read or written.
+        let openFiles = OpenFiles.raiseLimit()
+        if openFiles < OpenFiles.minimumLimit {
+            Terminal.writeErr("strata: the open-files limit is \(openFiles) (ulimit -n); strata needs at least \(OpenFiles.minimumLimit)\n")
+            exit(ExitStatus.failure.rawValue)
+        }
         do {
             var c = command
             try c.run()

@@ -464,6 +464,38 @@ struct CommandLineTests {
                 "\(refused.stderr)")
     }
 
+    @Test("under a low open-files limit (ulimit -n 48), restore, fsck --read-data, copy and gc of a repository of 80 packs work; below the least (40) every verb says so in one line")
+    func lowOpenFilesLimit() throws {
+        let s = Scratch()
+        let img = try Self.image(s, bytes: 4 << 20, seed: 21)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", "-q", s.file("repo")])
+        // Each snapshot rewrites one page: a pack each, and the latest needs chunks from all of them.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: img))
+        for i in 0..<80 {
+            try handle.seek(toOffset: UInt64(i) * 40960)
+            handle.write(Data(repeating: UInt8(i + 1), count: 4096))
+            try handle.synchronize()
+            #expect(try cli.run(["snap", "-q", img]).status == 0)
+        }
+        try handle.close()
+        #expect(try FileManager.default.subpathsOfDirectory(atPath: s.file("repo/packs")).filter { $0.count > 60 }.count >= 80)
+        try cli.run(["init", "-q", s.file("copy"), "--copy-chunker-from", s.file("repo")])
+        func limited(_ n: Int, _ args: String) throws -> CLI.Result {
+            try CLI.exec("/bin/sh", ["-c", "ulimit -n \(n) && exec \"$0\" -r \"$1\" " + args, CLI.binary, s.file("repo")])
+        }
+        let restored = try limited(48, "restore -q latest '\(s.file("out.img"))'")
+        #expect(restored.status == 0, "\(restored.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.file("out.img"))) == (try Data(contentsOf: URL(fileURLWithPath: img))))
+        let checked = try limited(48, "fsck --read-data")
+        #expect(checked.status == 0 && checked.stderr.hasPrefix("fsck: ok: 80 snapshots"), "\(checked.stderr)")
+        #expect(try limited(48, "copy -q --all --to '\(s.file("copy"))'").status == 0)
+        #expect(try limited(48, "rm -q --keep-last 2").status == 0)
+        #expect(try limited(48, "gc -q").status == 0)
+        let below = try limited(40, "log")
+        #expect(below.status == 1 && below.stderr == "strata: the open-files limit is 40 (ulimit -n); strata needs at least 48\n", "\(below.stderr)")
+    }
+
     @Test("a passphrase given for a repository that says it is not encrypted: snap, import and copy into it refuse to store data in the clear; reading verbs go on")
     func plainButPassphrase() throws {
         let s = Scratch()

@@ -134,7 +134,7 @@ public final class Checker {
                         }
                     }
                 }
-            } catch let e as StrataError where e.code == .damaged || e.code == .io {
+            } catch let e as StrataError where (e.code == .damaged || e.code == .io) && !e.isOutOfResources {
                 report.problems.append(FsckProblem(snapshot: nil, range: nil, message: e.description))
                 for (id, _) in entries { bad[id] = e.message }
             } catch {
@@ -222,7 +222,7 @@ public final class Checker {
         for s in snapshots {
             report.snapshotsChecked += 1
             let what = "snapshot \(s.id.shortHex) (\(s.manifest.volume))"
-            let damage = walker.check(root: s.manifest.rootID!, length: s.manifest.size)
+            let damage = try walker.check(root: s.manifest.rootID!, length: s.manifest.size)
             for d in damage {
                 report.problems.append(FsckProblem(snapshot: s.id, range: d.start...(d.end - 1),
                                                    message: "\(what): bytes \(d.start)-\(d.end - 1) cannot be restored: \(d.reason)"))
@@ -456,6 +456,7 @@ public final class Checker {
         let lock = Lock()
         var next = 0
         var shared = data
+        var outOfResources: Error?
         // Frames are asked for a few ahead of those being read (a repository checked at night is not in the page
         // cache, and a disk's own read-ahead of 128 KiB leaves it idle between the workers' reads).
         let prefetcher = PackPrefetcher(repo: repo, index: index)
@@ -531,6 +532,11 @@ public final class Checker {
                     myBytes += Int64(frame.rawLength)
                     myFrameVerified = true
                 } catch {
+                    // Out of open files or memory: this process's trouble, not the repository's damage.
+                    if StrataError.isOutOfResources(error) {
+                        lock.withLock { if outOfResources == nil { outOfResources = error } }
+                        break
+                    }
                     let why = (error as? StrataError)?.description ?? "\(error)"
                     for (ordinal, e) in entries {
                         guard let want = expected(ordinal, e) else { continue }
@@ -556,6 +562,7 @@ public final class Checker {
             }
         }
         try Interruption.check()
+        if let outOfResources { throw outOfResources }
         data = shared
         data.framesRead += jobs.count
         // A format-2 pack read whole: what it holds must be what its TOC was written for. (An object the index
@@ -598,12 +605,13 @@ final class MapChecker {
         whole = ObjectMarks(index: index)
     }
 
-    func check(root: ObjectID, length: UInt64) -> [Damage] {
-        merge(node(root, length: length))
+    /// - Throws: only when this process runs out of open files or memory (never a verdict on the repository).
+    func check(root: ObjectID, length: UInt64) throws -> [Damage] {
+        merge(try node(root, length: length))
     }
 
     /// Damage relative to the start of the node.
-    private func node(_ id: ObjectID, length: UInt64) -> [Damage] {
+    private func node(_ id: ObjectID, length: UInt64) throws -> [Damage] {
         if whole.contains(id) { return [] }
         if let m = memo[id] { return m }
         var out: [Damage] = []
@@ -634,7 +642,7 @@ final class MapChecker {
                 case .interior(_, let children):
                     var offset: UInt64 = 0
                     for c in children {
-                        for d in node(c.id, length: c.length) {
+                        for d in try node(c.id, length: c.length) {
                             out.append(Damage(start: offset + d.start, end: offset + d.end, reason: d.reason))
                         }
                         offset = offset &+ c.length
@@ -644,6 +652,7 @@ final class MapChecker {
                     }
                 }
             } catch {
+                if StrataError.isOutOfResources(error) { throw error }
                 let why = (error as? StrataError)?.message ?? "\(error)"
                 out = [Damage(start: 0, end: max(length, 1), reason: why)]
             }

@@ -17,7 +17,7 @@ final class FrameCache {
 
     private func pack(_ ordinal: UInt32) throws -> PackFile {
         if let p = openPacks[ordinal] { return p }
-        if openPacks.count >= 64 { openPacks.removeAll() }
+        if openPacks.count >= min(64, OpenFiles.packsPerCache) { openPacks.removeAll() }
         let id = index.packs[Int(ordinal)]
         let p = try PackFile(id: id, path: repo.packFilePath(id), sealer: repo.sealer)
         openPacks[ordinal] = p
@@ -74,7 +74,7 @@ final class FrameCacheReader {
     func read(_ location: ChunkLocation, into buffer: ByteBuffer) throws {
         let p: PackFile
         if let open = openPacks[location.pack] { p = open } else {
-            if openPacks.count >= 16 { openPacks.removeAll() }
+            if openPacks.count >= min(16, OpenFiles.packsPerCache) { openPacks.removeAll() }
             let id = index.packs[Int(location.pack)]
             p = try PackFile(id: id, path: repo.packFilePath(id), sealer: repo.sealer)
             openPacks[location.pack] = p

@@ -28,7 +28,7 @@ final class PackPrefetcher {
         if let f = open[UInt32(pack)] {
             file = f
         } else {
-            if open.count >= 16 { open.removeAll() }
+            if open.count >= min(16, OpenFiles.packsPerCache) { open.removeAll() }
             guard pack < index.packs.count,
                   let f = try? FileHandleFD.openForReading(repo.packFilePath(index.packs[pack])) else { return }
             open[UInt32(pack)] = f

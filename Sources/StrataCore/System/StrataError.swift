@@ -81,6 +81,16 @@ public struct StrataError: Error, Sendable, CustomStringConvertible {
         StrataError(.io, what, cause: cause)
     }
 
+    /// Whether this process ran out of a resource (open files, memory) rather than meeting a fault in the data or the
+    /// disk: never a verdict on the repository.
+    var isOutOfResources: Bool { cause.map { [EMFILE, ENFILE, ENOMEM].contains($0.errno) } ?? false }
+
+    static func isOutOfResources(_ error: Error) -> Bool {
+        if let e = error as? StrataError { return e.isOutOfResources }
+        if let e = error as? SystemCallError { return [EMFILE, ENFILE, ENOMEM].contains(e.errno) }
+        return false
+    }
+
     static func corrupt(_ what: String) -> StrataError {
         StrataError(.damaged, what)
     }

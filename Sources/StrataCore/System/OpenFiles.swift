@@ -1,0 +1,44 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+
+/// The process's open-files limit, and how many packs Strata's caches of open packs may each hold within it.
+///
+/// A restore or check keeps recently used packs open in several caches (one per worker, one for map nodes, one for
+/// read-ahead hints). With a fixed 16–64 packs each they asked for ~150 descriptors, and under `ulimit -n 64` a
+/// restore of a repository of many packs crashed inside Dispatch (SIGILL) and `fsck` called a healthy repository
+/// damaged ("cannot open pack …: Too many open files"). Each cache now holds at most what the limit leaves room for.
+public enum OpenFiles {
+    /// The least soft limit Strata runs with: its own files (locks, the source or target, drafts, an index file,
+    /// the pack being written), Dispatch's and the caches' one pack each.
+    public static let minimumLimit = 48
+
+    /// Raises the soft limit to the hard limit (many systems start processes at 1024 under a far larger hard limit)
+    /// and returns the soft limit in force afterwards.
+    @discardableResult
+    public static func raiseLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(RLIMIT_NOFILE_VALUE, &limit) == 0 else { return Int.max }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            // Far more than any command needs; a hard limit of "unlimited" is not taken literally.
+            raised.rlim_cur = min(limit.rlim_max, 1 << 20)
+            if setrlimit(RLIMIT_NOFILE_VALUE, &raised) == 0 { limit = raised }
+        }
+        return Int(min(limit.rlim_cur, rlim_t(Int.max)))
+    }
+
+    /// Packs one cache may keep open: what the soft limit leaves after Strata's own files, shared by the caches a
+    /// restore or check runs at once (two per core and two more), between 1 and 64.
+    static let packsPerCache: Int = {
+        var limit = rlimit()
+        let soft = getrlimit(RLIMIT_NOFILE_VALUE, &limit) == 0 ? Int(min(limit.rlim_cur, 1 << 20)) : 1 << 20
+        let caches = 2 + 2 * max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
+        return max(1, min(64, (soft - 32) / caches))
+    }()
+
+    #if canImport(Glibc)
+    private static let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+    #endif
+}
