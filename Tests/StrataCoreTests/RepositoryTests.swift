@@ -173,6 +173,23 @@ struct RepositoryTests {
         }
     }
 
+    @Test("a pack is finished at 8192 objects however well its data compresses: what the packer holds per unfinished pack does not grow with the image")
+    func packObjectCap() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"), chunker: .fixed(size: 4096))
+        // 10,000 distinct 4 KiB pages of text that compress ~20 to 1: by bytes alone, one pack.
+        var text: [UInt8] = []
+        var n = 0
+        while text.count < 10_000 * 4096 { text += Array("\(n)\n".utf8); n += 7 }
+        let s = try snap(repo, try dir.write("img", Array(text.prefix(10_000 * 4096))))
+        let counts = try repo.packFilePaths().map { path -> Int in
+            let id = ObjectID(hex: String(path.split(separator: "/").last!))!
+            return try PackFile(id: id, path: path, sealer: repo.sealer).readTOC().entries.count
+        }
+        #expect(counts.count >= 2 && counts.allSatisfy { $0 <= ObjectPacker.maxObjectsPerPack + 600 }, "\(counts)")
+        #expect(try restoreBytes(repo, s, in: dir) == Array(text.prefix(10_000 * 4096)))
+    }
+
     @Test("ref names that escape refs/tags or break git's rules are refused")
     func refNames() throws {
         for bad in ["", "../x", "a/../b", "/abs", "x/", "a..b", "a b", "a\u{1}b", ".hidden", "a/.b", "x.lock", "latest", "a//b", "a:b", String(repeating: "x", count: 300)] {
