@@ -98,6 +98,10 @@ enum Main {
             Terminal.writeErr("strata: the open-files limit is \(openFiles) (ulimit -n); strata needs at least \(OpenFiles.minimumLimit)\n")
             exit(ExitStatus.failure.rawValue)
         }
+        if let space = AddressSpace.limit, space < AddressSpace.minimumLimit {
+            Terminal.writeErr("strata: the address-space limit is \(space >> 20) MiB (ulimit -v); strata needs at least \(AddressSpace.minimumLimit >> 20) MiB\n")
+            exit(ExitStatus.failure.rawValue)
+        }
         do {
             var c = command
             try c.run()

@@ -42,3 +42,18 @@ public enum OpenFiles {
     private static let RLIMIT_NOFILE_VALUE = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
     #endif
 }
+
+/// The process's address-space limit (`ulimit -v`). Below a few hundred MiB the threads a snapshot or restore starts
+/// cannot be created, and Dispatch then waits for them forever, deaf to Ctrl-C and SIGTERM (restore hung under
+/// `ulimit -v 200000`, worked at 300000).
+public enum AddressSpace {
+    /// The least limit Strata runs with, in bytes.
+    public static let minimumLimit: UInt64 = 512 << 20
+
+    /// The soft limit in bytes, or nil when there is none.
+    public static var limit: UInt64? {
+        var l = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_AS.rawValue), &l) == 0, l.rlim_cur != rlim_t.max else { return nil }
+        return UInt64(l.rlim_cur)
+    }
+}
