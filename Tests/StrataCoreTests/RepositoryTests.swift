@@ -190,6 +190,29 @@ struct RepositoryTests {
         #expect(try restoreBytes(repo, s, in: dir) == Array(text.prefix(10_000 * 4096)))
     }
 
+    @Test("gc merges small packs once there are 16 (nightly increments), every snapshot restores, and the next gc leaves the merged pack alone")
+    func smallPacksMerged() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 5)
+        var bytes = (0..<(1 << 20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        var snapshots: [(Snapshot, [UInt8])] = []
+        for night in 0..<20 {
+            for i in 0..<4096 { bytes[night * 40960 + i] = UInt8(truncatingIfNeeded: rng.next()) }
+            snapshots.append((try snap(repo, try dir.write("img", bytes)), bytes))
+        }
+        let before = try repo.packFilePaths().count
+        #expect(before == 20)
+        let first = try GarbageCollector(repo: repo).run()
+        #expect(first.packsRewritten == 20 && first.packsDeleted == 0, "\(first)")
+        #expect(try repo.packFilePaths().count == 1)
+        for (s, b) in snapshots { #expect(try restoreBytes(repo, s, in: dir) == b) }
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+        let second = try GarbageCollector(repo: repo).run()
+        #expect(second.packsRewritten == 0)
+        #expect(try repo.packFilePaths().count == 1)
+    }
+
     @Test("ref names that escape refs/tags or break git's rules are refused")
     func refNames() throws {
         for bad in ["", "../x", "a/../b", "/abs", "x/", "a..b", "a b", "a\u{1}b", ".hidden", "a/.b", "x.lock", "latest", "a//b", "a:b", String(repeating: "x", count: 300)] {

@@ -34,6 +34,9 @@ public final class GarbageCollector {
     let repo: Repository
     /// A pack whose dead share of bytes is above this is rewritten.
     let rewriteThreshold: Double
+    /// A pack smaller than `packSize` over this is small; at least `smallPacksToMerge` of them are rewritten together.
+    static let smallPackDivisor = 4
+    static let smallPacksToMerge = 16
     /// Entries per index file written (tests make it small to see the index written in parts).
     let indexFileEntries: Int
     /// Live objects of the packs being rewritten that one pass over the index gathers for copying (packs are never
@@ -144,6 +147,19 @@ public final class GarbageCollector {
                 kept[ordinal] = true
                 keptBytes += size
             }
+        }
+        // Small packs (a nightly increment's few chunks and its map nodes) are merged once there are many: under
+        // nightly snapshots and retention they otherwise only accumulate (2,000 nights: 830 packs of median 129 KB,
+        // and a restore opened 768 of them, 0.19–0.31 s against 0.13 from a fresh repository). Merged, at least 16
+        // become one, so each byte is rewritten a few times at most before its pack is no longer small.
+        let small = kept.indices.filter { kept[$0] && (onDisk[index.packs[$0]]?.size ?? 0) < Int64(repo.config.packSize / Self.smallPackDivisor) }
+        if small.count >= Self.smallPacksToMerge {
+            for ordinal in small {
+                kept[ordinal] = false
+                keptBytes -= onDisk[index.packs[ordinal]]?.size ?? 0
+                rewritePacks.append(ordinal)
+            }
+            rewritePacks.sort()
         }
         let indexed = Set(index.packs)
         let unindexed = onDisk.keys.filter { !indexed.contains($0) }
