@@ -520,6 +520,13 @@ struct CommandLineTests {
         #expect(copied.status == 1 && copied.stderr.contains("repository \(s.file("target")) is not encrypted, but a passphrase was given (--to-password-file)"), "\(copied.stderr)")
         #expect(try cron.run(["log"]).stdout.contains(id.prefix(12)))
         #expect(try cli.run(["log", "--json"]).stdout.components(separatedBy: "\"id\"").count == 2, "one snapshot, nothing stored since")
+        // An unsealed bundle where a sealed one was expected (a bundle passphrase given) is refused: anyone can write one.
+        try cli.run(["init", "-q", s.file("vault"), "--encrypt", "--password-file", s.file("pass")])
+        let substitute = try cli.run(["-r", s.file("vault"), "import", s.file("b.bundle"), "--password-file", s.file("pass"),
+                                      "--bundle-password-file", s.file("pass")])
+        #expect(substitute.status == 1 && substitute.stderr == "strata: bundle \(s.file("b.bundle")) is not sealed, but a bundle passphrase was given (a sealed bundle may have been replaced): nothing was imported\n",
+                "\(substitute.stderr)")
+        #expect(try cli.run(["-r", s.file("vault"), "log", "--json", "--password-file", s.file("pass")]).stdout.filter { !$0.isWhitespace } == "[]", "nothing was imported")
         // A new passphrase must be text: bytes that are not UTF-8 would all read as one replacement character.
         try Data([0x70, 0xE4, 0x73, 0x73, 0x0A]).write(to: URL(fileURLWithPath: s.file("latin1")))
         let latin1 = try cli.run(["init", s.file("enc"), "--encrypt", "--password-file", s.file("latin1")])

@@ -83,13 +83,15 @@ public struct StrataError: Error, Sendable, CustomStringConvertible {
 
     /// Whether this process ran out of a resource (open files, memory) rather than meeting a fault in the data or the
     /// disk: never a verdict on the repository.
-    var isOutOfResources: Bool { cause.map { [EMFILE, ENFILE, ENOMEM].contains($0.errno) } ?? false }
+    var isOutOfResources: Bool { cause.map { Self.outOfResources.contains($0.errno) } ?? false }
 
     static func isOutOfResources(_ error: Error) -> Bool {
         if let e = error as? StrataError { return e.isOutOfResources }
-        if let e = error as? SystemCallError { return [EMFILE, ENFILE, ENOMEM].contains(e.errno) }
+        if let e = error as? SystemCallError { return outOfResources.contains(e.errno) }
         return false
     }
+
+    private static let outOfResources: Set<Int32> = [EMFILE, ENFILE, ENOMEM]
 
     static func corrupt(_ what: String) -> StrataError {
         StrataError(.damaged, what)
