@@ -102,6 +102,11 @@ enum Main {
             Terminal.writeErr("strata: the address-space limit is \(space >> 20) MiB (ulimit -v); strata needs at least \(AddressSpace.minimumLimit >> 20) MiB\n")
             exit(ExitStatus.failure.rawValue)
         }
+        // Under a task limit (pids.max, ulimit -u) too low for a pipeline's threads, Dispatch waited forever.
+        if !TaskLimit.hasRoom() {
+            Terminal.writeErr("strata: the limit on tasks (a cgroup's pids.max, or ulimit -u) leaves no room for the \(TaskLimit.threadsNeeded) threads strata needs\n")
+            exit(ExitStatus.failure.rawValue)
+        }
         do {
             var c = command
             try c.run()

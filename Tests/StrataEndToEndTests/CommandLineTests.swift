@@ -500,6 +500,33 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: s.file("out2.img")))
     }
 
+    @Test("under a cgroup task limit too low for its threads (pids.max 5) strata says so in one line instead of waiting forever; at 6 snap, export, an import that re-chunks and restore work",
+          .enabled(if: PidsCgroup.parent != nil, "needs a writable cgroup with the pids controller (root)"))
+    func lowTaskLimit() throws {
+        let s = Scratch()
+        let img = try Self.image(s, bytes: 8 << 20, seed: 23)
+        let cli = CLI(repo: s.file("repo"))
+        try cli.run(["init", "-q", s.file("repo")])
+        try cli.run(["init", "-q", "--chunker", "fixed:64K", s.file("other")])
+        let group = try PidsCgroup(name: "strata-test-\(getpid())")
+        defer { group.remove() }
+        func limited(_ tasks: Int, _ args: String) throws -> CLI.Result {
+            try group.limit(tasks)
+            // The time limit is outside the cgroup: a strata that waits for a thread is killed, not waited for.
+            return try CLI.exec("timeout", ["-s", "KILL", "60", "/bin/sh", "-c", "echo $$ > \"$2\" && exec \"$0\" -r \"$1\" " + args, CLI.binary, s.file("repo"), group.procs])
+        }
+        let low = try limited(5, "snap -q '\(img)'")
+        #expect(low.status == 1 && low.stderr == "strata: the limit on tasks (a cgroup's pids.max, or ulimit -u) leaves no room for the 5 threads strata needs\n", "\(low.stderr)")
+        #expect(try cli.run(["log", "--json"]).stdout.filter { !$0.isWhitespace } == "[]", "nothing was stored")
+        #expect(try limited(6, "snap -q '\(img)'").status == 0)
+        #expect(try limited(6, "export -q latest '\(s.file("b.bundle"))'").status == 0)
+        // An import into a repository of another chunker runs a restore and a snapshot pipeline at once.
+        let imported = try CLI.exec("timeout", ["-s", "KILL", "60", "/bin/sh", "-c", "echo $$ > \"$2\" && exec \"$0\" -r \"$1\" import -q \"$3\"", CLI.binary, s.file("other"), group.procs, s.file("b.bundle")])
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(try limited(6, "restore -q latest '\(s.file("out.img"))'").status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: s.file("out.img"))) == (try Data(contentsOf: URL(fileURLWithPath: img))))
+    }
+
     @Test("a passphrase given for a repository that says it is not encrypted: snap, import and copy into it refuse to store data in the clear; reading verbs go on")
     func plainButPassphrase() throws {
         let s = Scratch()
