@@ -82,3 +82,11 @@ static inline int strata_open_unnamed(const char *directory) {
 static inline int strata_clone_file(int destination, int source) {
     return ioctl(destination, FICLONE, source);
 }
+
+#include <sys/prctl.h>
+
+/// Makes the process not dumpable: no core file, and no ptrace or /proc/PID/mem access by other processes of the same
+/// user (prctl is variadic, which Swift cannot call). 0 on success.
+static inline int strata_set_undumpable(void) {
+    return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}

@@ -206,6 +206,35 @@ struct FaultTests {
         #expect(try Checker(repo: repo).run(readData: true).isHealthy)
     }
 
+    @Test("fsck that runs out of open files or memory part-way fails as a check and never calls it damage: no problem reported, nothing repaired away")
+    func fsckOutOfResources() throws {
+        let dir = TemporaryDirectory()
+        let repo = try Repository.create(at: dir.file("r"))
+        var rng = SeededRandom(seed: 56)
+        let bytes = rng.textLike(8 << 20)
+        let s = try snap(repo, try dir.write("a", bytes))
+        func files() throws -> [String: Int] {
+            var out: [String: Int] = [:]
+            for sub in try FileManager.default.subpathsOfDirectory(atPath: repo.path) {
+                let attributes = try FileManager.default.attributesOfItem(atPath: repo.path + "/" + sub)
+                if attributes[.type] as? FileAttributeType == .typeRegular { out[sub] = (attributes[.size] as? Int) ?? -1 }
+            }
+            return out
+        }
+        let before = try files()
+        for code in [EMFILE, ENFILE, ENOMEM] {
+            // Reads of the packs fail after the first MiB, as an open or an allocation would part-way.
+            FaultInjection.install(.init(pathPrefix: repo.packsPath + "/", call: "read", errno: code, allowance: 1 << 20))
+            for repair in [false, true] {
+                #expect { try Checker(repo: repo).run(readData: true, repair: repair) } throws: { StrataError.isOutOfResources($0) }
+            }
+            FaultInjection.remove(pathPrefix: repo.packsPath + "/")
+        }
+        #expect(try files() == before)
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+        #expect(try restoreBytes(repo, s, in: dir) == bytes)
+    }
+
     @Test("a restore that cannot write leaves no file under the final name")
     func restoreWriteError() throws {
         let dir = TemporaryDirectory()

@@ -335,6 +335,34 @@ struct CommandLineTests {
         #expect(rows.contains { $0.count >= 3 && $0[0] == "good" && id.hasPrefix($0[1]) && $0[2] == "vm.img" }, "\(list.stdout)")
     }
 
+    @Test("once it reads a passphrase strata is not dumpable: no core file, and other processes of its user cannot read its memory (its /proc files belong to root)",
+          .enabled(if: getuid() == 0, "runs strata as another user (root)"))
+    func passphraseKeepsProcessUndumpable() throws {
+        let s = Scratch()
+        let home = s.file("nobody")
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        try "pass\n".write(toFile: home + "/pass", atomically: true, encoding: .utf8)
+        #expect(chown(home, 65534, 65534) == 0 && chown(home + "/pass", 65534, 65534) == 0)
+        #expect(chmod(s.path, 0o755) == 0)
+        // A copy the other user can run wherever the build lies.
+        try FileManager.default.copyItem(atPath: CLI.binary, toPath: home + "/strata")
+        func asNobody(_ args: [String]) throws -> CLI.Result {
+            try CLI.exec("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", home + "/strata"] + args)
+        }
+        // The password command looks at who owns its parent's /proc files: the user it runs as while the parent is
+        // dumpable, root once it is not.
+        let probe = "stat -c %u /proc/$PPID/environ > \(home)/owner; echo pass"
+        let vault = try asNobody(["init", "-q", "--encrypt", "--password-file", home + "/pass", home + "/vault"])
+        #expect(vault.status == 0, "\(vault.stderr)")
+        let logged = try asNobody(["-r", home + "/vault", "log", "--password-command", probe])
+        #expect(logged.status == 0, "\(logged.stderr)")
+        #expect(try String(contentsOfFile: home + "/owner", encoding: .utf8) == "0\n")
+        // The same probe run by a dumpable process of that user sees it owned by the user.
+        let shell = try CLI.exec("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c", "/bin/sh -c \"$1\"; true", "sh", probe])
+        #expect(shell.status == 0)
+        #expect(try String(contentsOfFile: home + "/owner", encoding: .utf8) == "65534\n")
+    }
+
     @Test("a passphrase file's first line is the passphrase, whether it ends in \\n, \\r\\n or nothing")
     func passphraseLineEndings() throws {
         let s = Scratch()

@@ -34,6 +34,7 @@ enum Passphrase {
     static func read(file: String?, command: String?, prompt: String, environment: Bool = true,
                      sources: String = Passphrase.repositorySources,
                      remember: PassphraseOptions.Remembered? = nil, strict: Bool = false) throws -> String {
+        SecretMemory.keepOutOfCoreDumps()
         if let data = try source(file: file, command: command, environment: environment) {
             remember?.data = data
             if strict { try requireText(firstLineBytes(data)) }
@@ -155,6 +156,7 @@ enum Passphrase {
 
     /// Asks on the controlling terminal with echo off.
     static func prompted(_ prompt: String, sources: String = Passphrase.repositorySources, strict: Bool = false) throws -> String {
+        SecretMemory.keepOutOfCoreDumps()
         let tty = open("/dev/tty", O_RDWR | O_CLOEXEC)
         guard tty >= 0 else {
             throw StrataError(.authentication, "a passphrase is needed and there is no terminal to ask it on: use \(sources)")
