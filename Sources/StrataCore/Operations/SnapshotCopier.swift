@@ -269,7 +269,7 @@ public final class SnapshotCopier {
         let failure = ErrorBox()
         let done = DispatchSemaphore(value: 0)
         let restorer = Restorer(repo: source)
-        let started = DetachedThread.start {
+        let started = SystemThread.startDetached {
             do { try restorer.stream(snapshot, to: writeEnd) } catch { failure.set(error) }
             try? writeEnd.close()
             done.signal()

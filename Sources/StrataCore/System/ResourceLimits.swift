@@ -61,8 +61,9 @@ public enum AddressSpace {
 
 /// Room for the threads a command starts. A cgroup's task limit (`pids.max`) and `ulimit -u` count every thread, and
 /// when Dispatch cannot create a thread a pipeline needs it waits for it forever, deaf to Ctrl-C and SIGTERM: under
-/// `pids.max` 4 a snapshot hung, under 5 an import that re-chunks (two pipelines); under 6 every verb ran (2 cores).
-/// Those dependencies do not grow with the core count: pipelines that get fewer workers than cores run slower.
+/// `pids.max` 4 a snapshot hung, under 5 an import that re-chunks (two pipelines); under 6 every verb ran (measured on
+/// 2 cores). What a pipeline waits for is its other stages (the cutting thread, the pack writer, the write-back
+/// hints), not a worker per core, so more cores should not need more: a pool with fewer threads than cores is slower.
 public enum TaskLimit {
     /// Threads beside the calling one that a command must be able to run at once.
     public static let threadsNeeded = 5
@@ -74,23 +75,12 @@ public enum TaskLimit {
     public static func hasRoom(for count: Int = threadsNeeded) -> Bool {
         let release = DispatchSemaphore(value: 0)
         var threads: [pthread_t] = []
-        var failed = false
         for _ in 0..<count {
-            let held = Unmanaged.passRetained(release).toOpaque()
-            var thread = pthread_t()
-            let made = pthread_create(&thread, nil, { raw in
-                Unmanaged<DispatchSemaphore>.fromOpaque(raw!).takeRetainedValue().wait()
-                return nil
-            }, held)
-            guard made == 0 else {
-                Unmanaged<DispatchSemaphore>.fromOpaque(held).release()
-                failed = true
-                break
-            }
+            guard let thread = SystemThread.start({ release.wait() }) else { break }
             threads.append(thread)
         }
         for _ in threads { release.signal() }
         for thread in threads { pthread_join(thread, nil) }
-        return !failed
+        return threads.count == count
     }
 }
