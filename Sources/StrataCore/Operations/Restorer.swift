@@ -177,6 +177,11 @@ public final class Restorer {
     /// file: 0.47 s of system time, 0.03 s into pages just freed); restore with cold memory went from 1.82–2.70 s to
     /// 1.40–1.50 s when it began dropping its pages.
     public static let defaultDropLag = 8
+    /// Frames asked of the kernel ahead of the one handed to a worker. Until session 16 a batch's frames (~100 MB of
+    /// packs) were all asked for at its start: the kernel read them into new pages, which on a VM whose host takes
+    /// free memory back cost as much system time as the restore's own work (with `FrameCacheReader` dropping what
+    /// it has read, 8 frames ahead: restore right after the benchmark's snapshots 1.42–1.74 s against 1.73–2.04 s).
+    static let framesReadAhead = 8
     /// Zero runs at least this long are zeroed by a block device itself (`FileHandleFD.zeroDeviceRange`) rather than
     /// written: restoring the benchmark's day1 image (4 GiB, 1.5 GB of data) onto a loop device over a new sparse file
     /// took 1.9–2.5 s instead of 7.9–10.6 s, and the file holds 1.5 GB afterwards instead of 4.3 (BENCHMARKS, "Restore
@@ -348,15 +353,17 @@ public final class Restorer {
             out.preallocate(offset: Int64(r.start), count: Int64(r.end - r.start))
             run = (r.end, r.end)
         }
-        // A batch's frames are asked for before its jobs start (at most ~100 MB of compressed frames a batch).
+        // Frames are asked for `framesReadAhead` ahead of the jobs handed out, so that the kernel reads them while
+        // the workers decompress, into the pages the workers' reads let go of.
         let prefetcher = PackPrefetcher(repo: repo, index: index)
         func submit() {
             allocateRun()
             writeback.publish(closingBelow: done)
-            for job in order { prefetcher.prefetch(job.location) }
-            for job in order {
+            for job in order.prefix(Self.framesReadAhead) { prefetcher.prefetch(job.location) }
+            for (i, job) in order.enumerated() {
                 if errors.hasError || Interruption.signal != nil { break }
                 slots.wait()
+                if i + Self.framesReadAhead < order.count { prefetcher.prefetch(order[i + Self.framesReadAhead].location) }
                 group.enter()
                 workQueue.async { process(job) }
             }

@@ -56,7 +56,14 @@ final class FrameCache {
 }
 
 
-/// Reads and decompresses whole frames into a caller's buffer (no cache): one per worker thread.
+/// Reads and decompresses whole frames into a caller's buffer (no cache): one per worker thread of a restore.
+///
+/// Once a frame is read, the kernel is told it may drop the pack's pages that held it (`POSIX_FADV_DONTNEED`): a
+/// restore reads each frame once, and the pages freed are the ones the next frames are read into. Read into new
+/// pages instead, 0.6 GB of packs cost the benchmark's restore up to 0.3 CPU-s in copying out of memory that this
+/// VM's host had taken back (right after the four snapshots, which drop their packs once durable: restore 1.42–1.74 s
+/// against 1.73–2.04, system time 0.89–1.23 s against 1.26–1.65, six rounds taking turns; with the packs cached
+/// 1.40–1.57 s against 1.46–1.66; docs/BENCHMARKS.md, session 16).
 final class FrameCacheReader {
     private let repo: Repository
     private let index: ChunkIndex
@@ -81,5 +88,6 @@ final class FrameCacheReader {
         }
         try p.decompressFrame(offset: location.frameOffset, compressedLength: Int(location.frameCompressedLength),
                              rawLength: Int(location.frameRawLength), into: buffer, compressed: compressed, decompressor: decompressor)
+        p.file.dropCachedPages(offset: Int64(location.frameOffset), count: Int64(location.frameCompressedLength))
     }
 }

@@ -74,7 +74,7 @@ final class PackWriter {
             try tail.withUnsafeBytes { try file.pwrite($0.baseAddress!, count: $0.count, offset: size) }
             try file.fsync()
             // A finished pack is rarely read soon: its pages go back to the machine (and to the next pack's writes).
-            file.dropWrittenPages()
+            file.dropCachedPages()
             try file.close()
             try FileSystem.makeDirectory(FileSystem.directoryName(finalPath))
             existed = FileSystem.exists(finalPath)

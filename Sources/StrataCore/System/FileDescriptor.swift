@@ -162,9 +162,10 @@ public final class FileHandleFD: @unchecked Sendable {
         _ = strata_set_pipe_size(fd, 1 << 20)
     }
 
-    /// Lets the kernel drop this file's cached pages that are already on disk (`POSIX_FADV_DONTNEED`; pages still
-    /// dirty or being written stay): `count` bytes at `offset`, or from `offset` to the end when `count` is 0. Only a hint, for a long write that should not fill memory with its own pages.
-    public func dropWrittenPages(offset: Int64 = 0, count: Int64 = 0) {
+    /// Lets the kernel drop this file's cached pages that are clean (`POSIX_FADV_DONTNEED`; pages still dirty or
+    /// being written stay): `count` bytes at `offset`, or from `offset` to the end when `count` is 0. Only a hint, for
+    /// a long write that should not fill memory with its own pages, or data read once.
+    public func dropCachedPages(offset: Int64 = 0, count: Int64 = 0) {
         _ = posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
     }
 
