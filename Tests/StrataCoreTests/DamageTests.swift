@@ -248,6 +248,38 @@ struct DamageTests {
         #expect(try restoreBytes(repo, s, in: dir) == image)
     }
 
+    @Test("a pack whose table of contents cannot be read (bytes added at its end, or its trailer overwritten): restore still reads it; fsck --repair copies its objects into a new pack instead of dropping them, and gc then removes the damaged pack",
+          arguments: [false, true], [1, 2])
+    func repairSalvagesPackWithoutTOC(overwrite: Bool, format: Int) throws {
+        let dir = TemporaryDirectory()
+        let (repo, s, image) = try Self.setup(dir, format: format)
+        let packs = try Self.packs(repo)
+        let damaged = try #require(packs.max { (try FileSystem.readFile($0)).count < (try FileSystem.readFile($1)).count })
+        let damagedBytes = try Self.patch(damaged) { bytes in
+            if overwrite {
+                for i in (bytes.count - 8)..<bytes.count { bytes[i] ^= 0x5a }
+            } else {
+                bytes += Array("XXXX".utf8)
+            }
+        }
+        #expect(try restoreBytes(repo, s, in: dir) == image, "the index places every object: no table of contents needed")
+        #expect(!(try Checker(repo: repo).run(readData: true)).isHealthy)
+        let repaired = try Checker(repo: repo).run(readData: true, repair: true)
+        // Packed again the same way (format 2, plain), the objects make a pack of the damaged one's name, which replaces it.
+        #expect(repaired.repairs.contains { $0.hasPrefix("copied ") && $0.contains("whose table of contents cannot be read, into a new pack")
+                                            && ($0.hasSuffix("; 'strata gc' removes the damaged pack") || $0.hasSuffix(", which replaced it under the same name")) },
+                "\(repaired.repairs)")
+        #expect(!repaired.repairs.contains { $0.hasPrefix("left out") }, "\(repaired.repairs)")
+        let after = try Checker(repo: repo).run(readData: true)
+        #expect(after.isHealthy, "\(after.problems)")
+        #expect(try restoreBytes(repo, s, in: dir) == image)
+        _ = try GarbageCollector(repo: repo).run()
+        #expect((try? FileSystem.readFile(damaged)).map { $0 != damagedBytes } ?? true, "the damaged pack is gone")
+        let clean = try Checker(repo: repo).run(readData: true)
+        #expect(clean.isHealthy && clean.notes.isEmpty, "\(clean.problems) \(clean.notes)")
+        #expect(try restoreBytes(repo, s, in: dir) == image)
+    }
+
     @Test("lost index files, or a lost index directory: fsck points to --repair (not gc), which reads the packs back",
           arguments: [(1, false), (2, false), (2, true)])
     func repairLostIndex(format: Int, removeDirectory: Bool) throws {

@@ -113,6 +113,12 @@ struct ConcurrencyTests {
         _ = doomed.finish()
         let failed = try Self.pending(cli)
         #expect(failed.count == 1 && failed[0]["status"] as? String == "failed")
+        // rm --json of a pending id: stdout is the JSON object alone (empty), the pending id's line goes to stderr.
+        let failedToken = failed[0]["pendingId"] as! String
+        let dry = try cli.run(["rm", "--dry-run", "--json", failedToken])
+        let object = try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any]
+        #expect(dry.status == 0 && (object?["removed"] as? [String])?.isEmpty == true && object?["dryRun"] as? Bool == true, "\(dry.stdout)")
+        #expect(dry.stderr == "would remove the journal of failed snapshot \(failedToken)\n", "\(dry.stderr)")
         let gc = try cli.run(["gc", "--json"])
         let result = try JSONSerialization.jsonObject(with: Data(gc.stdout.utf8)) as! [String: Any]
         #expect(result["failedSnapshotsRemoved"] as? Int == 1)

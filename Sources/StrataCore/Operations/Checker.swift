@@ -60,7 +60,9 @@ public final class Checker {
     ///   - readData: decompress and re-hash stored objects.
     ///   - sample: with `readData`, the share of frames to read (chosen at random), e.g. 0.1; nil reads all.
     ///   - repair: drop refs that point nowhere and index entries whose pack is missing or disagrees, remove
-    ///     left-over temporary files and failed snapshots' journals. Never deletes a manifest or a pack. Takes the
+    ///     left-over temporary files and failed snapshots' journals; copy the verified objects of a pack whose table
+    ///     of contents cannot be read into a new pack. Never deletes a manifest or a pack (a new pack of the same
+    ///     name, the same objects packed again, replaces a damaged one). Takes the
     ///     exclusive lock.
     public func run(readData: Bool, sample: Double? = nil, repair: Bool = false, progress: ProgressReporter? = nil) throws -> FsckReport {
         let clock = ContinuousClock.now
@@ -309,10 +311,15 @@ public final class Checker {
             var names: [String] = []
             var rebuiltCount = 0
             var packsRead = 0
+            // Packs on disk whose table of contents cannot be read (a damaged trailer, bytes added at the end).
+            var withoutTOC: [ObjectID] = []
             for dir in (try? FileSystem.list(repo.packsPath)) ?? [] {
                 for name in (try? FileSystem.list(FileSystem.join(repo.packsPath, dir))) ?? [] {
-                    guard let packID = ObjectID(hex: name),
-                          let toc = try? PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer).readTOC() else { continue }
+                    guard let packID = ObjectID(hex: name) else { continue }
+                    guard let toc = try? PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer).readTOC() else {
+                        withoutTOC.append(packID)
+                        continue
+                    }
                     packsRead += 1
                     let ordinal = UInt32(rebuilt.packs.count)
                     // Format-2 ids are computed from the data, so each is proven at its place; format-1 ids are
@@ -335,6 +342,9 @@ public final class Checker {
                     }
                 }
             }
+            let (salvaged, salvageFile) = try salvage(withoutTOC, index: index, listed: listed, report: &report)
+            // Named by content, it may be named as an old file was (the same objects, packed again the same way).
+            if let salvageFile { names.append(salvageFile) }
             // The last part (at least one file, empty when no pack could be read: the old files must go either way).
             if !rebuilt.entries.isEmpty || names.isEmpty { names.append(try ChunkIndex.write(rebuilt, to: repo)) }
             let written = Set(names)
@@ -343,8 +353,9 @@ public final class Checker {
             }
             try wrap(try FileSystem.syncDirectory(repo.indexPath), "cannot sync \(repo.indexPath)")
             report.repairs.append("rebuilt the index from \(packsRead) pack(s): \(rebuiltCount) objects")
-            if !unreadable.isEmpty {
-                report.repairs.append("left out \(unreadable.count) objects that cannot be read (snapshotting the same data again stores them anew)")
+            let leftOut = unreadable.filter { !salvaged.contains($0) }.count
+            if leftOut > 0 {
+                report.repairs.append("left out \(leftOut) objects that cannot be read (snapshotting the same data again stores them anew)")
             }
             if !index.damagedFiles.isEmpty { report.repairs.append("replaced \(index.damagedFiles.count) damaged index file(s)") }
         }
@@ -356,6 +367,76 @@ public final class Checker {
         if removed > 0 { report.repairs.append("removed \(removed) temporary file(s) from tmp/") }
         let journals = try PendingStore(repo: repo).removeFailed()
         if journals > 0 { report.repairs.append("removed \(journals) failed snapshot journal(s)") }
+    }
+
+    /// Copies into a new pack the objects that the current index places in `packs`, packs whose tables of contents
+    /// cannot be read: their frames may be intact (restore reads them where the index says, without the table), and a
+    /// rebuild from tables of contents alone dropped them, after which gc deleted the pack as one no index names. Each
+    /// object is re-hashed before it is copied; objects that `listed` holds already (a readable copy) stay where they
+    /// are. A new pack may take the damaged one's name (the same objects packed again the same way) and replace it.
+    /// Writes the new pack's index file; returns the ids copied and the file's name.
+    private func salvage(_ packs: [ObjectID], index: ChunkIndex, listed: ChunkIndex,
+                         report: inout FsckReport) throws -> (copied: Set<ObjectID>, indexFile: String?) {
+        let ordinals = Set(packs.compactMap { id in index.packs.firstIndex(of: id).map { UInt32($0) } })
+        guard !ordinals.isEmpty else { return ([], nil) }
+        var frames: [UInt32: [UInt64: [(id: ObjectID, location: ChunkLocation)]]] = [:]
+        try index.forEach { id, location in
+            guard ordinals.contains(location.pack), !listed.contains(id) else { return }
+            frames[location.pack, default: [:]][location.frameOffset, default: []].append((id, location))
+        }
+        let packer = ObjectPacker(repo: repo, index: listed)
+        var copied: Set<ObjectID> = []
+        let compressed = ByteBuffer(capacity: 1 << 20)
+        let raw = ByteBuffer(capacity: 2 << 20)
+        let scratch = ByteBuffer(capacity: 64 << 10)
+        let decompressor = ZstdDecompressor()
+        var told: [(pack: ObjectID, copied: Int, lost: Int)] = []
+        do {
+            for (ordinal, inPack) in frames.sorted(by: { $0.key < $1.key }) {
+                let packID = index.packs[Int(ordinal)]
+                let pack = try PackFile(id: packID, path: repo.packFilePath(packID), sealer: repo.sealer)
+                var count = 0
+                var lost = 0
+                for (offset, objects) in inPack.sorted(by: { $0.key < $1.key }) {
+                    let frame = objects[0].location
+                    do {
+                        try pack.decompressFrame(offset: offset, compressedLength: Int(frame.frameCompressedLength),
+                                                 rawLength: Int(frame.frameRawLength), into: raw, compressed: compressed,
+                                                 decompressor: decompressor)
+                    } catch {
+                        if StrataError.isOutOfResources(error) { throw error }
+                        lost += objects.count
+                        continue
+                    }
+                    let inFrame = objects.filter { Int($0.location.offset) + Int($0.location.length) <= raw.count }
+                    lost += objects.count - inFrame.count
+                    var verified: [Bool] = Array(repeating: false, count: inFrame.count)
+                    ChunkHasher.objectIDs(count: inFrame.count,
+                                          object: { (raw.slice(Int(inFrame[$0].location.offset), Int(inFrame[$0].location.length)), inFrame[$0].location.kind) },
+                                          scratch: scratch, identity: repo.identity) { i, id in verified[i] = id == inFrame[i].id }
+                    for (i, object) in inFrame.enumerated() {
+                        guard verified[i] else { lost += 1; continue }
+                        try packer.add(id: object.id, kind: object.location.kind,
+                                       bytes: raw.slice(Int(object.location.offset), Int(object.location.length)))
+                        copied.insert(object.id)
+                        count += 1
+                    }
+                }
+                told.append((packID, count, lost))
+            }
+            let file = try packer.writeIndex(try packer.finish())
+            for t in told {
+                let lost = t.lost > 0 ? " (\(t.lost) more cannot be read)" : ""
+                // Packed again the same way, the objects make a pack of the same name, which replaced the damaged one.
+                let after = packer.finishedPacks.contains(t.pack) ? ", which replaced it under the same name"
+                    : "; 'strata gc' removes the damaged pack"
+                report.repairs.append("copied \(t.copied) objects out of pack \(t.pack.shortHex), whose table of contents cannot be read, into a new pack\(lost)\(after)")
+            }
+            return (copied, file)
+        } catch {
+            packer.abandon()
+            throw error
+        }
     }
 
     /// The ids of a pack's objects for rebuilding the index, in TOC order. A format-1 TOC lists them. For a

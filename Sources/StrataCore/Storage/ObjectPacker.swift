@@ -412,11 +412,15 @@ final class ObjectPacker: @unchecked Sendable {
     /// repository's then. A write that fails with the file already in place (its directory's fsync failed after the
     /// rename) leaves them the repository's too: `abandon` must not remove packs that an index file names, or a
     /// later snapshot, trusting the index, would store none of their objects and could not be restored.
-    func writeIndex(_ contents: IndexFileContents) throws {
+    /// Returns the index file's name (nil when there was nothing to write).
+    @discardableResult
+    func writeIndex(_ contents: IndexFileContents) throws -> String? {
+        var name: String?
         if !contents.entries.isEmpty {
-            try ChunkIndex.write(contents, to: repo, ifLeftInPlace: { self.unindexedPacks = [] })
+            name = try ChunkIndex.write(contents, to: repo, ifLeftInPlace: { self.unindexedPacks = [] })
         }
         unindexedPacks = []
+        return name
     }
 
     /// Waits for workers, removes the unfinished pack draft and the finished packs no index file names (after an

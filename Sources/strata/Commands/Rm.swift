@@ -82,7 +82,9 @@ struct Rm: ParsableCommand {
         let pendingTokens = Set(running.keys)
         for s in snapshots where pendingTokens.contains(s) {
             if dryRun {
-                Terminal.writeOut(running[s] == true ? "would ask pending snapshot \(s) to stop\n" : "would remove the journal of failed snapshot \(s)\n")
+                // With --json, stdout holds the JSON object alone.
+                let line = running[s] == true ? "would ask pending snapshot \(s) to stop\n" : "would remove the journal of failed snapshot \(s)\n"
+                if json { Terminal.writeErr(line) } else { Terminal.writeOut(line) }
                 continue
             }
             let running = try pending.cancel(s)
@@ -92,9 +94,8 @@ struct Rm: ParsableCommand {
             let id = s == "latest" || filter.volume != nil ? try resolver.resolve(s, volume: filter.volume).id : try resolver.resolveID(s)
             if !ids.contains(id) { ids.append(id) }
         }
-        if ids.isEmpty { return }
         // A dry run applies the same guards (protection, refs) and says what would happen.
-        let (removed, refs) = try SnapshotCatalog(repo: repo).remove(ids, force: force, dryRun: dryRun)
+        let (removed, refs) = ids.isEmpty ? ([], []) : try SnapshotCatalog(repo: repo).remove(ids, force: force, dryRun: dryRun)
         if json {
             try JSONOutput.print(RemovalJSON(removed: removed.map(\.hex), refsRemoved: refs, kept: [], dryRun: dryRun))
         } else if dryRun {
@@ -102,7 +103,7 @@ struct Rm: ParsableCommand {
             for r in refs { Terminal.writeOut("would remove ref '\(r)'\n") }
         }
         // The summary stays on stderr with --json, as for every verb; -q removes it.
-        if !quiet && !dryRun {
+        if !quiet && !dryRun && !ids.isEmpty {
             for s in removed { Terminal.writeErr("removed snapshot \(s.shortHex)\n") }
             for r in refs { Terminal.writeErr("removed ref '\(r)'\n") }
             Terminal.writeErr("run 'strata gc' to free the data no remaining snapshot references\n")
