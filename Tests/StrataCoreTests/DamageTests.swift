@@ -280,6 +280,28 @@ struct DamageTests {
         #expect(try restoreBytes(repo, s, in: dir) == image)
     }
 
+    @Test("a pack without a readable table of contents and with a damaged frame: repair copies what verifies, leaves the rest out and says how many; the next snapshot of the same data heals it", arguments: [1, 2])
+    func repairSalvagesPartOfPack(format: Int) throws {
+        let dir = TemporaryDirectory()
+        let (repo, _, image) = try Self.setup(dir, format: format)
+        let damaged = try #require(try Self.packs(repo).max { (try FileSystem.readFile($0)).count < (try FileSystem.readFile($1)).count })
+        try Self.patch(damaged) { bytes in
+            bytes[bytes.count / 3] ^= 0xff
+            bytes += Array("XXXX".utf8)
+        }
+        let repaired = try Checker(repo: repo).run(readData: true, repair: true)
+        #expect(repaired.repairs.contains { $0.hasPrefix("copied ") && $0.contains(" more cannot be read)") }, "\(repaired.repairs)")
+        #expect(repaired.repairs.contains { $0.hasPrefix("left out ") }, "\(repaired.repairs)")
+        #expect(!repaired.isHealthy)
+        // The repaired index is consistent (only data is missing): the same image stored again heals every snapshot.
+        let s = try snap(repo, dir.file("img"))
+        let after = try Checker(repo: repo).run(readData: true)
+        #expect(after.isHealthy, "\(after.problems)")
+        #expect(try restoreBytes(repo, s, in: dir) == image)
+        _ = try GarbageCollector(repo: repo).run()
+        #expect(try Checker(repo: repo).run(readData: true).isHealthy)
+    }
+
     @Test("lost index files, or a lost index directory: fsck points to --repair (not gc), which reads the packs back",
           arguments: [(1, false), (2, false), (2, true)])
     func repairLostIndex(format: Int, removeDirectory: Bool) throws {
